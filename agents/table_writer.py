@@ -1,0 +1,42 @@
+"""Write account states to the Faust table for an explicit partition.
+
+Faust's ``table[key] = value`` takes the partition from the event being iterated, but the
+ingest agent flushes states once per burst of records, after the records that changed them may
+have come from other partitions. This writer puts the value into the local store of the right
+partition and sends the changelog record to the same partition, as Faust would.
+
+It touches two private attributes of faust-streaming's stores (``RocksDB._db_for_partition`` and
+``._key_index``, and the memory store's ``data`` dict); the version pin in pyproject.toml and
+the tests of both stores guard them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.stores.memory import Store as MemoryStore
+
+
+class TableWriter:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        store = self.table.data
+        if isinstance(store, MemoryStore):
+            if value is None:
+                store.data.pop(key, None)
+            else:
+                store.data[key] = value
+        else:  # RocksDB: one database per partition
+            db = store._db_for_partition(partition)
+            if value is None:
+                db.delete(key)
+                store._key_index.pop(key, None)
+            else:
+                db.put(key, value)
+                store._key_index[key] = partition
+        if value is None:
+            self.table.send_changelog(partition, key, None, value_serializer="raw")
+        else:
+            self.table.send_changelog(partition, key, value)

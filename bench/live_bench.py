@@ -1,0 +1,226 @@
+"""Live worker benchmarks on a real Apache Kafka broker.
+
+    python bench/live_bench.py [--rounds 3] [--skip-latency] [--skip-recovery]
+
+1. Throughput: a seeded log is produced once into a deployment's topics; rounds alternate the
+   trivial Faust agent (bench/trivial_agent.py: decode and count) and the churnwatch worker,
+   each in its own consumer group on the same topics. The rate is taken while the group's
+   committed offsets go from 10% to 90% of the input (start-up excluded). Medians and ratio.
+2. Latency at a steady 2,000 events/s: input and alert topics stamp records with the broker's
+   append time (LogAppendTime); each alert names its triggering record in a header, so latency
+   is the alert record's append time minus the triggering record's. p50 and p99.
+3. Recovery: 100,000 account states (clones of real ones from a replayed log) are written to
+   the table's changelog; a worker starts and we time until every partition has its accounts
+   back, next to the start-up time of a worker with an empty table in the same run.
+
+Results are printed and written to bench/results/live.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
+from stream.engine import PartitionedEngine, partition_for  # noqa: E402
+from stream.live import clock_key  # noqa: E402
+from stream.policy import load_policy  # noqa: E402
+from stream.replay import replay  # noqa: E402
+from stream.state_codec import encode_state  # noqa: E402
+from stream.testing import Deployment  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+UVLOOP = [PY, "-c", "import asyncio, runpy, sys, uvloop; "
+          "asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+          "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"]  # fmt: skip
+
+
+def throughput(bootstrap: str, work: Path, log: Path, rounds: int, partitions: int) -> dict:
+    dep = Deployment(bootstrap, work, partitions=partitions, prefix="tp")
+    dep.cli("produce", str(log), "-q")
+    base, worker = [], []
+    for n in range(rounds):
+        for kind, rates in (("trivial", base), ("churnwatch", worker)):
+            dep.app_id = f"{kind}-{n}-{time.monotonic_ns()}"
+            dep.env["CHURNWATCH_APP_ID"] = dep.app_id
+            command = [*UVLOOP, str(ROOT / "bench" / "trivial_agent.py")] if kind == "trivial" \
+                else None  # fmt: skip
+            proc = dep.start_worker(command)
+            rates.append(dep.measure_rate(600))
+            dep.stop_all()
+            dep.workers.remove(proc)
+            print(f"round {n + 1}: {kind} {rates[-1]:,.0f} records/s", flush=True)
+    return {
+        "records": dep.consumed()[1],
+        "trivial_agent_records_per_s": {"median": round(statistics.median(base)),
+                                        "all": [round(r) for r in base]},
+        "worker_records_per_s": {"median": round(statistics.median(worker)),
+                                 "all": [round(r) for r in worker]},
+        "worker_share_of_trivial": round(statistics.median(worker) / statistics.median(base), 3),
+    }  # fmt: skip
+
+
+def _append_time_topics(dep: Deployment, bootstrap: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    config = {"message.timestamp.type": "LogAppendTime", "retention.ms": "-1"}
+    admin.create_topics([
+        NewTopic(dep.topics[name], dep.partitions if name != "dead_letter" else 1, 1,
+                 topic_configs=config)
+        for name in ("usage", "billing", "alerts", "dead_letter")
+    ])  # fmt: skip
+    admin.close()
+
+
+def latency(bootstrap: str, work: Path, log: Path, rate: int, partitions: int) -> dict:
+    dep = Deployment(bootstrap, work, partitions=partitions, prefix="lat")
+    _append_time_topics(dep, bootstrap)
+    dep.start_worker()
+    time.sleep(8)  # joined and idle before the feed starts
+    started = time.monotonic()
+    dep.cli("produce", str(log), "--rate", str(rate), "-q")
+    feed_seconds = time.monotonic() - started
+    dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to drain the feed")
+    inputs = {}
+    for name in ("usage", "billing"):
+        for record in dep.read(name):
+            inputs[(record.topic, record.partition, record.offset)] = record.timestamp
+    delays = []
+    for alert in dep.read("alerts"):
+        topic, partition, offset = dict(alert.headers)["churnwatch-trigger"].decode().rsplit(":", 2)
+        delays.append(alert.timestamp - inputs[(topic, int(partition), int(offset))])
+    dep.stop_all()
+    delays.sort()
+    pick = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
+    return {
+        "rate_requested": rate,
+        "records": len(inputs),
+        "rate_achieved": round(len(inputs) / feed_seconds),
+        "alerts": len(delays),
+        "latency_ms": {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99),
+                       "max": delays[-1]},
+    }  # fmt: skip
+
+
+def _restored_seconds(dep: Deployment, started_wall: float, partitions: int) -> float:
+    """Seconds from process start to the last "partition N: M accounts restored" line."""
+    pattern = re.compile(r"^\[(\S+ \S+)\].*partition (\d+): (\d+) accounts restored", re.M)
+
+    def done() -> bool:
+        return len(set(m[1] for m in pattern.findall(dep.worker_logs()))) >= partitions
+
+    dep.wait_for(done, 600, "every partition to be restored")
+    stamps = [datetime.strptime(m[0], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+              for m in pattern.findall(dep.worker_logs())]  # fmt: skip
+    return max(stamps) - started_wall
+
+
+def recovery(bootstrap: str, work: Path, log: Path, accounts: int, partitions: int) -> dict:
+    engine = PartitionedEngine(load_policy(None))
+    with log.open("rb") as fh:
+        replay(enumerate(fh, 1), engine, lambda _: None, lambda _: None)
+    templates = list(engine.accounts())
+    results = {}
+    for label, count in (("empty_table_s", 0), ("full_table_s", accounts)):
+        dep = Deployment(bootstrap, work, partitions=partitions, prefix="rec",
+                         CHURNWATCH_LOG_LEVEL="info")  # fmt: skip
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        changelog = f"{dep.app_id}-accounts-changelog"
+        admin.create_topics([NewTopic(changelog, partitions, 1,
+                                      topic_configs={"cleanup.policy": "compact"})])  # fmt: skip
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+                                 batch_size=1 << 20)  # fmt: skip
+        size = 0
+        for i in range(count):
+            acct = templates[i % len(templates)]
+            acct.account_id = f"bench-{i:07d}"
+            value = encode_state(acct)
+            size += len(value)
+            producer.send(changelog, key=acct.account_id.encode(), value=value,
+                          partition=partition_for(acct.account_id, partitions))  # fmt: skip
+        for p in range(partitions):
+            producer.send(changelog, key=clock_key(p).encode(), value=b"0", partition=p)
+        producer.flush()
+        producer.close()
+        dep.cli("worker", "--check")
+        started = time.time()
+        dep.start_worker()
+        # One record per partition makes the agent restore it.
+        time.sleep(2)
+        poke = KafkaProducer(bootstrap_servers=bootstrap)
+        for p in range(partitions):
+            account = next(f"poke-{i}" for i in range(10_000)
+                           if partition_for(f"poke-{i}", partitions) == p)  # fmt: skip
+            event = {"event_id": f"poke-{p}", "account_id": account, "type": "login",
+                     "ts": "2026-01-05T00:00:00Z"}  # fmt: skip
+            poke.send(dep.topics["usage"], key=account.encode(), value=orjson.dumps(event),
+                      partition=p)  # fmt: skip
+        poke.flush()
+        poke.close()
+        results[label] = round(_restored_seconds(dep, started, partitions), 2)
+        if count:
+            results["changelog_bytes"] = size
+        dep.stop_all()
+    results["accounts_in_full_table"] = accounts
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--accounts", type=int, default=300, help="accounts in the feed log")
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--recovery-accounts", type=int, default=100_000)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-recovery", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="churnwatch-live-bench-"))
+    log = ROOT / "bench" / "data" / f"live-{args.accounts}x{args.days}.jsonl"
+    if not log.exists():
+        log.parent.mkdir(parents=True, exist_ok=True)
+        Deployment("unused:0", work).cli("simulate", "--accounts", str(args.accounts), "--days",
+                                         str(args.days), "--seed", "9", "-o", str(log))  # fmt: skip
+    result: dict = {
+        "command": "python bench/live_bench.py " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, python {platform.python_version()}",
+        "log": str(log.relative_to(ROOT)),
+        "partitions": args.partitions,
+    }
+    with ApacheKafka(heap="1g") as broker:
+        result["broker"] = f"Apache Kafka {KAFKA_VERSION} (KRaft, local)"
+        result["throughput"] = throughput(broker.bootstrap, work, log, args.rounds,
+                                          args.partitions)  # fmt: skip
+        print(orjson.dumps(result["throughput"]).decode(), flush=True)
+        if not args.skip_latency:
+            result["latency"] = latency(broker.bootstrap, work, log, args.rate, args.partitions)
+            print(orjson.dumps(result["latency"]).decode(), flush=True)
+        if not args.skip_recovery:
+            result["recovery_seconds"] = recovery(
+                broker.bootstrap, work, log, args.recovery_accounts, args.partitions
+            )
+            print(orjson.dumps(result["recovery_seconds"]).decode(), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "live.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"written to {(RESULTS / 'live.json').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

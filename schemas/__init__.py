@@ -1,0 +1,1 @@
+"""The contracts churnwatch speaks: input events, alert events, and the one JSON codec."""

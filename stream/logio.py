@@ -1,0 +1,148 @@
+"""Reading and writing JSONL event logs: files, stdin, gzip, and lines that are not events.
+
+A log is read as raw lines with their line numbers; nothing here parses JSON, so a bad line
+can never stop the reader. Lines longer than the event size limit are cut off and reported
+as one bad line instead of being buffered whole (a runaway file without newlines stays cheap).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from schemas.events import MAX_EVENT_BYTES
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class LogError(OSError):
+    """A log that cannot be opened or read; the message is for the person who named it."""
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent when output is not a TTY."""
+
+    def __init__(
+        self, label: str, total_bytes: int | None, stream: TextIO | None = None, enabled=None
+    ) -> None:
+        self.stream = stream or sys.stderr
+        if enabled is None:
+            enabled = self.stream.isatty() and not os.environ.get("CI")
+        self.enabled = enabled
+        self.label = label
+        self.total = total_bytes
+        self.started = time.monotonic()
+        self._next = self.started + 0.5
+
+    def update(self, lines: int, position: int | None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + 0.5
+        rate = lines / max(now - self.started, 1e-9)
+        share = ""
+        if self.total and position is not None:
+            share = f" {min(100.0, 100 * position / self.total):5.1f}%"
+        self.stream.write(f"\r{self.label}:{share} {lines:,} lines, {rate:,.0f} lines/s ")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+class LogReader:
+    """Iterate ``(line_number, raw_line)``; an oversized line comes back as ``None``."""
+
+    def __init__(self, path: str, max_line_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.path = path
+        self.max_line_bytes = max_line_bytes
+        self._raw: BinaryIO | None = None
+        self._stream: BinaryIO | None = None
+        self.size: int | None = None
+
+    def __enter__(self) -> LogReader:
+        try:
+            if self.path == "-":
+                raw: BinaryIO = sys.stdin.buffer
+            else:
+                raw = open(self.path, "rb")
+                self.size = os.fstat(raw.fileno()).st_size
+        except OSError as exc:
+            raise LogError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+        self._raw = buffered
+        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            self._stream = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+        else:
+            self._stream = buffered
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path != "-" and self._raw is not None:
+            self._raw.close()
+
+    def position(self) -> int | None:
+        """Bytes consumed from the underlying file (compressed bytes for gzip)."""
+        if self._raw is None or self.path == "-":
+            return None
+        try:
+            return self._raw.tell()
+        except OSError:
+            return None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+        assert self._stream is not None, "use LogReader as a context manager"
+        limit = self.max_line_bytes + 2  # room for "\r\n"
+        readline = self._stream.readline
+        number = 0
+        try:
+            while True:
+                line = readline(limit)
+                if not line:
+                    return
+                number += 1
+                if len(line) >= limit and not line.endswith(b"\n"):
+                    while True:  # skip the rest of the oversized line
+                        rest = readline(1 << 16)
+                        if not rest or rest.endswith(b"\n"):
+                            break
+                    yield number, None
+                    continue
+                yield number, line
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise LogError(f"{self.path}: read failed after line {number}: {exc}") from None
+
+
+@contextmanager
+def open_output(path: str) -> Iterator[BinaryIO]:
+    """``-`` is stdout; ``*.gz`` is compressed deterministically (no name or time in the header)."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    try:
+        if target.parent and not target.parent.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        raw = open(target, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise LogError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        if target.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped:
+                yield zipped  # type: ignore[misc]
+        else:
+            yield raw
+    finally:
+        raw.close()

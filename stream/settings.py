@@ -1,0 +1,183 @@
+"""Worker configuration from environment variables (prefix ``CHURNWATCH_``).
+
+Every setting has a default that works on a laptop against a local broker; a production
+deployment sets the broker address, security and storage. A bad value stops start-up with the
+variable's name and the problem. Secrets (the SASL password) are kept in ``SecretStr`` so they
+never appear in logs, reprs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+PREFIX = "CHURNWATCH_"
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot start a worker; the message names the variable."""
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: str = Field(
+        default="localhost:9092",
+        description="Kafka bootstrap servers, comma-separated (KAFKA_BOOTSTRAP_SERVERS also works)",
+    )
+    app_id: str = Field(default="churnwatch", min_length=1, description="consumer group / app id")
+    usage_topic: str = Field(default="usage", min_length=1)
+    billing_topic: str = Field(default="billing", min_length=1)
+    alerts_topic: str = Field(default="alerts", min_length=1)
+    dead_letter_topic: str = Field(default="churnwatch-dead-letters", min_length=1)
+    partitions: int = Field(default=6, ge=1, le=10_000, description="of usage, billing and alerts")
+    replication_factor: int = Field(default=1, ge=1, le=10)
+    create_topics: bool = Field(default=True, description="create missing topics at start-up")
+    retention_ms: int = Field(
+        default=-1,
+        ge=-1,
+        description="retention of the topics churnwatch creates; -1 keeps records forever, "
+        "which replayed history (old record timestamps) needs",
+    )
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    data_dir: Path = Path("churnwatch-data")
+    policy: Path | None = None
+    on_wrong_key: Literal["reroute", "dead-letter"] = Field(
+        default="reroute",
+        description="records keyed other than by account_id: re-send them keyed right, or "
+        "dead-letter them",
+    )
+    max_future_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        description="records stamped further ahead of the wall clock are dead-lettered, so one "
+        "bad clock cannot drag every account's event time forward (0 disables)",
+    )
+    standby_replicas: int = Field(default=0, ge=0, le=10)
+    session_timeout_seconds: float = Field(
+        default=30.0,
+        ge=6,
+        le=90,
+        description="how long the group waits for a silent worker before moving its "
+        "partitions (a restart after kill -9 waits this long for its old session)",
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    web_port: int = Field(default=6066, ge=0, le=65_535)
+    web_enabled: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkerSettings:
+        if self.processing_guarantee == "exactly_once":
+            raise ValueError(
+                f"{PREFIX}PROCESSING_GUARANTEE=exactly_once is not supported yet: the worker "
+                "is at-least-once with idempotent alert ids (see README, Delivery)"
+            )
+        names = [self.usage_topic, self.billing_topic, self.alerts_topic, self.dead_letter_topic]
+        if len(set(names)) != len(names):
+            raise ValueError("usage, billing, alerts and dead-letter topics must all differ")
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"{PREFIX}SASL_USERNAME and {PREFIX}SASL_PASSWORD are required with "
+                f"{self.security_protocol}"
+            )
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "policy"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{PREFIX}{name.upper()}: no such file: {path}")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together")
+        return self
+
+    @property
+    def broker_url(self) -> str:
+        """Faust's form: ``kafka://host1:9092;host2:9092``."""
+        hosts = [h.strip().removeprefix("kafka://") for h in self.broker.split(",") if h.strip()]
+        return ";".join(f"kafka://{h}" for h in hosts)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [h.strip().removeprefix("kafka://") for h in self.broker.split(",") if h.strip()]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        context.check_hostname = self.ssl_check_hostname
+        if self.ssl_certfile and self.ssl_keyfile:
+            context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+        return context
+
+    def kafka_python_security(self) -> dict:
+        """The same security settings for kafka-python clients (admin, producer, tail)."""
+        options: dict = {"security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            assert self.sasl_password is not None
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        return options
+
+    def redacted(self) -> dict:
+        """For start-up logs: everything except the secret."""
+        shown = self.model_dump(mode="json")
+        if shown.get("sasl_password"):
+            shown["sasl_password"] = "**********"
+        return shown
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> WorkerSettings:
+    """Read ``CHURNWATCH_*`` variables; unknown ``CHURNWATCH_`` variables are an error too."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    fields = WorkerSettings.model_fields
+    if "KAFKA_BOOTSTRAP_SERVERS" in env:
+        values["broker"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+    for name, raw in env.items():
+        if not name.startswith(PREFIX) or name in _NOT_SETTINGS:
+            continue
+        field = name[len(PREFIX) :].lower()
+        if field not in fields:
+            raise SettingsError(f"{name}: unknown setting")
+        if fields[field].annotation is bool:
+            if raw.strip().lower() not in _BOOLS:
+                raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+            values[field] = _BOOLS[raw.strip().lower()]
+        else:
+            values[field] = raw
+    try:
+        return WorkerSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            where = f"{PREFIX}{err['loc'][0]}".upper() if err["loc"] else "settings"
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("; ".join(problems)) from None
+
+
+_NOT_SETTINGS = frozenset({"CHURNWATCH_CACHE", "CHURNWATCH_KAFKA_VERSION"})
+"""Variables read by other parts (the broker launcher), not worker settings."""

@@ -1,0 +1,24 @@
+"""The README's first command: the demo runs end to end and shows alerts as they fire."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_a_broker_a_worker_and_a_feed_and_prints_alerts():
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "demo", "--accounts", "60", "--days", "75",
+         "--seconds", "12"],
+        capture_output=True, timeout=600, check=False,
+    )  # fmt: skip
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    lines = done.stdout.decode().splitlines()
+    assert len(lines) >= 10, err
+    assert any(" OPEN " in line and "engagement_drop" in line for line in lines)
+    assert "episodes opened" in err
