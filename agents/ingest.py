@@ -6,14 +6,23 @@ Order of effects, which is what makes a crash at any point safe:
 2. the account states changed since the last flush are written to the table (changelog),
    every ``FLUSH_EVERY`` records or ``FLUSH_INTERVAL`` seconds, whichever comes first, so an
    account with many records in between is written once,
-3. then those records are acked; Faust flushes the producer before it commits offsets.
+3. every ``COMMIT_INTERVAL`` seconds the producer is flushed (the changelog has those writes)
+   and then the offsets of the flushed records are committed.
 
 The timer's flush never runs in the middle of a record (between its processing and the
 confirmation of its alerts): a record's states are never written before its alerts are
 confirmed. A flag does that; an ``asyncio.Lock`` around every record cost ~10% of throughput.
 
-A crash before 2 replays the records and re-sends their alerts with the same ids; a crash
-after 2 replays them too, but each account knows the newest offset it applied and skips it.
+A crash before 3 replays the records and re-sends their alerts with the same ids; the states
+already written make each account skip the records it applied (it keeps the newest offset).
+
+Offsets are committed here rather than through Faust's acks, and the input topics are declared
+without acks. Faust's ack bookkeeping goes wrong in races a worker meets in normal operation:
+it commits past an unacked record at a partition's head (faust-streaming issue 606), keeps acks
+sent during a rebalance in lists it already cleared, and after a restart it resumes the input
+partitions before it seeks them, counts the records fetched in between as an offset gap and so
+as acked twice; commits then crawl one offset per interval. :class:`LiveProcessor` knows which
+records are done and gives the offsets directly.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("churnwatch.ingest")
 FLUSH_EVERY = 1000
 FLUSH_INTERVAL = 0.05
+COMMIT_INTERVAL = 1.0
 
 
 def register(churn: ChurnApp) -> None:
@@ -42,27 +52,40 @@ def register(churn: ChurnApp) -> None:
     topics = (settings.usage_topic, settings.billing_topic)
     last_seen: dict[tuple[int, int], int] = {}
     writer = TableWriter(churn.table)
-    streams: list = []  # the agent's manual-ack stream, once it runs
     busy = [False]  # a record is between processing and its confirmed alerts
+    to_commit: dict[TP, int] = {}  # flushed, not yet committed
 
-    async def flush() -> None:
-        if app.rebalancing:
-            # Faust clears its acked-offset lists when partitions are revoked, before our
-            # revoke handler runs; acks sent in between land in the cleared lists, and the
-            # same offsets acked again after the re-assignment leave duplicates that stall
-            # commits. Nothing is flushed or acked until the rebalance is over (the revoke
-            # handler then drops this partition's unflushed work; it is delivered again).
-            return
+    def flush() -> None:
         batch = processor.flush()
         for part, key, value in batch.writes:
             writer.put(part, key.encode(), value)
-        for token in batch.done:
-            await streams[0].ack(token)
+        for (source, partition), offset in batch.commits.items():
+            to_commit[TP(topics[source], partition)] = offset
+
+    async def commit() -> None:
+        if app.rebalancing or not to_commit:
+            return  # offsets of partitions being revoked are simply processed again
+        offsets = dict(to_commit)
+        to_commit.clear()
+        # Flushes the producer first, so the changelog holds every write these offsets need.
+        if not await app.consumer._commit_offsets(offsets):
+            for tp, offset in offsets.items():
+                to_commit.setdefault(tp, offset)
 
     @app.timer(FLUSH_INTERVAL)
     async def _flush_timer() -> None:
-        if streams and processor.pending() and not busy[0]:
-            await flush()
+        if processor.pending() and not busy[0]:
+            flush()
+
+    @app.timer(COMMIT_INTERVAL)
+    async def _commit_timer() -> None:
+        await commit()
+
+    @app.on_before_shutdown.connect
+    async def _final_commit(sender: object, **kwargs: object) -> None:
+        if processor.pending() and not busy[0]:
+            flush()
+        await commit()
 
     tps: dict[tuple[int, int], TP] = {}
 
@@ -90,14 +113,13 @@ def register(churn: ChurnApp) -> None:
     async def _revoked(sender: object, revoked: set, **kwargs: object) -> None:
         for tp in revoked:
             if tp.topic in sources:
-                processor.revoke(tp.partition)  # its unflushed records are never acked
+                processor.revoke(tp.partition)  # its unflushed records are never committed
                 last_seen.pop((tp.partition, sources[tp.topic]), None)
+                to_commit.pop(tp, None)
 
     @app.agent(churn.inputs, concurrency=1, name="churnwatch-ingest")
     async def ingest(stream):
-        manual = stream.noack()
-        streams[:] = [manual]
-        async for event in manual.events():
+        async for event in stream.events():
             busy[0] = True
             try:
                 await _one(event)
@@ -115,7 +137,7 @@ def register(churn: ChurnApp) -> None:
             log.info("partition %d: %d accounts restored", partition, restored)
         outcome = processor.handle(
             Record(source, partition, message.offset, message.key, message.value,
-                   message.timestamp, event),
+                   message.timestamp),
             caught_up,
             int(time.time() * 1000),
         )  # fmt: skip
@@ -136,4 +158,4 @@ def register(churn: ChurnApp) -> None:
         for future in sent:
             await future
         if processor.pending() >= FLUSH_EVERY:
-            await flush()
+            flush()

@@ -61,8 +61,8 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         broker_session_timeout=settings.session_timeout_seconds,
         processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
-        # Records held back by the usage/billing merge are unacked on purpose; Faust must not
-        # wait for them in a rebalance or at shutdown (they are simply processed again).
+        # Records held back by the usage/billing merge are never done before their partner
+        # arrives; Faust must not wait for them in a rebalance or at shutdown.
         stream_wait_empty=False,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
@@ -76,7 +76,8 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}  # fmt: skip
-    inputs = app.topic(settings.usage_topic, settings.billing_topic, **raw)
+    # No acks: the ingest agent commits the input offsets itself (see agents/ingest.py).
+    inputs = app.topic(settings.usage_topic, settings.billing_topic, acks=False, **raw)
     alerts = app.topic(settings.alerts_topic, **raw)
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
     table = app.Table(

@@ -16,7 +16,7 @@ from schemas.alerts import ALERT_SCHEMA_PATH, alert_json_schema_text
 from schemas.codec import dumps
 from stream.brokers import BrokerError
 from stream.engine import PartitionedEngine
-from stream.logio import LogError, LogReader, Progress, open_output
+from stream.logio import LogError, LogReader, Progress, RejectsFile, open_output
 from stream.policy import PolicyError, dump_policy_toml, load_policy
 from stream.replay import replay
 from stream.simulator import Label, Noise, SimConfig, generate, serialize
@@ -205,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _see(path: str, rejected: int) -> str:
+    return f" (see {path})" if rejected else ""
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if args.rejects:
@@ -219,7 +223,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     with (
         LogReader(args.log) as reader,
         open_output(args.output) as out,
-        open_output(rejects_path) as rejects,
+        RejectsFile(rejects_path) as rejects,
     ):
         progress = Progress("replay", reader.size, enabled=False if args.quiet else None)
         report = replay(
@@ -236,7 +240,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         stats = report.engine
         print(
             f"replay: {report.lines:,} lines, {report.events:,} events, "
-            f"{report.rejected:,} rejected (see {rejects_path}), {report.alerts:,} alerts "
+            f"{report.rejected:,} rejected{_see(rejects_path, report.rejected)}, "
+            f"{report.alerts:,} alerts "
             f"({stats['alerts_opened']:,} opened, {stats['alerts_updated']:,} updated, "
             f"{stats['alerts_resolved']:,} resolved); duplicates {stats['duplicate']:,}, "
             f"too late {stats['too_late']:,}, unknown types {stats['unknown_type']:,}",
@@ -318,7 +323,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     ensure_topics(settings)
     producer = make_producer(settings)
     try:
-        with LogReader(args.log) as reader, open_output(args.rejects) as rejects:
+        with LogReader(args.log) as reader, RejectsFile(args.rejects) as rejects:
             progress = Progress("produce", reader.size, enabled=False if args.quiet else None)
             report = produce(
                 reader, producer, settings, rejects.write, rate=args.rate or None,
@@ -331,7 +336,8 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(
             f"produce: {report.sent:,} records ({report.usage:,} usage, {report.billing:,} "
-            f"billing) to {settings.broker}; {report.rejected:,} invalid lines in {args.rejects}",
+            f"billing) to {settings.broker}; {report.rejected:,} invalid lines"
+            f"{_see(args.rejects, report.rejected)}",
             file=sys.stderr,
         )
     return 0

@@ -2,17 +2,18 @@
 
 The agent (``agents/ingest.py``) hands every record it receives to :class:`LiveProcessor` and
 carries out the :class:`Outcome`: send the alerts (and wait until Kafka has them), write the
-changed account states to the table, send dead letters and re-keyed records, then ack the
-records that are done. Keeping this logic free of Faust lets the tests drive it directly, and
-keeps the agent a thin adapter.
+changed account states to the table, send dead letters and re-keyed records, then commit the
+offsets of the records that are done. Keeping this logic free of Faust lets the tests drive it
+directly, and keeps the agent a thin adapter.
 
 Per partition the processor owns a :class:`~stream.engine.PartitionEngine` whose accounts are
 decoded from the table when the partition is (re)assigned, and a :class:`~stream.merge.Merger`
-that puts usage and billing records into event-time order. A record is *done* (may be acked)
-once it was processed, dead-lettered or re-keyed and :meth:`LiveProcessor.flush` has handed out
-the states it changed; a record held by the merger is not, so no offset is committed before its
-effects are in the table. Flushing once per burst instead of once per record writes an account
-that had many records in the burst only once.
+that puts usage and billing records into event-time order. A record is *done* once it was
+processed, dead-lettered or re-keyed and :meth:`LiveProcessor.flush` has handed out the states
+it changed; a record held by the merger is not. The offsets to commit come from here, as the
+end of each source partition's done prefix, so no offset is committed before its effects are in
+the table. Flushing once per burst instead of once per record writes an account that had many
+records in the burst only once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from schemas.codec import dump_model
 from schemas.events import (
@@ -57,7 +57,6 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None = None
-    token: Any = None  # what the agent needs to ack it (the Faust event)
 
 
 @dataclass(slots=True)
@@ -68,7 +67,7 @@ class DeadLetter:
 
 @dataclass
 class Outcome:
-    """What one record asks for at once; state writes and acks wait for :meth:`flush`."""
+    """What one record asks for at once; state writes and commits wait for :meth:`flush`."""
 
     # key, JSON payload, and the triggering record's source and offset
     alerts: list[tuple[bytes, bytes, int, int]] = field(default_factory=list)
@@ -78,10 +77,11 @@ class Outcome:
 
 @dataclass
 class Flush:
-    """Account states to write (``None`` deletes) and the records they make safe to ack."""
+    """Account states to write (``None`` deletes) and the offsets they make safe to commit."""
 
     writes: list[tuple[int, str, bytes | None]] = field(default_factory=list)  # partition, key
-    done: list[Any] = field(default_factory=list)
+    # (source, partition) -> the next offset to read, once ``writes`` are in the changelog
+    commits: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 class _Partition:
@@ -89,17 +89,14 @@ class _Partition:
         self.engine = PartitionEngine(policy, accounts, clock_ms, track_changes=True)
         self.merger: Merger[tuple[Record, EventBase, list]] = Merger()
         self.dirty: dict[str, AccountState | None] = {}  # changed since the last flush
-        # Per source, records in arrival (= offset) order as [token, done]. Acks leave only
-        # as a done prefix: Faust commits past a single unacked record at the head of a
-        # partition when a later one is acked (faust-streaming issue 606), so a dead letter
-        # must not be acked while an earlier record of its partition waits in the merger.
+        # Per source, records in arrival order as [offset, done]. Only a done prefix can be
+        # committed: a dead letter is done at once, but committing past it while an earlier
+        # record of its partition waits in the merger would lose that record in a crash.
         self.inflight: tuple[deque[list], deque[list]] = (deque(), deque())
         self.finished = 0  # records done since the last flush
-        # Newest offset received per source. Faust can hand a record over twice in one
-        # process (it seeks back to the committed offset after an assignment); acking an
-        # offset twice corrupts its commit bookkeeping (commits then crawl one offset per
-        # interval), so a record at or below this mark is processed but not acked again.
-        self.received = [-1, -1]
+        # Per source, the offset after the newest done prefix. A record can arrive twice (Faust
+        # seeks back to the committed offset after an assignment), so it only ever grows.
+        self.commit_at = [-1, -1]
         self.clock_written = clock_ms
 
 
@@ -151,7 +148,7 @@ class LiveProcessor:
         return len(accounts)
 
     def revoke(self, partition: int) -> None:
-        """Forget a partition; records still held by its merger were never acked."""
+        """Forget a partition; records still held by its merger were never committed."""
         self._active.pop(partition, None)
 
     # --- records --------------------------------------------------------------------------
@@ -171,11 +168,7 @@ class LiveProcessor:
         part = self._active.get(record.partition)
         if part is None:
             raise RuntimeError(f"partition {record.partition} was not assigned")
-        if record.offset > part.received[record.source]:
-            part.received[record.source] = record.offset
-            entry = [record.token, False]
-        else:
-            entry = [None, False]  # a second delivery: its first one is acked
+        entry = [record.offset, False]
         part.inflight[record.source].append(entry)
         event = self._validate(record, out, now_ms)
         if event is None:
@@ -218,7 +211,7 @@ class LiveProcessor:
         return out
 
     def pending(self) -> int:
-        """Records processed but not yet flushed (their acks are waiting)."""
+        """Records processed but not yet flushed (their commits are waiting)."""
         return sum(part.finished for part in self._active.values())
 
     def flush(self) -> Flush:
@@ -236,11 +229,13 @@ class LiveProcessor:
                 out.writes.append((partition, clock_key(partition), str(clock).encode()))
             part.clock_written = clock
             part.dirty = {}
-            for queue in part.inflight:
+            for source, queue in enumerate(part.inflight):
+                end = part.commit_at[source]
                 while queue and queue[0][1]:
-                    token = queue.popleft()[0]
-                    if token is not None:
-                        out.done.append(token)
+                    end = max(end, queue.popleft()[0] + 1)
+                if end > part.commit_at[source]:
+                    part.commit_at[source] = end
+                    out.commits[(source, partition)] = end
             part.finished = 0
         return out
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -146,3 +146,34 @@ def open_output(path: str) -> Iterator[BinaryIO]:
             yield raw
     finally:
         raw.close()
+
+
+class RejectsFile:
+    """Where bad lines go, created on the first one: a clean run leaves no empty file behind.
+
+    A file left at the path by an earlier run is removed at the start, as opening it for
+    writing would have emptied it, so what is there afterwards is always this run's.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.written = 0
+        self._stack = ExitStack()
+        self._out: BinaryIO | None = None
+
+    def __enter__(self) -> RejectsFile:
+        if self.path != "-":
+            try:
+                Path(self.path).unlink(missing_ok=True)
+            except OSError as exc:
+                raise LogError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def write(self, line: bytes) -> None:
+        if self._out is None:
+            self._out = self._stack.enter_context(open_output(self.path))
+        self._out.write(line)
+        self.written += 1

@@ -12,6 +12,7 @@ checked here with a clear message instead of a worker that silently consumes not
 from __future__ import annotations
 
 import contextlib
+import time
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -65,7 +66,7 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
                     ],
                     timeout_ms=int(timeout_s * 1000),
                 )
-            existing = _partition_counts(admin, list(wanted))
+            existing = _created(admin, list(wanted), timeout_s)
     except KafkaError as exc:
         raise TopicError(f"topic set-up on {settings.broker} failed: {exc}") from None
     finally:
@@ -82,6 +83,17 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
             f"{settings.partitions}; set it to {usage}"
         )
     return existing
+
+
+def _created(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> dict[str, int]:
+    """Partition counts once every new topic shows in the metadata (creation is asynchronous:
+    right after it, a topic can still be described without partitions)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = _partition_counts(admin, names)
+        if len(counts) == len(names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
 
 
 def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:

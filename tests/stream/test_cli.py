@@ -97,6 +97,18 @@ def test_replay_reads_stdin_and_sends_bad_lines_to_rejects(log, tmp_path):
     assert "rejected" in done.stderr.decode()
 
 
+def test_a_clean_replay_leaves_no_rejects_file_and_removes_a_stale_one(tmp_path):
+    log = tmp_path / "clean.jsonl"
+    simulate = ["simulate", "--accounts", "20", "--days", "40", "--seed", "5", "-o", str(log)]
+    assert main([*simulate, "--junk", "0"]) == 0
+    out = tmp_path / "alerts.jsonl"
+    stale = tmp_path / "alerts.jsonl.rejects.jsonl"
+    stale.write_bytes(b'{"line": 1}\n')
+    assert main(["replay", str(log), "-o", str(out), "-q"]) == 0
+    assert out.stat().st_size > 0
+    assert not stale.exists(), "the rejects of an earlier run must not pass for this run's"
+
+
 def test_oversized_line_is_rejected_not_buffered(tmp_path):
     log = tmp_path / "big.jsonl"
     log.write_bytes(b'{"pad": "' + b"x" * 200_000 + b'"}\n' + b'{"type": "login"}\n')

@@ -23,8 +23,7 @@ def _record(raw: dict | bytes, source: int = 0, offset: int = 0, key: bytes | No
     value = raw if isinstance(raw, bytes) else dumps(raw)
     account = raw["account_id"] if isinstance(raw, dict) else "acct-1"
     part = partition_for(account, PARTS)
-    return Record(source, part, offset, account.encode() if key is None else key, value,
-                  token=("tok", part, source, offset))  # fmt: skip
+    return Record(source, part, offset, account.encode() if key is None else key, value)
 
 
 def _always(partition: int, source: int) -> bool:
@@ -54,30 +53,30 @@ def test_bad_records_become_dead_letters_with_reasons_and_are_done():
     )
     assert "ahead of the wall clock" in future.dead_letters[0].reason
     part = partition_for("acct-1", PARTS)
-    assert proc.flush().done == [("tok", part, 0, n) for n in range(4)]
+    assert proc.flush().commits == {(0, part): 4}, "dead letters are done: commit past them"
 
 
-def test_a_record_handed_over_twice_is_acked_once():
+def test_a_record_handed_over_twice_never_moves_the_commit_back():
     proc = _processor()
     first = _record(event("login", ts=at(1), user_id="u", event_id="twice"), offset=5)
     proc.handle(first, _always, 0)
-    assert proc.flush().done == [first.token]
+    assert proc.flush().commits == {(0, first.partition): 6}
     proc.handle(first, _always, 0)  # Faust sought back to the committed offset
-    assert proc.flush().done == [], "acking offset 5 again would corrupt Faust's commits"
+    assert proc.flush().commits == {}, "offset 6 is committed already"
     assert proc.stats()["redelivered"] == 1
 
 
 def test_wrongly_keyed_record_on_the_wrong_partition_is_rekeyed_or_dead_lettered():
     raw = event("login", "acct-1", at(1))
     right = partition_for("acct-1", PARTS)
-    wrong = Record(0, (right + 1) % PARTS, 5, b"other", dumps(raw), token="t")
+    wrong = Record(0, (right + 1) % PARTS, 5, b"other", dumps(raw))
     assert _processor().handle(wrong, _always, 0).rekeyed == [wrong]
     strict = _processor(on_wrong_key="dead-letter")
     letter = strict.handle(wrong, _always, 0).dead_letters[0]
     assert letter.reason == "record key 'other' is not its account_id 'acct-1'"
 
 
-def test_records_wait_for_the_other_topic_and_flush_hands_out_states_then_acks():
+def test_records_wait_for_the_other_topic_and_flush_hands_out_states_and_offsets():
     proc = _processor()
     login = _record(event("login", ts=at(1, 10), user_id="u"), source=0, offset=7)
     out = proc.handle(login, _never, 0)
@@ -88,7 +87,7 @@ def test_records_wait_for_the_other_topic_and_flush_hands_out_states_then_acks()
     assert proc.pending() == 1, "the login is still held (billing is not caught up)"
     proc.handle(_record(event("login", ts=at(1, 11)), source=0, offset=8), _always, 0)
     flush = proc.flush()
-    assert sorted(flush.done) == sorted([failed.token, login.token, ("tok", login.partition, 0, 8)])
+    assert flush.commits == {(1, login.partition): 4, (0, login.partition): 9}
     (part, key, value), *_ = flush.writes
     assert (part, key) == (login.partition, "acct-1")
     state = decode_state(value)
@@ -115,13 +114,13 @@ def test_clock_is_restored_from_its_record_and_from_account_values():
     assert proc._active[0].engine.clock_ms == 1_700_000_000_000
 
 
-def test_a_dead_letter_is_not_acked_before_an_earlier_record_of_its_partition():
+def test_no_commit_passes_a_record_still_held_by_the_merger():
     proc = _processor()
     held = _record(event("login", ts=at(1, 10), user_id="u"), source=0, offset=1)
     proc.handle(held, _never, 0)  # waits in the merger for the billing topic
     junk = _record(b"not json", source=0, offset=2)
     junk.partition = held.partition
     assert proc.handle(junk, _never, 0).dead_letters
-    assert proc.flush().done == [], "acking offset 2 alone would let Faust commit past 1"
+    assert proc.flush().commits == {}, "committing past the dead letter would skip offset 1"
     proc.handle(_record(event("invoice_paid", ts=at(1, 11)), source=1, offset=0), _always, 0)
-    assert proc.flush().done[:2] == [held.token, junk.token]
+    assert proc.flush().commits == {(0, held.partition): 3, (1, held.partition): 1}
