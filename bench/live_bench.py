@@ -158,10 +158,8 @@ def recovery(bootstrap: str, work: Path, log: Path, accounts: int, partitions: i
         producer.flush()
         producer.close()
         dep.cli("worker", "--check")
-        started = time.time()
-        dep.start_worker()
-        # One record per partition makes the agent restore it.
-        time.sleep(2)
+        # One record per partition, waiting before the worker starts, makes the agent restore
+        # each partition as soon as Faust has read the changelog back.
         poke = KafkaProducer(bootstrap_servers=bootstrap)
         for p in range(partitions):
             account = next(f"poke-{i}" for i in range(10_000)
@@ -172,6 +170,8 @@ def recovery(bootstrap: str, work: Path, log: Path, accounts: int, partitions: i
                       partition=p)  # fmt: skip
         poke.flush()
         poke.close()
+        started = time.time()
+        dep.start_worker()
         results[label] = round(_restored_seconds(dep, started, partitions), 2)
         if count:
             results["changelog_bytes"] = size
