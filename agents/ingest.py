@@ -6,8 +6,9 @@ Order of effects, which is what makes a crash at any point safe:
 2. the account states changed since the last flush are written to the table (changelog),
    every ``FLUSH_EVERY`` records or ``FLUSH_INTERVAL`` seconds, whichever comes first, so an
    account with many records in between is written once,
-3. every ``COMMIT_INTERVAL`` seconds the producer is flushed (the changelog has those writes)
-   and then the offsets of the flushed records are committed.
+3. every ``COMMIT_INTERVAL`` seconds, once Kafka has confirmed every state written so far and
+   a checkpoint (the offsets and the event-time clock at that point, see
+   :class:`~stream.live.Checkpoint`), the offsets of the flushed records are committed.
 
 The timer's flush never runs in the middle of a record (between its processing and the
 confirmation of its alerts): a record's states are never written before its alerts are
@@ -27,15 +28,17 @@ records are done and gives the offsets directly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from faust.types import TP
 
+from agents.offsets import CommittedOffsets
 from agents.table_writer import TableWriter
 from schemas.events import decode_event
-from stream.live import Record, dead_letter_headers
+from stream.live import Checkpoint, Record, dead_letter_headers
 
 if TYPE_CHECKING:
     from stream.app import ChurnApp
@@ -53,24 +56,41 @@ def register(churn: ChurnApp) -> None:
     last_seen: dict[tuple[int, int], int] = {}
     writer = TableWriter(churn.table)
     busy = [False]  # a record is between processing and its confirmed alerts
-    to_commit: dict[TP, int] = {}  # flushed, not yet committed
+    to_commit: dict[int, Checkpoint] = {}  # per partition: flushed, not yet committed
+    in_flight: list = []  # changelog sends of flushed states, not yet confirmed by Kafka
+    committed_offsets = CommittedOffsets(settings)
 
     def flush() -> None:
         batch = processor.flush()
         for part, key, value in batch.writes:
-            writer.put(part, key.encode(), value)
-        for (source, partition), offset in batch.commits.items():
-            to_commit[TP(topics[source], partition)] = offset
+            in_flight.append(writer.put(part, key.encode(), value))
+        to_commit.update(batch.checkpoints)
 
     async def commit() -> None:
         if app.rebalancing or not to_commit:
             return  # offsets of partitions being revoked are simply processed again
-        offsets = dict(to_commit)
+        checkpoints = list(to_commit.values())
         to_commit.clear()
-        # Flushes the producer first, so the changelog holds every write these offsets need.
-        if not await app.consumer._commit_offsets(offsets):
-            for tp, offset in offsets.items():
-                to_commit.setdefault(tp, offset)
+        sends = in_flight[:]
+        in_flight.clear()
+        offsets = {}
+        for checkpoint in checkpoints:
+            part, key, value = processor.checkpoint_write(checkpoint)
+            sends.append(writer.put(part, key.encode(), value))
+            for source, offset in enumerate(checkpoint.offsets):
+                if offset is not None:
+                    offsets[TP(topics[source], checkpoint.partition)] = offset
+        # The changelog must have every state and the checkpoint before the offsets move.
+        # Faust's producer flush, which its commit calls, is not enough: it gives up on its
+        # send buffer after 100 ms without progress, and a commit then ran ahead of states
+        # still in the buffer (lost in a kill -9). Each send's own future is definite.
+        await asyncio.gather(*sends)
+        if await app.consumer._commit_offsets(offsets):
+            for checkpoint in checkpoints:
+                processor.confirm(checkpoint)
+        else:
+            for checkpoint in checkpoints:
+                to_commit.setdefault(checkpoint.partition, checkpoint)
 
     @app.timer(FLUSH_INTERVAL)
     async def _flush_timer() -> None:
@@ -115,7 +135,7 @@ def register(churn: ChurnApp) -> None:
             if tp.topic in sources:
                 processor.revoke(tp.partition)  # its unflushed records are never committed
                 last_seen.pop((tp.partition, sources[tp.topic]), None)
-                to_commit.pop(tp, None)
+                to_commit.pop(tp.partition, None)
 
     @app.agent(churn.inputs, concurrency=1, name="churnwatch-ingest")
     async def ingest(stream):
@@ -131,10 +151,12 @@ def register(churn: ChurnApp) -> None:
         partition, source = message.partition, sources[message.topic]
         last_seen[(partition, source)] = message.offset
         if not processor.is_active(partition):
+            committed = await committed_offsets.fetch(partition)
             restored = processor.assign(
-                partition, ((k.decode(), v) for k, v in churn.table.items())
+                partition, ((k.decode(), v) for k, v in churn.table.items()), committed
             )
-            log.info("partition %d: %d accounts restored", partition, restored)
+            log.info("partition %d: %d accounts restored (resuming at offsets %s)",
+                     partition, restored, committed)  # fmt: skip
         outcome = processor.handle(
             Record(source, partition, message.offset, message.key, message.value,
                    message.timestamp),

@@ -12,6 +12,7 @@ the tests of both stores guard them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from faust.stores.memory import Store as MemoryStore
@@ -21,7 +22,8 @@ class TableWriter:
     def __init__(self, table: Any) -> None:
         self.table = table
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        """Store the value; returns the changelog send, done once Kafka has the record."""
         store = self.table.data
         if isinstance(store, MemoryStore):
             if value is None:
@@ -37,6 +39,5 @@ class TableWriter:
                 db.put(key, value)
                 store._key_index[key] = partition
         if value is None:
-            self.table.send_changelog(partition, key, None, value_serializer="raw")
-        else:
-            self.table.send_changelog(partition, key, value)
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")
+        return self.table.send_changelog(partition, key, value)

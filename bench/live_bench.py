@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
 from stream.engine import PartitionedEngine, partition_for  # noqa: E402
-from stream.live import clock_key  # noqa: E402
 from stream.policy import load_policy  # noqa: E402
 from stream.replay import replay  # noqa: E402
 from stream.state_codec import encode_state  # noqa: E402
@@ -153,8 +152,6 @@ def recovery(bootstrap: str, work: Path, log: Path, accounts: int, partitions: i
             size += len(value)
             producer.send(changelog, key=acct.account_id.encode(), value=value,
                           partition=partition_for(acct.account_id, partitions))  # fmt: skip
-        for p in range(partitions):
-            producer.send(changelog, key=clock_key(p).encode(), value=b"0", partition=p)
         producer.flush()
         producer.close()
         dep.cli("worker", "--check")

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import orjson
+
 from schemas.codec import dump_model
 from schemas.events import (
     BILLING_TYPES,
@@ -80,12 +82,43 @@ class Flush:
     """Account states to write (``None`` deletes) and the offsets they make safe to commit."""
 
     writes: list[tuple[int, str, bytes | None]] = field(default_factory=list)  # partition, key
-    # (source, partition) -> the next offset to read, once ``writes`` are in the changelog
-    commits: dict[tuple[int, int], int] = field(default_factory=dict)
+    # partition -> where its committed offsets may move, once ``writes`` are in the changelog
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Offsets to commit for one partition, and its event-time clock at exactly that point.
+
+    After a crash the worker reprocesses from the committed offsets. Some accounts' states in
+    the changelog are newer than that (flushes are not atomic, and commits lag them), so the
+    clock cannot be taken from the states: a clock from further on would drop the records being
+    reprocessed as too late and close days early. The clock of the committed point is stored
+    with the commit instead (see :meth:`LiveProcessor.checkpoint_write`).
+    """
+
+    partition: int
+    offsets: tuple[int | None, int | None]  # next offset per source; None: none done yet
+    clock_ms: int
+
+    def as_list(self) -> list:
+        return [*self.offsets, self.clock_ms]
+
+    def matches(self, committed: tuple[int | None, int | None]) -> bool:
+        return all(
+            mine is None or mine == theirs
+            for mine, theirs in zip(self.offsets, committed, strict=True)
+        )
 
 
 class _Partition:
-    def __init__(self, policy: Policy, accounts: dict[str, AccountState], clock_ms: int) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        accounts: dict[str, AccountState],
+        clock_ms: int,
+        confirmed: Checkpoint | None,
+    ) -> None:
         self.engine = PartitionEngine(policy, accounts, clock_ms, track_changes=True)
         self.merger: Merger[tuple[Record, EventBase, list]] = Merger()
         self.dirty: dict[str, AccountState | None] = {}  # changed since the last flush
@@ -97,7 +130,7 @@ class _Partition:
         # Per source, the offset after the newest done prefix. A record can arrive twice (Faust
         # seeks back to the committed offset after an assignment), so it only ever grows.
         self.commit_at = [-1, -1]
-        self.clock_written = clock_ms
+        self.confirmed = confirmed  # the newest checkpoint known to be committed
 
 
 class LiveProcessor:
@@ -122,19 +155,24 @@ class LiveProcessor:
     def is_active(self, partition: int) -> bool:
         return partition in self._active
 
-    def assign(self, partition: int, table_items: Iterable[tuple[str, bytes]]) -> int:
+    def assign(
+        self,
+        partition: int,
+        table_items: Iterable[tuple[str, bytes]],
+        committed: tuple[int | None, int | None] = (None, None),
+    ) -> int:
         """Rebuild a partition's accounts and clock from the table; returns the account count.
 
-        The clock is the newest of the stored clock record and the clocks stored with the
-        accounts (each account value carries the clock at its last write).
+        ``committed`` are the group's committed offsets (usage, billing) for the partition,
+        where processing resumes; the clock is the one stored with the checkpoint they match.
         """
         accounts: dict[str, AccountState] = {}
-        clock = 0
+        checkpoints: list[Checkpoint] = []
         own_clock = clock_key(partition)
         for key, value in table_items:
             if key.startswith(CLOCK_KEY_PREFIX):
                 if key == own_clock and value:
-                    clock = max(clock, int(value))
+                    checkpoints = _read_checkpoints(partition, value)
                 continue
             if partition_for(key, self.partitions) != partition or value is None:
                 continue
@@ -143,9 +181,35 @@ class LiveProcessor:
             except StateFormatError as exc:
                 raise StateFormatError(f"table value for {key!r}: {exc}") from None
             accounts[key] = acct
-            clock = max(clock, acct.clock_ms)
-        self._active[partition] = _Partition(self.policy, accounts, clock)
+        matching = [cp for cp in checkpoints if cp.matches(committed)]
+        if matching:
+            confirmed: Checkpoint | None = matching[-1]
+            clock = matching[-1].clock_ms
+        elif committed == (None, None):
+            confirmed, clock = None, 0  # nothing committed: everything is processed again
+        elif checkpoints:  # offsets were moved by hand: the earlier clock drops fewer records
+            confirmed, clock = None, min(cp.clock_ms for cp in checkpoints)
+        else:
+            confirmed, clock = None, max((a.clock_ms for a in accounts.values()), default=0)
+        self._active[partition] = _Partition(self.policy, accounts, clock, confirmed)
         return len(accounts)
+
+    def checkpoint_write(self, checkpoint: Checkpoint) -> tuple[int, str, bytes]:
+        """The table write to make before committing ``checkpoint``'s offsets.
+
+        It keeps the last confirmed checkpoint next to the new one: if the commit never
+        happens (a crash, a failed request), the restore still finds the one that did.
+        """
+        part = self._active.get(checkpoint.partition)
+        kept = part.confirmed if part is not None else None
+        entries = [cp.as_list() for cp in (kept, checkpoint) if cp is not None]
+        return checkpoint.partition, clock_key(checkpoint.partition), orjson.dumps(entries)
+
+    def confirm(self, checkpoint: Checkpoint) -> None:
+        """``checkpoint``'s offsets are committed."""
+        part = self._active.get(checkpoint.partition)
+        if part is not None:
+            part.confirmed = checkpoint
 
     def revoke(self, partition: int) -> None:
         """Forget a partition; records still held by its merger were never committed."""
@@ -215,7 +279,7 @@ class LiveProcessor:
         return sum(part.finished for part in self._active.values())
 
     def flush(self) -> Flush:
-        """Encode every changed account once, with the partition clock it was written at."""
+        """Encode every changed account once; a checkpoint per partition whose records moved on."""
         out = Flush()
         for partition, part in self._active.items():
             clock = part.engine.clock_ms
@@ -225,17 +289,18 @@ class LiveProcessor:
                 else:
                     acct.clock_ms = clock
                     out.writes.append((partition, account_id, encode_state(acct)))
-            if clock != part.clock_written and not part.dirty:
-                out.writes.append((partition, clock_key(partition), str(clock).encode()))
-            part.clock_written = clock
             part.dirty = {}
+            moved = False
             for source, queue in enumerate(part.inflight):
                 end = part.commit_at[source]
                 while queue and queue[0][1]:
                     end = max(end, queue.popleft()[0] + 1)
                 if end > part.commit_at[source]:
                     part.commit_at[source] = end
-                    out.commits[(source, partition)] = end
+                    moved = True
+            if moved:
+                usage, billing = (end if end >= 0 else None for end in part.commit_at)
+                out.checkpoints[partition] = Checkpoint(partition, (usage, billing), clock)
             part.finished = 0
         return out
 
@@ -288,6 +353,15 @@ class LiveProcessor:
             for name, value in part.engine.stats.items():
                 total[name] = total.get(name, 0) + value
         return total
+
+
+def _read_checkpoints(partition: int, value: bytes) -> list[Checkpoint]:
+    try:
+        return [Checkpoint(partition, (u, b), clock) for u, b, clock in orjson.loads(value)]
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        raise StateFormatError(
+            f"checkpoint record of partition {partition}: {value[:80]!r}"
+        ) from None
 
 
 def dead_letter_headers(letter: DeadLetter, topic: str) -> list[tuple[str, bytes]]:

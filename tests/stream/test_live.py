@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from schemas.codec import dumps
+from schemas.events import source_index
 from stream.engine import partition_for
-from stream.live import LiveProcessor, Record, clock_key
+from stream.live import LiveProcessor, Record
 from stream.policy import load_policy
+from stream.simulator import SimConfig, generate
 from stream.state_codec import decode_state
-from tests.helpers import at, event
+from tests.helpers import at, event, model
 
 PARTS = 3
 
@@ -53,16 +55,16 @@ def test_bad_records_become_dead_letters_with_reasons_and_are_done():
     )
     assert "ahead of the wall clock" in future.dead_letters[0].reason
     part = partition_for("acct-1", PARTS)
-    assert proc.flush().commits == {(0, part): 4}, "dead letters are done: commit past them"
+    assert proc.flush().checkpoints[part].offsets == (4, None), "dead letters are done"
 
 
 def test_a_record_handed_over_twice_never_moves_the_commit_back():
     proc = _processor()
     first = _record(event("login", ts=at(1), user_id="u", event_id="twice"), offset=5)
     proc.handle(first, _always, 0)
-    assert proc.flush().commits == {(0, first.partition): 6}
+    assert proc.flush().checkpoints[first.partition].offsets == (6, None)
     proc.handle(first, _always, 0)  # Faust sought back to the committed offset
-    assert proc.flush().commits == {}, "offset 6 is committed already"
+    assert proc.flush().checkpoints == {}, "offset 6 is committed already"
     assert proc.stats()["redelivered"] == 1
 
 
@@ -87,7 +89,7 @@ def test_records_wait_for_the_other_topic_and_flush_hands_out_states_and_offsets
     assert proc.pending() == 1, "the login is still held (billing is not caught up)"
     proc.handle(_record(event("login", ts=at(1, 11)), source=0, offset=8), _always, 0)
     flush = proc.flush()
-    assert flush.commits == {(1, login.partition): 4, (0, login.partition): 9}
+    assert flush.checkpoints[login.partition].offsets == (9, 4)
     (part, key, value), *_ = flush.writes
     assert (part, key) == (login.partition, "acct-1")
     state = decode_state(value)
@@ -108,10 +110,70 @@ def test_a_restored_partition_skips_records_it_already_applied():
     assert restored.stats().get("applied", 0) == 0
 
 
-def test_clock_is_restored_from_its_record_and_from_account_values():
-    proc = LiveProcessor(load_policy(None), PARTS)
-    proc.assign(0, [(clock_key(0), b"1700000000000"), (clock_key(1), b"1800000000000")])
-    assert proc._active[0].engine.clock_ms == 1_700_000_000_000
+def test_the_clock_comes_back_from_the_checkpoint_the_committed_offsets_match():
+    proc = _processor()
+    login = _record(event("login", ts=at(3), user_id="u"), offset=0)
+    part = login.partition
+    proc.handle(login, _always, 0)
+    first = proc.flush().checkpoints[part]
+    proc.confirm(first)  # committed
+    proc.handle(_record(event("login", ts=at(9), user_id="u"), offset=1), _always, 0)
+    flush = proc.flush()
+    second = flush.checkpoints[part]
+    assert second.clock_ms > first.clock_ms
+    table = [(k, v) for _, k, v in flush.writes]
+    table.append(proc.checkpoint_write(second)[1:])  # written; the commit never happened
+
+    def restored_clock(committed) -> int:
+        fresh = LiveProcessor(load_policy(None), PARTS)
+        fresh.assign(part, table, committed)
+        return fresh._active[part].engine.clock_ms
+
+    assert restored_clock((1, None)) == first.clock_ms, "the state is newer, the clock is not"
+    assert restored_clock((2, None)) == second.clock_ms
+    assert restored_clock((None, None)) == 0, "nothing committed: all is processed again"
+
+
+def test_a_crash_between_flushes_and_commits_gives_the_alerts_of_a_run_without_one():
+    """States newer than the committed offsets, some of a flush's writes lost: the restored
+    worker reprocesses from the committed point and, together with what the first one sent,
+    publishes exactly the alerts of an uninterrupted run."""
+    events = sorted(generate(SimConfig(accounts=20, days=80, seed=4)), key=lambda e: e["ts"])
+    records, next_offset = [], [0, 0]
+    for raw in events:
+        source = source_index(model(raw))
+        records.append(Record(source, 0, next_offset[source], raw["account_id"].encode(),
+                              dumps(raw)))  # fmt: skip
+        next_offset[source] += 1
+
+    def run(proc: LiveProcessor, batch) -> set[bytes]:
+        return {a[1] for r in batch for a in proc.handle(r, _always, 0).alerts}
+
+    clean = LiveProcessor(load_policy(None), 1)
+    clean.assign(0, [])
+    expected = run(clean, records)
+
+    crashed = LiveProcessor(load_policy(None), 1)
+    crashed.assign(0, [])
+    table: dict[str, bytes | None] = {}
+    third = len(records) // 3
+    sent = run(crashed, records[:third])
+    flush = crashed.flush()
+    table.update({k: v for _, k, v in flush.writes})
+    checkpoint = flush.checkpoints[0]
+    table.update([crashed.checkpoint_write(checkpoint)[1:]])
+    crashed.confirm(checkpoint)  # committed at a third of the log
+    sent |= run(crashed, records[third : 2 * third])
+    lost_half = crashed.flush().writes[::2]  # kill -9 while the flush was being sent
+    table.update({k: v for _, k, v in lost_half})
+
+    restored = LiveProcessor(load_policy(None), 1)
+    restored.assign(0, [(k, v) for k, v in table.items() if v is not None], checkpoint.offsets)
+    resumed = [r for r in records if r.offset >= (checkpoint.offsets[r.source] or 0)]
+    sent |= run(restored, resumed)
+    assert restored.stats()["redelivered"] > 0, "some states were newer than the commit"
+    assert sent == expected
+    assert len(expected) > 20
 
 
 def test_no_commit_passes_a_record_still_held_by_the_merger():
@@ -121,6 +183,6 @@ def test_no_commit_passes_a_record_still_held_by_the_merger():
     junk = _record(b"not json", source=0, offset=2)
     junk.partition = held.partition
     assert proc.handle(junk, _never, 0).dead_letters
-    assert proc.flush().commits == {}, "committing past the dead letter would skip offset 1"
+    assert proc.flush().checkpoints == {}, "committing past the dead letter would skip offset 1"
     proc.handle(_record(event("invoice_paid", ts=at(1, 11)), source=1, offset=0), _always, 0)
-    assert proc.flush().commits == {(0, held.partition): 3, (1, held.partition): 1}
+    assert proc.flush().checkpoints[held.partition].offsets == (3, 1)
