@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING
 
 from faust.types import TP
 
-from agents.offsets import CommittedOffsets
+from agents.offsets import CommittedOffsets, OffsetProbe
 from agents.table_writer import TableWriter
 from schemas.events import decode_event
+from stream.delivery import Verdict
 from stream.live import Checkpoint, Record, dead_letter_headers
 
 if TYPE_CHECKING:
@@ -53,12 +54,13 @@ def register(churn: ChurnApp) -> None:
     app, settings, processor = churn.app, churn.settings, churn.processor
     sources = {settings.usage_topic: 0, settings.billing_topic: 1}
     topics = (settings.usage_topic, settings.billing_topic)
-    last_seen: dict[tuple[int, int], int] = {}
     writer = TableWriter(churn.table)
     busy = [False]  # a record is between processing and its confirmed alerts
     to_commit: dict[int, Checkpoint] = {}  # per partition: flushed, not yet committed
     in_flight: list = []  # changelog sends of flushed states, not yet confirmed by Kafka
     committed_offsets = CommittedOffsets(settings)
+    probe = OffsetProbe(settings)
+    gate = churn.gate
 
     def flush() -> None:
         batch = processor.flush()
@@ -106,35 +108,29 @@ def register(churn: ChurnApp) -> None:
         if processor.pending() and not busy[0]:
             flush()
         await commit()
+        log.info("stopping; counts: %s", processor.stats())
 
     tps: dict[tuple[int, int], TP] = {}
 
     def caught_up(partition: int, source: int) -> bool:
-        """Has this agent seen every record of the source partition up to its high watermark?
-
-        A partition with nothing new since its committed offset never delivers a record, so
-        the position starts from the committed offset Faust sought to on assignment (a
-        private attribute of faust-streaming's consumer; the version pin guards it).
-        """
+        """Has this agent been handed every record of the source partition up to its high
+        watermark? (A partition with nothing new since its committed offset delivers nothing;
+        the gate starts from the committed offset.)"""
         tp = tps.get((partition, source))
         if tp is None:
             tp = tps[(partition, source)] = TP(topics[source], partition)
         highwater = app.consumer.highwater(tp)
         if highwater is None:
             return False
-        position = last_seen.get((partition, source), -1) + 1
-        if position < highwater:
-            committed = app.consumer._committed_offset.get(tp)
-            if committed is not None and committed > position:
-                position = committed
-        return position >= highwater
+        position = gate.expected(partition, source)
+        return (position or 0) >= highwater
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: object, revoked: set, **kwargs: object) -> None:
         for tp in revoked:
             if tp.topic in sources:
                 processor.revoke(tp.partition)  # its unflushed records are never committed
-                last_seen.pop((tp.partition, sources[tp.topic]), None)
+                gate.revoke(tp.partition)
                 to_commit.pop(tp.partition, None)
 
     @app.agent(churn.inputs, concurrency=1, name="churnwatch-ingest")
@@ -148,17 +144,28 @@ def register(churn: ChurnApp) -> None:
 
     async def _one(event) -> None:
         message = event.message
-        partition, source = message.partition, sources[message.topic]
-        last_seen[(partition, source)] = message.offset
+        partition, source, offset = message.partition, sources[message.topic], message.offset
         if not processor.is_active(partition):
             committed = await committed_offsets.fetch(partition)
             restored = processor.assign(
                 partition, ((k.decode(), v) for k, v in churn.table.items()), committed
             )
-            log.info("partition %d: %d accounts restored (resuming at offsets %s)",
-                     partition, restored, committed)  # fmt: skip
+            gate.assign(partition, committed)
+            log.info("partition %d: %d accounts restored (resuming at offsets %s, clock %d)",
+                     partition, restored, committed, processor.clock_ms(partition))  # fmt: skip
+        verdict = gate.check(partition, source, offset)
+        if verdict is Verdict.JUMP:
+            want = gate.expected(partition, source)
+            first = await probe.first_offset(message.topic, partition, want)
+            verdict = gate.explained(partition, source, offset, first)
+            if verdict is Verdict.AWAIT:
+                log.warning("%s:%d: offsets %d to %d were never delivered; reading them again",
+                            message.topic, partition, want, offset - 1)  # fmt: skip
+                await app.consumer.seek(TP(message.topic, partition), want)
+        if verdict is not Verdict.PROCESS:
+            return
         outcome = processor.handle(
-            Record(source, partition, message.offset, message.key, message.value,
+            Record(source, partition, offset, message.key, message.value,
                    message.timestamp),
             caught_up,
             int(time.time() * 1000),

@@ -1,4 +1,4 @@
-"""The group's committed offsets for a partition, asked of the broker when the partition arrives.
+"""What the agent asks the broker directly: committed offsets, and where records really are.
 
 Restoring a partition needs the exact point processing resumes from, to pick the event-time
 clock stored with it (see :class:`stream.live.Checkpoint`). Faust learns the committed offsets
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from stream.settings import WorkerSettings
 
 log = logging.getLogger("churnwatch.offsets")
 ATTEMPTS = 5
+PROBE_TIMEOUT_S = 30.0
 
 
 class CommittedOffsets:
@@ -61,3 +63,43 @@ class CommittedOffsets:
         if self._admin is not None:
             admin, self._admin = self._admin, None
             admin.close()
+
+
+class OffsetProbe:
+    """Where the next record of a partition really is, asked with a consumer of our own.
+
+    Faust can skip records while it recovers (it resumes partitions before it seeks them, and
+    drops what it fetched in between), so the agent checks that each partition's offsets are
+    contiguous. A jump is either such a loss or a legitimate hole (transaction markers,
+    compaction); fetching from the expected offset tells which.
+    """
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self._consumer: KafkaConsumer | None = None
+
+    async def first_offset(self, topic: str, partition: int, offset: int) -> int | None:
+        """The offset of the first record at or after ``offset``; ``None`` if there is none."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self._first_offset, topic, partition, offset
+        )
+
+    def _first_offset(self, topic: str, partition: int, offset: int) -> int | None:
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                client_id=f"{self.settings.app_id}-probe",
+                enable_auto_commit=False,
+                max_poll_records=1,
+                **self.settings.kafka_python_security(),
+            )
+        tp = TopicPartition(topic, partition)
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, offset)
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for records in self._consumer.poll(timeout_ms=500).values():
+                return records[0].offset
+            if self._consumer.position(tp) >= self._consumer.end_offsets([tp])[tp]:
+                return None
+        raise RuntimeError(f"no answer from {topic}:{partition} at offset {offset}")

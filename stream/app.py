@@ -8,11 +8,13 @@ table, and the ingest agent from ``agents/``.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 
+from stream.delivery import DeliveryGate
 from stream.live import LiveProcessor
 from stream.policy import Policy, load_policy
 from stream.settings import WorkerSettings
@@ -30,6 +32,7 @@ class ChurnApp:
     dead_letters: Any
     table: Any
     processor: LiveProcessor
+    gate: DeliveryGate
 
 
 def _credentials(settings: WorkerSettings) -> Any:
@@ -45,6 +48,19 @@ def _credentials(settings: WorkerSettings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class _NoReadFilter(defaultdict):
+    """Faust's per-partition read offsets, except that the input topics never have one."""
+
+    def __init__(self, topics: tuple[str, ...], existing: dict) -> None:
+        super().__init__(lambda: None, existing)
+        self._topics = frozenset(topics)
+
+    def __getitem__(self, tp: Any) -> Any:
+        if tp.topic in self._topics:
+            return None
+        return super().__getitem__(tp)
 
 
 def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnApp:
@@ -93,7 +109,16 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         on_wrong_key=settings.on_wrong_key,
         max_future_ms=settings.max_future_seconds * 1000,
     )
-    churn = ChurnApp(app, settings, policy, inputs, alerts, dead_letters, table, processor)
+    churn = ChurnApp(
+        app, settings, policy, inputs, alerts, dead_letters, table, processor, DeliveryGate()
+    )
+    # Faust drops a fetched record whose offset is below the last one it read, which loses
+    # records when a seek races a fetch in flight (its recovery does exactly that). The gate
+    # in the agent handles repeats and jumps instead, so for the input topics Faust's filter
+    # finds no read offset. Its drain loop binds the mapping when it starts: replace it now.
+    app.consumer._read_offset = _NoReadFilter(
+        (settings.usage_topic, settings.billing_topic), app.consumer._read_offset
+    )
 
     @app.task
     async def _tune() -> None:

@@ -194,6 +194,9 @@ class LiveProcessor:
         self._active[partition] = _Partition(self.policy, accounts, clock, confirmed)
         return len(accounts)
 
+    def clock_ms(self, partition: int) -> int:
+        return self._active[partition].engine.clock_ms
+
     def checkpoint_write(self, checkpoint: Checkpoint) -> tuple[int, str, bytes]:
         """The table write to make before committing ``checkpoint``'s offsets.
 
