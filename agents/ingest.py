@@ -108,7 +108,7 @@ def register(churn: ChurnApp) -> None:
         if processor.pending() and not busy[0]:
             flush()
         await commit()
-        log.info("stopping; counts: %s", processor.stats())
+        log.info("stopping; counts: %s", {**processor.stats(), **gate.counts})
 
     tps: dict[tuple[int, int], TP] = {}
 
