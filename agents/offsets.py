@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -18,8 +21,19 @@ from kafka.errors import KafkaError
 from stream.settings import WorkerSettings
 
 log = logging.getLogger("churnwatch.offsets")
+T = TypeVar("T")
 ATTEMPTS = 5
 PROBE_TIMEOUT_S = 30.0
+CALL_TIMEOUT_S = 60.0
+# kafka-python's clients drive their network loop on the calling thread when no IO thread runs.
+# With the default executor, calls came from different threads in turn, and in the recovery
+# benchmark the second call never returned. All calls now use one thread, with a timeout.
+_KAFKA_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnwatch-kafka")
+
+
+async def _in_kafka_thread(fn: Callable[..., T], *args: object) -> T:
+    loop = asyncio.get_running_loop()
+    return await asyncio.wait_for(loop.run_in_executor(_KAFKA_THREAD, fn, *args), CALL_TIMEOUT_S)
 
 
 class CommittedOffsets:
@@ -29,12 +43,11 @@ class CommittedOffsets:
 
     async def fetch(self, partition: int) -> tuple[int | None, int | None]:
         """(usage, billing) committed offsets; ``None`` where the group never committed."""
-        loop = asyncio.get_running_loop()
         attempt = 1
         while True:
             try:
-                return await loop.run_in_executor(None, self._fetch, partition)
-            except KafkaError as exc:
+                return await _in_kafka_thread(self._fetch, partition)
+            except (KafkaError, TimeoutError) as exc:
                 if attempt == ATTEMPTS:
                     raise RuntimeError(
                         f"cannot read the committed offsets of partition {partition} from "
@@ -80,9 +93,7 @@ class OffsetProbe:
 
     async def first_offset(self, topic: str, partition: int, offset: int) -> int | None:
         """The offset of the first record at or after ``offset``; ``None`` if there is none."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, self._first_offset, topic, partition, offset
-        )
+        return await _in_kafka_thread(self._first_offset, topic, partition, offset)
 
     def _first_offset(self, topic: str, partition: int, offset: int) -> int | None:
         if self._consumer is None:

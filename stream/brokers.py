@@ -64,7 +64,8 @@ class _Process:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 20.0, keep_storage: bool = False) -> None:
+        """A clean shutdown; with ``keep_storage`` it can be started again as it was."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -73,7 +74,7 @@ class _Process:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self.workdir is not None:
+        if self.workdir is not None and not keep_storage:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
@@ -235,7 +236,8 @@ class ApacheKafka(_Process):
         _wait_for_metadata(self.bootstrap, timeout)
 
     def restart(self, timeout: float = 60.0) -> None:
-        """Start again on the same ports and storage after :meth:`kill` or a stop."""
+        """Start again on the same ports and storage after :meth:`kill` or
+        ``stop(keep_storage=True)``."""
         self.start(timeout)
 
     def log_tail(self, lines: int = 40) -> str:

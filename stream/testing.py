@@ -119,6 +119,24 @@ class Deployment:
             admin.close()
         return {TopicPartition(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
 
+    def group(self) -> tuple[str, int]:
+        """The worker group's state (``Stable`` once a rebalance is over) and member count."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            info = admin.describe_groups([self.app_id]).get(self.app_id, {})
+        except KafkaError:
+            return "", 0
+        finally:
+            admin.close()
+        return str(info.get("group_state", "")), len(info.get("members") or [])
+
+    def restored_partitions(self, worker: int) -> set[int]:
+        """Partitions a worker took over (its "partition N: ... restored" log lines)."""
+        path = self.workdir / f"worker-{worker}.log"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        return {int(line.split("partition ")[1].split(":")[0])
+                for line in lines if "accounts restored" in line}  # fmt: skip
+
     def progress(self) -> float:
         """Share of the input records whose offsets the worker group has committed."""
         done, total = self.consumed()

@@ -4,31 +4,15 @@ dead-letters bad records without losing good ones."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
 from kafka import KafkaProducer
 
 from stream.testing import Deployment
+from tests.pipeline.conftest import PARTITIONS
 
 pytestmark = pytest.mark.slow
-PARTITIONS = 3
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory) -> tuple[Path, set[bytes]]:
-    """A seeded log and the alerts ``churnwatch replay`` gives for it with 3 partitions."""
-    work = tmp_path_factory.mktemp("sim")
-    log = work / "log.jsonl"
-    probe = Deployment("unused:0", work)
-    probe.cli("simulate", "--accounts", "90", "--days", "110", "--seed", "21",
-              "--jitter-seconds", "60", "--duplicates", "0.01", "-o", str(log))  # fmt: skip
-    probe.cli("replay", str(log), "-o", str(work / "replay.jsonl"), "--partitions",
-              str(PARTITIONS), "-q")  # fmt: skip
-    expected = set((work / "replay.jsonl").read_bytes().splitlines())
-    assert len(expected) >= 100, "the log must give enough alerts to compare"
-    return log, expected
 
 
 @pytest.fixture

@@ -1,0 +1,26 @@
+"""What the end-to-end tests share: one seeded log and the alerts replay gives for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream.testing import Deployment
+
+PARTITIONS = 3
+
+
+@pytest.fixture(scope="session")
+def simulated(tmp_path_factory) -> tuple[Path, set[bytes]]:
+    """A seeded log and the alerts ``churnwatch replay`` gives for it with 3 partitions."""
+    work = tmp_path_factory.mktemp("sim")
+    log = work / "log.jsonl"
+    probe = Deployment("unused:0", work)
+    probe.cli("simulate", "--accounts", "90", "--days", "110", "--seed", "21",
+              "--jitter-seconds", "60", "--duplicates", "0.01", "-o", str(log))  # fmt: skip
+    probe.cli("replay", str(log), "-o", str(work / "replay.jsonl"), "--partitions",
+              str(PARTITIONS), "-q")  # fmt: skip
+    expected = set((work / "replay.jsonl").read_bytes().splitlines())
+    assert len(expected) >= 100, "the log must give enough alerts to compare"
+    return log, expected
