@@ -23,7 +23,8 @@ it commits past an unacked record at a partition's head (faust-streaming issue 6
 sent during a rebalance in lists it already cleared, and after a restart it resumes the input
 partitions before it seeks them, counts the records fetched in between as an offset gap and so
 as acked twice; commits then crawl one offset per interval. :class:`LiveProcessor` knows which
-records are done and gives the offsets directly.
+records are done and gives the offsets directly. Because those offsets assume every record was
+handed over, a :class:`~stream.delivery.DeliveryGate` checks each partition's offsets first.
 """
 
 from __future__ import annotations
