@@ -140,6 +140,13 @@ def register(churn: ChurnApp) -> None:
             busy[0] = True
             try:
                 await _one(event)
+            except Exception as exc:
+                # Faust would restart the agent, which resumes after this record while its
+                # partition's offsets can never move past it: stop the worker instead, so that
+                # it is restarted from the committed offsets (or a person reads the reason).
+                log.critical("stopping the worker: %s: %s", type(exc).__name__, exc)
+                await app.crash(exc)
+                return
             finally:
                 busy[0] = False
 

@@ -7,8 +7,10 @@ from collections import Counter
 
 import orjson
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
 
+from stream.engine import partition_for
 from stream.testing import Deployment
 from tests.pipeline.conftest import PARTITIONS
 
@@ -104,3 +106,27 @@ def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
         assert headers["churnwatch-source-topic"] == deployment.topics["usage"].encode()
         assert int(headers["churnwatch-source-offset"]) >= 0
     assert {r.value for r in deployment.read("alerts")} == expected, "every valid record counted"
+
+
+def test_a_corrupt_table_value_stops_the_worker_with_a_message_naming_it(deployment):
+    """Not a restart loop that keeps the process up while its offsets never move."""
+    admin = KafkaAdminClient(bootstrap_servers=deployment.bootstrap)
+    changelog = f"{deployment.app_id}-accounts-changelog"
+    admin.create_topics([NewTopic(changelog, PARTITIONS, 1,
+                                  topic_configs={"cleanup.policy": "compact"})])  # fmt: skip
+    admin.close()
+    deployment.cli("worker", "--check")
+    account = "acct-corrupt"
+    partition = partition_for(account, PARTITIONS)
+    producer = KafkaProducer(bootstrap_servers=deployment.bootstrap)
+    producer.send(changelog, key=account.encode(), value=b"garbage", partition=partition)
+    login = {"event_id": "c1", "account_id": account, "type": "login", "ts": "2026-01-05T00:00:00Z"}
+    producer.send(deployment.topics["usage"], key=account.encode(), value=orjson.dumps(login),
+                  partition=partition)  # fmt: skip
+    producer.flush()
+    producer.close()
+    worker = deployment.start_worker()
+    assert worker.wait(120) != 0
+    assert "table value for 'acct-corrupt': not a churnwatch account state" in (
+        deployment.worker_logs()
+    )
