@@ -159,6 +159,14 @@ def kafka_jars(version: str = KAFKA_VERSION) -> Path:
     return lib
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id; one starting with "-" would be read as an option."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if cluster[0] != "-":
+            return cluster
+
+
 class ApacheKafka(_Process):
     """Apache Kafka in KRaft mode on loopback; storage in a temporary directory."""
 
@@ -215,7 +223,7 @@ class ApacheKafka(_Process):
         (self.workdir / "log4j2.properties").write_text(_LOG4J)
         classpath = f"{lib}/*"
         if fresh:
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            cluster = _cluster_id()
             formatted = subprocess.run(
                 [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--cluster-id",
                  cluster, "--config", str(config), "--standalone"],
