@@ -56,16 +56,12 @@ def _alerts_with_append_time(dep: Deployment) -> None:
 
 def _owners(dep: Deployment) -> dict[int, int]:
     """Partition -> the worker that restored it last (the first join hands out everything)."""
-    latest: dict[int, tuple[str, int]] = {}
-    for worker in range(len(dep.workers)):
-        path = dep.workdir / f"worker-{worker}.log"
-        for line in path.read_text(errors="replace").splitlines():
-            if "accounts restored" in line:
-                stamp = line[1:24]
-                partition = int(line.split("partition ")[1].split(":")[0])
-                if partition not in latest or stamp > latest[partition][0]:
-                    latest[partition] = (stamp, worker)
-    return {partition: worker for partition, (_, worker) in latest.items()}
+    latest = sorted(
+        (stamp, partition, worker)
+        for worker in range(len(dep.workers))
+        for stamp, partition in dep.restorations(worker)
+    )
+    return {partition: worker for _, partition, worker in latest}
 
 
 def one_round(bootstrap: str, work: Path, log: Path, standbys: int, timeout_s: int) -> float:

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -117,15 +115,13 @@ def latency(bootstrap: str, work: Path, log: Path, rate: int, partitions: int) -
 
 def _restored_seconds(dep: Deployment, started_wall: float, partitions: int) -> float:
     """Seconds from process start to the last "partition N: M accounts restored" line."""
-    pattern = re.compile(r"^\[(\S+ \S+)\].*partition (\d+): (\d+) accounts restored", re.M)
 
-    def done() -> bool:
-        return len(set(m[1] for m in pattern.findall(dep.worker_logs()))) >= partitions
+    def restorations() -> list:
+        return [r for worker in range(len(dep.workers)) for r in dep.restorations(worker)]
 
-    dep.wait_for(done, 600, "every partition to be restored")
-    stamps = [datetime.strptime(m[0], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-              for m in pattern.findall(dep.worker_logs())]  # fmt: skip
-    return max(stamps) - started_wall
+    dep.wait_for(lambda: len({p for _, p in restorations()}) >= partitions, 600,
+                 "every partition to be restored")  # fmt: skip
+    return max(stamp.timestamp() for stamp, _ in restorations()) - started_wall
 
 
 def recovery(bootstrap: str, work: Path, log: Path, accounts: int, partitions: int) -> dict:

@@ -127,8 +127,8 @@ class _Partition:
         # record of its partition waits in the merger would lose that record in a crash.
         self.inflight: tuple[deque[list], deque[list]] = (deque(), deque())
         self.finished = 0  # records done since the last flush
-        # Per source, the offset after the newest done prefix. A record can arrive twice (Faust
-        # seeks back to the committed offset after an assignment), so it only ever grows.
+        # Per source, the offset after the newest done prefix; it only ever grows, so a record
+        # handed over twice (the agent's delivery gate normally drops those) cannot move it back.
         self.commit_at = [-1, -1]
         self.confirmed = confirmed  # the newest checkpoint known to be committed
 

@@ -157,7 +157,6 @@ class RejectsFile:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.written = 0
         self._stack = ExitStack()
         self._out: BinaryIO | None = None
 
@@ -176,4 +175,3 @@ class RejectsFile:
         if self._out is None:
             self._out = self._stack.enter_context(open_output(self.path))
         self._out.write(line)
-        self.written += 1

@@ -8,18 +8,22 @@ topics back with kafka-python the way CS tooling would.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from stream.brokers import free_port
+
+_RESTORED = re.compile(r"^\[(\S+ \S+)\].*partition (\d+): \d+ accounts restored", re.M)
 
 
 class Deployment:
@@ -130,12 +134,16 @@ class Deployment:
             admin.close()
         return str(info.get("group_state", "")), len(info.get("members") or [])
 
-    def restored_partitions(self, worker: int) -> set[int]:
-        """Partitions a worker took over (its "partition N: ... restored" log lines)."""
+    def restorations(self, worker: int) -> list[tuple[datetime, int]]:
+        """When a worker took over which partition: its "partition N: ... restored" log lines
+        (needs ``CHURNWATCH_LOG_LEVEL=info``)."""
         path = self.workdir / f"worker-{worker}.log"
-        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-        return {int(line.split("partition ")[1].split(":")[0])
-                for line in lines if "accounts restored" in line}  # fmt: skip
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return [(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f"), int(partition))
+                for stamp, partition in _RESTORED.findall(text)]  # fmt: skip
+
+    def restored_partitions(self, worker: int) -> set[int]:
+        return {partition for _, partition in self.restorations(worker)}
 
     def progress(self) -> float:
         """Share of the input records whose offsets the worker group has committed."""
