@@ -13,14 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.alerts import ALERT_SCHEMA_PATH, alert_json_schema_text
-from schemas.codec import dumps
+from schemas.codec import dumps, dumps_pretty
+from stream.backtest import OVERALL, Scoring, Split
 from stream.brokers import BrokerError
+from stream.calibrate import OBJECTIVES
 from stream.engine import PartitionedEngine
 from stream.logio import LogError, LogReader, Progress, RejectsFile, open_output
+from stream.outcomes import LabelsError
 from stream.policy import PolicyError, dump_policy_toml, load_policy
 from stream.replay import replay
+from stream.report_html import backtest_html, calibration_html
 from stream.simulator import Label, Noise, SimConfig, generate, serialize
 from stream.topics import TopicError
+from stream.tuning import LogSpec, backtest, calibrate
 
 EXIT_USAGE = 2
 EXIT_IO = 1
@@ -57,6 +62,30 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value < 0 or value != value:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _open_fraction(text: str) -> float:
+    value = _fraction(text)
+    if value in (0, 1):
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def _holdout(text: str) -> float:
+    value = _fraction(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("1 would leave nothing to learn from")
     return value
 
 
@@ -185,6 +214,63 @@ def _parser() -> argparse.ArgumentParser:
     )
     pol.add_argument("file", nargs="?", help="policy TOML (default: the built-in policy)")
 
+    for name, helptext in (
+        ("backtest", "score a log's alerts against its cancellations: precision, recall, lead"),
+        ("calibrate", "learn danger-zone lines from a log's cancellations; write a policy"),
+    ):
+        t = sub.add_parser(name, help=helptext)
+        t.add_argument("log", help="JSONL event log (a path, '-' for stdin; gzip is detected)")
+        t.add_argument("--labels", help="churn labels JSONL (default: cancellations in the log)")
+        t.add_argument("--policy", help="policy TOML to start from (default: built-in)")
+        t.add_argument(
+            "--horizon-days",
+            type=_positive_int,
+            default=Scoring.horizon_days,
+            help="an alert counts as right if the account cancels within this",
+        )
+        t.add_argument(
+            "--lead-days",
+            type=_non_negative_int,
+            default=Scoring.lead_days,
+            help="a churner counts as caught if alerted at least this early",
+        )
+        t.add_argument("--seed", type=int, default=7, help="seed of the account split")
+        t.add_argument(
+            "--partitions",
+            type=_positive_int,
+            default=1,
+            help="emulate this many Kafka partitions, as replay does",
+        )
+        t.add_argument("--rejects", help="where bad lines go (default: REPORT.rejects.jsonl)")
+        t.add_argument("--html", help="also write a self-contained HTML report here")
+        t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    bt, cal = sub.choices["backtest"], sub.choices["calibrate"]
+    bt.add_argument("-o", "--output", default="backtest.json", help="JSON report")
+    bt.add_argument(
+        "--split",
+        choices=("all", "train", "test"),
+        default="all",
+        help="score all accounts, or one half of the seeded split",
+    )
+    bt.add_argument("--test-fraction", type=_open_fraction, default=0.5)
+    cal.add_argument("-o", "--output", default="calibrated-policy.toml", help="policy TOML")
+    cal.add_argument("--report", default="calibration.json", help="JSON report")
+    cal.add_argument(
+        "--holdout",
+        type=_holdout,
+        default=0.5,
+        help="share of accounts held out to compare the policies (0: learn on all)",
+    )
+    cal.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="recall",
+        help="recall: best recall at --min-precision; f1: best F1",
+    )
+    cal.add_argument("--min-precision", type=_fraction, default=0.6)
+    cal.add_argument("--min-churners", type=_positive_int, default=30,
+                     help="a segment and stage with fewer churners keeps its line")  # fmt: skip
+
     sch = sub.add_parser("schema", help="print the alert JSON Schema CS tooling codes against")
     sch.add_argument("--write", action="store_true", help=f"rewrite {ALERT_SCHEMA_PATH.name}")
     return parser
@@ -194,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (PolicyError, UsageError, ValueError, TopicError, BrokerError) as exc:
+    except (PolicyError, UsageError, ValueError, TopicError, BrokerError, LabelsError) as exc:
         print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (LogError, OSError) as exc:
@@ -248,6 +334,76 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _spec(args: argparse.Namespace, report_path: str) -> LogSpec:
+    rejects = args.rejects or f"{report_path}.rejects.jsonl"
+    # Fail before a long replay, not after it, when a result could not be written.
+    outputs = (args.output, getattr(args, "report", None), args.html, rejects)
+    for path in filter(None, outputs):
+        if not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"cannot write {path}: its directory does not exist")
+    for path in filter(None, (args.labels, args.policy)):
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+    return LogSpec(args.log, rejects, args.labels, args.policy, args.partitions, args.quiet)
+
+
+def _write_reports(report: dict, path: str, html: str | None, render) -> None:
+    Path(path).write_bytes(dumps_pretty(report) + b"\n")
+    if html:
+        Path(html).write_text(render(report), encoding="utf-8")
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    scoring = Scoring(args.horizon_days, args.lead_days)
+    split = Split(args.split, args.seed, args.test_fraction)
+    report = backtest(_spec(args, args.output), scoring, split)
+    _write_reports(report, args.output, args.html, backtest_html)
+    if not args.quiet:
+        s = report["signals"][OVERALL]
+        print(
+            f"backtest: {report['population']['accounts']:,} accounts, "
+            f"{report['population']['churned']:,} churned; all signals: precision "
+            f"{_pct(s['precision'])}, recall {_pct(s['recall'])} "
+            f"({s['churners_detected']}/{s['churners_eligible']}), median lead "
+            f"{s['lead_days']['median']} days, {s['per_100_accounts_per_month']} alerts per 100 "
+            f"accounts per month; report {args.output}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    scoring = Scoring(args.horizon_days, args.lead_days)
+    split = Split("train", args.seed, args.holdout) if args.holdout else Split()
+    report, policy_text = calibrate(_spec(args, args.report), scoring, split, args.objective,
+                                    args.min_precision, args.min_churners)  # fmt: skip
+    Path(args.output).write_text(policy_text, encoding="utf-8")
+    _write_reports(report, args.report, args.html, calibration_html)
+    if not args.quiet:
+        for cell in report["cells"]:
+            print(f"calibrate: {cell['segment']}/{cell['stage']}: line {cell['line']} "
+                  f"(was {cell['current']}): {cell['note']}", file=sys.stderr)  # fmt: skip
+        for signal, why in report["disabled_signals"].items():
+            print(f"calibrate: {signal} switched off: {why}", file=sys.stderr)
+        change = report.get("holdout_change")
+        if change:
+            before, after = report["holdout"]["base policy"], report["holdout"]["calibrated policy"]
+            print(
+                f"calibrate: held-out accounts, base -> calibrated: precision "
+                f"{_pct(before['precision'])} -> {_pct(after['precision'])}, recall "
+                f"{_pct(before['recall'])} -> {_pct(after['recall'])}, F1 {before['f1']} -> "
+                f"{after['f1']}, alerts per 100 accounts per month "
+                f"{before['per_100_accounts_per_month']} -> {after['per_100_accounts_per_month']}",
+                file=sys.stderr,
+            )
+        print(f"calibrate: policy {args.output}, report {args.report}", file=sys.stderr)
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -395,6 +551,8 @@ _COMMANDS = {
     "broker": _cmd_broker,
     "produce": _cmd_produce,
     "schema": _cmd_schema,
+    "backtest": _cmd_backtest,
+    "calibrate": _cmd_calibrate,
 }
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ late but inside the allowance land in their day's bucket.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 
 from kafka.partitioner.default import murmur2
 
@@ -68,6 +68,8 @@ class PartitionEngine:
         self.evicted: list[str] = []  # accounts forgotten (when tracking changes)
         self._stats: Counter[str] = Counter()
         self.applied = 0  # a plain attribute: counted on every event
+        self.day_probe: Callable[[AccountState, Ctx], object] | None = None
+        """Called after each account-day is judged: calibration samples the metrics here."""
 
     @property
     def stats(self) -> Counter[str]:
@@ -169,6 +171,8 @@ class PartitionEngine:
             found = self._evaluate(acct, None, (day + 1) * DAY_MS, day, "day_close")
             if found:
                 alerts += found
+            if self.day_probe is not None:
+                self.day_probe(acct, self._context(acct, (day + 1) * DAY_MS, day))
         acct.closed_day = max(acct.closed_day, last)
         return alerts
 
@@ -238,6 +242,10 @@ class PartitionedEngine:
     def process(self, event: EventBase) -> list[AlertEvent]:
         index = partition_for(event.account_id, len(self.partitions))
         return self.partitions[index].process(event)
+
+    def set_day_probe(self, probe: Callable[[AccountState, Ctx], object] | None) -> None:
+        for engine in self.partitions:
+            engine.day_probe = probe
 
     def accounts(self) -> Iterator[AccountState]:
         for engine in self.partitions:

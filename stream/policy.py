@@ -401,10 +401,10 @@ def load_policy(path: str | Path | None) -> Policy:
 
 def dump_policy_toml(policy: Policy) -> str:
     """Render a policy as TOML (used by ``churnwatch policy --defaults`` and calibration)."""
-    return _to_toml(policy.model_dump(exclude_defaults=False))
+    return to_toml(policy.model_dump(exclude_defaults=False))
 
 
-def _to_toml(data: dict[str, Any]) -> str:
+def to_toml(data: dict[str, Any]) -> str:
     out: list[str] = []
 
     def scalar(value: Any) -> str:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from schemas.alerts import AlertEvent
 from schemas.codec import dump_model, dumps
 from schemas.events import MAX_EVENT_BYTES, EventBase, InvalidEvent, decode_event, source_index
 from stream.engine import PartitionedEngine, partition_for
@@ -79,11 +80,15 @@ def replay(
     write_alert: Callable[[bytes], object],
     write_reject: Callable[[bytes], object],
     on_progress: Callable[[int], None] | None = None,
+    observe: Callable[[EventBase], object] | None = None,
+    on_alert: Callable[[AlertEvent], object] | None = None,
 ) -> ReplayReport:
     """Run a log through the engine in the order a live worker would process it.
 
     Records are routed to their Kafka partition and source topic and merged by event time per
     partition (see :mod:`stream.merge`), so replay and the worker agree alert for alert.
+    ``observe`` sees every valid event as it is read and ``on_alert`` every alert as it is
+    made, so backtests score the very run that writes the alerts.
     """
     report = ReplayReport()
     merger: Merger[EventBase] = Merger()
@@ -95,6 +100,8 @@ def replay(
         process = engine.partitions[partition].process
         for event in merger.pop_ready(partition, settled):
             for alert in process(event):
+                if on_alert is not None:
+                    on_alert(alert)
                 write_alert(dump_model(alert) + b"\n")
                 report.alerts += 1
 
@@ -111,6 +118,8 @@ def replay(
                 reason = exc.reason
             else:
                 report.events += 1
+                if observe is not None:
+                    observe(event)
                 ts_ms = int(event.ts.timestamp() * 1000 + 0.5)
                 if ts_ms > order.newest_ms:
                     order.newest_ms = ts_ms

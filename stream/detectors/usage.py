@@ -24,7 +24,7 @@ from stream.detectors.base import (
     hold_or_none,
     set_risk,
 )
-from stream.policy import EngagementDrop, TimeInProductDrop
+from stream.policy import DangerZone, EngagementDrop, TimeInProductDrop
 from stream.state import AccountState
 from stream.timeutil import DAY_MS
 
@@ -163,23 +163,34 @@ def _silent_days(acct: AccountState, day: int) -> int:
     return day - last
 
 
+def danger_measure(acct: AccountState, ctx: Ctx, p: DangerZone) -> tuple[int, int] | str:
+    """(logins, days) of the window the level is judged on, or why it cannot be judged yet.
+
+    Shared with calibration, which samples the very quantity the detector holds against the
+    line.
+    """
+    if not acct.seats:
+        return "seat count unknown"
+    tenure = ctx.tenure
+    if tenure is not None and tenure < p.min_tenure_days:
+        return "too new to judge"
+    # Young accounts are judged on their whole (shorter) life: tenure-normalised.
+    days = p.window_days if tenure is None else min(p.window_days, tenure + 1)
+    if ctx.day - acct.first_day + 1 < days:
+        return "not enough history yet"
+    return ring.window_sum(acct.logins, ctx.day - days + 1, ctx.day), days
+
+
 def danger_zone(acct: AccountState, ctx: Ctx) -> Finding | None:
     p = ctx.th.danger_zone
     if not p.enabled:
         return None
     signal = "danger_zone"
+    measured = danger_measure(acct, ctx, p)
+    if isinstance(measured, str):
+        return hold_or_none(acct, signal, measured)
+    logins, days = measured
     seats = acct.seats
-    if not seats:
-        return hold_or_none(acct, signal, "seat count unknown")
-    observed = ctx.day - acct.first_day + 1
-    tenure = ctx.tenure
-    if tenure is not None and tenure < p.min_tenure_days:
-        return hold_or_none(acct, signal, "too new to judge")
-    # Young accounts are judged on their whole (shorter) life: tenure-normalised.
-    days = p.window_days if tenure is None else min(p.window_days, tenure + 1)
-    if observed < days:
-        return hold_or_none(acct, signal, "not enough history yet")
-    logins = ring.window_sum(acct.logins, ctx.day - days + 1, ctx.day)
     level = logins * 7 / days / seats
     line = p.line
     if line <= 0:

@@ -1,0 +1,66 @@
+"""One replay of a log for scoring: alerts as marks, the accounts' outcomes, and the counts.
+
+``churnwatch backtest`` and ``churnwatch calibrate`` both read a log this way; it is the same
+replay as ``churnwatch replay`` (bad lines go to a rejects file, ``-`` and gzip work), with an
+observer for outcomes and, for calibration, a probe that samples each account-day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schemas.alerts import AlertEvent
+from stream.backtest import Mark
+from stream.detectors.base import Ctx
+from stream.engine import PartitionedEngine
+from stream.logio import LogReader, Progress, RejectsFile
+from stream.outcomes import OutcomeObserver
+from stream.policy import Policy
+from stream.replay import ReplayReport, replay
+from stream.state import AccountState
+
+
+@dataclass
+class LogRun:
+    report: ReplayReport
+    outcomes: OutcomeObserver
+    marks: list[Mark] = field(default_factory=list)
+
+    @property
+    def span_ms(self) -> tuple[int, int]:
+        return self.outcomes.start_ms or 0, self.outcomes.end_ms
+
+
+def run_log(
+    path: str,
+    policy: Policy,
+    rejects_path: str,
+    partitions: int = 1,
+    label: str = "replay",
+    quiet: bool = False,
+    probe: Callable[[AccountState, Ctx], object] | None = None,
+    write_alert: Callable[[bytes], object] = lambda _: None,
+) -> LogRun:
+    engine = PartitionedEngine(policy, partitions)
+    engine.set_day_probe(probe)
+    observer = OutcomeObserver()
+    marks: list[Mark] = []
+
+    def mark(alert: AlertEvent) -> None:
+        ts_ms = int(alert.ts.timestamp() * 1000 + 0.5)
+        marks.append(Mark(alert.account_id, alert.signal, alert.kind, ts_ms))
+
+    with LogReader(path) as reader, RejectsFile(rejects_path) as rejects:
+        progress = Progress(label, reader.size, enabled=False if quiet else None)
+        report = replay(
+            reader,
+            engine,
+            write_alert,
+            rejects.write,
+            on_progress=lambda n: progress.update(n, reader.position()),
+            observe=observer,
+            on_alert=mark,
+        )
+        progress.done()
+    return LogRun(report, observer, marks)

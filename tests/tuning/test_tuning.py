@@ -1,0 +1,209 @@
+"""backtest and calibrate end to end on seeded simulated logs with known outcomes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.backtest import OVERALL, Scoring, Split
+from stream.logio import open_output
+from stream.policy import load_policy
+from stream.simulator import Label, SimConfig, generate, serialize
+from stream.tuning import LogSpec, backtest, calibrate
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory) -> tuple[Path, Path]:
+    """A log with its true labels: 500 accounts over 150 days (about 500k events)."""
+    root = tmp_path_factory.mktemp("tuning")
+    log, labels_path = root / "events.jsonl.gz", root / "labels.jsonl"
+    labels: list[Label] = []
+    with open_output(str(log)) as out:
+        for line in serialize(generate(SimConfig(accounts=500, days=150, seed=5), labels)):
+            out.write(line)
+    labels_path.write_bytes(b"".join(orjson.dumps(x.as_dict()) + b"\n" for x in labels))
+    return log, labels_path
+
+
+@pytest.fixture(scope="module")
+def calibrated(sim, tmp_path_factory):
+    log, _ = sim
+    root = tmp_path_factory.mktemp("calibrated")
+    spec = LogSpec(str(log), str(root / "rejects.jsonl"), quiet=True)
+    report, text = calibrate(spec, Scoring(), Split("train", 11), min_churners=10)
+    (root / "policy.toml").write_text(text)
+    return report, root / "policy.toml"
+
+
+def test_labels_from_cancellations_match_the_simulators_truth(sim, tmp_path):
+    log, labels_path = sim
+    spec = LogSpec(str(log), str(tmp_path / "r.jsonl"), quiet=True)
+    from_log = backtest(spec, Scoring(), Split())
+    from_file = backtest(
+        LogSpec(str(log), str(tmp_path / "r.jsonl"), labels=str(labels_path), quiet=True),
+        Scoring(),
+        Split(),
+    )
+    truth = [orjson.loads(line) for line in labels_path.read_bytes().splitlines()]
+    churned = sum(1 for row in truth if row["outcome"] == "churned")
+    involuntary = sum(1 for row in truth if row["churn_type"] == "involuntary" and row["cancel_ts"])
+    assert churned > 20
+    assert from_log["population"]["churned"] == churned
+    assert from_log["population"]["involuntary"] == involuntary
+    # Same labels either way, so the same scores.
+    assert from_log["signals"] == from_file["signals"]
+
+
+def test_a_policy_calibrated_on_one_half_scores_better_on_the_other(calibrated):
+    report, policy_path = calibrated
+    before, after = report["holdout"]["base policy"], report["holdout"]["calibrated policy"]
+    assert after["f1"] > before["f1"], report["holdout_change"]
+    assert report["holdout_change"]["f1"] == pytest.approx(after["f1"] - before["f1"], abs=1e-4)
+    learned = [c for c in report["cells"] if c["learned"]]
+    assert learned, report["cells"]
+    policy = load_policy(policy_path)  # the worker and replay accept it unchanged
+    for cell in learned:
+        assert policy.thresholds(cell["segment"], cell["stage"]).danger_zone.line == cell["line"]
+
+
+def test_a_segment_with_too_few_churners_keeps_its_line(sim, tmp_path):
+    log, _ = sim
+    spec = LogSpec(str(log), str(tmp_path / "r.jsonl"), quiet=True)
+    report, text = calibrate(spec, Scoring(), Split(), min_churners=10_000)
+    assert report["cells"] and not any(c["learned"] for c in report["cells"])
+    for cell in report["cells"]:
+        assert cell["line"] == cell["current"]
+        assert "fewer than 10000" in cell["note"]
+    assert "[segments" not in text  # nothing learned, nothing overridden
+
+
+def test_same_input_and_seed_give_the_same_report(sim, tmp_path):
+    log, _ = sim
+    args = [sys.executable, "-m", "stream.cli", "backtest", str(log), "--split", "test",
+            "--seed", "3", "-q"]  # fmt: skip
+    outputs = []
+    for name in ("a.json", "b.json"):
+        subprocess.run([*args, "-o", str(tmp_path / name)], check=True, timeout=300)
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
+    assert orjson.loads(outputs[0])["split"].startswith("test half")
+
+
+def test_bad_lines_are_rejected_like_replay_and_stdin_works(sim, tmp_path):
+    log, _ = sim
+    import gzip
+
+    lines = gzip.decompress(log.read_bytes()).splitlines(keepends=True)[:20_000]
+    lines.insert(5, b"{not json\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "backtest", "-", "-o", str(tmp_path / "r.json")],
+        input=b"".join(lines), capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads((tmp_path / "r.json").read_bytes())
+    assert report["replay"]["rejected"] == 1
+    rejects = (tmp_path / "r.json.rejects.jsonl").read_bytes().splitlines()
+    assert orjson.loads(rejects[0])["line"] == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--horizon-days", "0"], "must be at least 1"),
+        (["--lead-days", "90"], "lead days < horizon days"),
+        (["--labels", "/nonexistent/labels.jsonl"], "labels.jsonl"),
+        (["-o", "/nonexistent/dir/report.json"], "directory does not exist"),
+    ],
+)
+def test_bad_options_are_one_line_errors(sim, tmp_path, args, message):
+    log, _ = sim
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "backtest", str(log), "-q",
+         "--rejects", str(tmp_path / "r.jsonl"), *args],
+        capture_output=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode in (1, 2)
+    assert message in done.stderr.decode()
+    assert "Traceback" not in done.stderr.decode()
+
+
+class _Plots(HTMLParser):
+    """Collects the SVG plots of a rendered page and how many marks each one draws."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plots: dict[str, int] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "svg":
+            self._current = attrs.get("id")
+            self.plots[self._current] = 0
+        elif self._current and tag in ("rect", "polyline", "line"):
+            self.plots[self._current] += 1
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self._current = None
+
+
+def _render(html: Path, tmp_path: Path) -> tuple[dict[str, int], int]:
+    """The DOM headless Chromium built from the file, and the size of its screenshot."""
+    assert CHROMIUM, "chromium is not installed (.ci/run installs it)"
+    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,1600"]
+    dom = subprocess.run([*base, "--dump-dom", html.as_uri()], capture_output=True,
+                         timeout=120, check=True).stdout.decode()  # fmt: skip
+    shot = tmp_path / f"{html.stem}.png"
+    subprocess.run([*base, f"--screenshot={shot}", html.as_uri()], capture_output=True,
+                   timeout=120, check=True)  # fmt: skip
+    parser = _Plots()
+    parser.feed(dom)
+    return parser.plots, shot.stat().st_size
+
+
+def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrated, tmp_path):
+    log, _ = sim
+    html = tmp_path / "backtest.html"
+    subprocess.run(
+        [sys.executable, "-m", "stream.cli", "backtest", str(log), "-q",
+         "-o", str(tmp_path / "b.json"), "--html", str(html)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    plots, shot_bytes = _render(html, tmp_path)
+    for plot in ("lead-time", "precision-recall", "volume"):
+        assert plots.get(plot, 0) > 3, plots  # bars drawn, not an empty frame
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!doctype html><title>blank</title>")
+    _, blank_bytes = _render(blank, tmp_path)
+    assert shot_bytes > 5 * blank_bytes
+
+    from stream.report_html import calibration_html
+
+    report, _ = calibrated
+    page = tmp_path / "calibration.html"
+    page.write_text(calibration_html(report))
+    plots, _ = _render(page, tmp_path)
+    distributions = [p for p in plots if p and p.startswith("distribution-")]
+    assert len(distributions) == sum(1 for c in report["cells"] if c["churn_levels"]
+                                     or c["retained_levels"])  # fmt: skip
+    assert all(plots[p] >= 4 for p in distributions)  # two curves and two lines each
+
+
+def test_overall_numbers_are_consistent(calibrated):
+    report, _ = calibrated
+    for name, overall in report["holdout"].items():
+        assert overall["churners_detected"] <= overall["churners_eligible"], name
+        assert (
+            overall["hits"] + overall["false_alarms"] + overall["censored"]
+            == overall["alerted_accounts"]
+        )
+    assert OVERALL == "all_signals"
