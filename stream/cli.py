@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from schemas.alerts import ALERT_SCHEMA_PATH, alert_json_schema_text
+from kafka.errors import KafkaError
+
+from schemas.alerts import ALERT_SCHEMA_PATH, SEVERITY_RANK, SIGNALS, alert_json_schema_text
 from schemas.codec import dumps, dumps_pretty
 from stream.backtest import OVERALL, Scoring, Split
 from stream.brokers import BrokerError
@@ -271,6 +273,43 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--min-churners", type=_positive_int, default=30,
                      help="a segment and stage with fewer churners keeps its line")  # fmt: skip
 
+    sub.add_parser(
+        "serve",
+        help="keep the Redis read model from the alerts topic and serve the HTTP API and page",
+        description="Configured by the worker's CHURNWATCH_* variables, plus CHURNWATCH_REDIS_URL, "
+        "_REDIS_PREFIX, _API_HOST and _API_PORT.",
+    )
+    al = sub.add_parser("alerts", help="terminal views of the alerts topic")
+    al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    tail_p = al_sub.add_parser("tail", help="print alerts as they arrive, readable or as JSON")
+    tail_p.add_argument(
+        "--signal",
+        action="append",
+        choices=SIGNALS,
+        default=[],
+        help="only this signal (repeatable)",
+    )
+    tail_p.add_argument(
+        "--severity",
+        action="append",
+        choices=tuple(SEVERITY_RANK),
+        default=[],
+        help="only this severity (repeatable)",
+    )
+    tail_p.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at the topic's first record, not its end",
+    )
+    tail_p.add_argument("--json", action="store_true", help="one alert JSON per line")
+    tail_p.add_argument("--max", type=_positive_int, help="stop after this many alerts")
+    tail_p.add_argument(
+        "--idle-seconds", type=_non_negative, help="stop after this long without a record"
+    )
+    acc = sub.add_parser("account", help="explain one account from the read model")
+    acc.add_argument("account_id")
+    acc.add_argument("--json", action="store_true", help="the API's JSON instead of text")
+
     sch = sub.add_parser("schema", help="print the alert JSON Schema CS tooling codes against")
     sch.add_argument("--write", action="store_true", help=f"rewrite {ALERT_SCHEMA_PATH.name}")
     return parser
@@ -283,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PolicyError, UsageError, ValueError, TopicError, BrokerError, LabelsError) as exc:
         print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (LogError, OSError) as exc:
+    except (LogError, OSError, KafkaError) as exc:
         print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
         return EXIT_IO
     except KeyboardInterrupt:
@@ -404,6 +443,53 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from stream.serve import run_service
+    from stream.settings import load_settings
+
+    settings = load_settings()
+    policy = load_policy(settings.policy)
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    run_service(settings, policy)
+    return 0
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from stream.settings import load_settings
+    from stream.terminal import print_line, tail
+
+    tail(load_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
+         args.json, args.max, args.idle_seconds)  # fmt: skip
+    return 0
+
+
+def _cmd_account(args: argparse.Namespace) -> int:
+    import redis
+
+    from stream.readmodel_store import RedisReadModel
+    from stream.settings import load_settings
+    from stream.terminal import explain_account
+
+    settings = load_settings()
+    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+    try:
+        view = store.account(args.account_id)
+    except redis.RedisError as exc:
+        raise UsageError(f"cannot read the read model in Redis: {exc}") from None
+    if view is None:
+        print(f"churnwatch account: no alert on record for {args.account_id!r} (healthy, or "
+              "unknown to churnwatch)", file=sys.stderr)  # fmt: skip
+        return 1
+    if args.json:
+        sys.stdout.write(dumps_pretty(view).decode() + "\n")
+    else:
+        print(explain_account(view, load_policy(settings.policy)))
+    return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -553,6 +639,9 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "backtest": _cmd_backtest,
     "calibrate": _cmd_calibrate,
+    "serve": _cmd_serve,
+    "alerts": _cmd_alerts,
+    "account": _cmd_account,
 }
 
 if __name__ == "__main__":

@@ -67,6 +67,14 @@ class WorkerSettings(BaseModel):
         "partitions (a restart after kill -9 waits this long for its old session)",
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://localhost:6379/0"),
+        description="the read model's Redis: redis://, rediss:// (TLS) or unix://, with "
+        ":password@ when needed (kept secret in logs)",
+    )
+    redis_prefix: str = Field(default="churnwatch", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    api_host: str = Field(default="127.0.0.1", min_length=1)
+    api_port: int = Field(default=8080, ge=0, le=65_535)
     web_port: int = Field(default=6066, ge=0, le=65_535)
     web_enabled: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -100,6 +108,8 @@ class WorkerSettings(BaseModel):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{PREFIX}{name.upper()}: no such file: {path}")
+        if not self.redis_url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{PREFIX}REDIS_URL must start with redis://, rediss:// or unix://")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together")
         return self

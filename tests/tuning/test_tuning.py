@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import orjson
@@ -16,8 +14,7 @@ from stream.logio import open_output
 from stream.policy import load_policy
 from stream.simulator import Label, SimConfig, generate, serialize
 from stream.tuning import LogSpec, backtest, calibrate
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.browser import render
 
 
 @pytest.fixture(scope="module")
@@ -135,41 +132,6 @@ def test_bad_options_are_one_line_errors(sim, tmp_path, args, message):
     assert "Traceback" not in done.stderr.decode()
 
 
-class _Plots(HTMLParser):
-    """Collects the SVG plots of a rendered page and how many marks each one draws."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.plots: dict[str, int] = {}
-        self._current: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "svg":
-            self._current = attrs.get("id")
-            self.plots[self._current] = 0
-        elif self._current and tag in ("rect", "polyline", "line"):
-            self.plots[self._current] += 1
-
-    def handle_endtag(self, tag):
-        if tag == "svg":
-            self._current = None
-
-
-def _render(html: Path, tmp_path: Path) -> tuple[dict[str, int], int]:
-    """The DOM headless Chromium built from the file, and the size of its screenshot."""
-    assert CHROMIUM, "chromium is not installed (.ci/run installs it)"
-    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,1600"]
-    dom = subprocess.run([*base, "--dump-dom", html.as_uri()], capture_output=True,
-                         timeout=120, check=True).stdout.decode()  # fmt: skip
-    shot = tmp_path / f"{html.stem}.png"
-    subprocess.run([*base, f"--screenshot={shot}", html.as_uri()], capture_output=True,
-                   timeout=120, check=True)  # fmt: skip
-    parser = _Plots()
-    parser.feed(dom)
-    return parser.plots, shot.stat().st_size
-
-
 def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrated, tmp_path):
     log, _ = sim
     html = tmp_path / "backtest.html"
@@ -178,12 +140,12 @@ def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrat
          "-o", str(tmp_path / "b.json"), "--html", str(html)],
         check=True, timeout=300,
     )  # fmt: skip
-    plots, shot_bytes = _render(html, tmp_path)
+    plots, shot_bytes = render(html.as_uri(), tmp_path)
     for plot in ("lead-time", "precision-recall", "volume"):
         assert plots.get(plot, 0) > 3, plots  # bars drawn, not an empty frame
     blank = tmp_path / "blank.html"
     blank.write_text("<!doctype html><title>blank</title>")
-    _, blank_bytes = _render(blank, tmp_path)
+    _, blank_bytes = render(blank.as_uri(), tmp_path)
     assert shot_bytes > 5 * blank_bytes
 
     from stream.report_html import calibration_html
@@ -191,7 +153,7 @@ def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrat
     report, _ = calibrated
     page = tmp_path / "calibration.html"
     page.write_text(calibration_html(report))
-    plots, _ = _render(page, tmp_path)
+    plots, _ = render(page.as_uri(), tmp_path)
     distributions = [p for p in plots if p and p.startswith("distribution-")]
     assert len(distributions) == sum(1 for c in report["cells"] if c["churn_levels"]
                                      or c["retained_levels"])  # fmt: skip

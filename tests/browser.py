@@ -1,0 +1,49 @@
+"""Headless Chromium for the page tests: the DOM it built, and a screenshot."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Marks(HTMLParser):
+    """Counts, per SVG (by id, else by class) and per element class, what the page draws."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plots: dict[str, int] = {}
+        self.classes: dict[str, int] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in (attrs.get("class") or "").split():
+            self.classes[name] = self.classes.get(name, 0) + 1
+        if tag == "svg":
+            self._current = attrs.get("id") or attrs.get("class") or "svg"
+            self.plots.setdefault(self._current, 0)
+        elif self._current and tag in ("rect", "polyline", "line"):
+            self.plots[self._current] += 1
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self._current = None
+
+
+def render(url: str, tmp_path: Path, marks: Marks | None = None) -> tuple[dict[str, int], int]:
+    """Open ``url`` in headless Chromium: the plots in the DOM it built, and the byte size of
+    its screenshot (a blank page compresses to almost nothing)."""
+    assert CHROMIUM, "chromium is not installed (.ci/run installs it)"
+    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,1600"]
+    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, timeout=120,
+                         check=True).stdout.decode()  # fmt: skip
+    shot = tmp_path / f"shot-{abs(hash(url))}.png"
+    subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=120,
+                   check=True)  # fmt: skip
+    parser = marks or Marks()
+    parser.feed(dom)
+    return parser.plots, shot.stat().st_size

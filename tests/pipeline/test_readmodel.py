@@ -1,0 +1,124 @@
+"""The read model end to end: worker, Kafka, ``churnwatch serve``, Redis, the API and page.
+
+One run, shared by the tests below: a seeded log goes into Kafka, a worker turns it into
+alerts, and ``churnwatch serve`` keeps Redis up to date from the alerts topic. Halfway
+through, ``redis-server`` is stopped for a while and started again; the read model must end up
+exactly as the alerts topic folds, with nothing lost.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+from urllib.error import HTTPError
+from urllib.parse import quote
+
+import orjson
+import pytest
+
+from stream.brokers import free_port
+from stream.readmodel import fold
+from stream.redis_server import RedisServer
+from stream.testing import Deployment
+from tests.browser import Marks, render
+from tests.pipeline.conftest import PARTITIONS
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def served(kafka, simulated, tmp_path_factory):
+    log, _ = simulated
+    work = tmp_path_factory.mktemp("served")
+    redis_server = RedisServer()
+    redis_server.start()
+    port = free_port()
+    dep = Deployment(kafka, work, partitions=PARTITIONS, prefix="rm",
+                     CHURNWATCH_REDIS_URL=redis_server.url, CHURNWATCH_API_PORT=str(port),
+                     CHURNWATCH_LOG_LEVEL="info")  # fmt: skip
+    dep.cli("produce", str(log), "-q")
+    dep.start_worker()
+    dep.start_worker([sys.executable, "-m", "stream.cli", "serve"])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        dep.wait_for(lambda: len(dep.read("alerts")) >= 40, 240, "the first alerts")
+        dep.wait_for(lambda: _get(f"{base}/alerts/open?limit=1000")[0] == 200, 60, "the API")
+        redis_server.stop()  # the outage: alerts keep coming, the feed holds its batch
+        before = len(dep.read("alerts"))
+        dep.wait_for(lambda: len(dep.read("alerts")) > before + 20, 240, "alerts during outage")
+        status, body = _get(f"{base}/healthz")
+        assert status == 503 and body["redis"] is False
+        time.sleep(3)
+        redis_server.start()
+        dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to finish the log")
+        records = dep.read("alerts")
+        expected = fold(orjson.loads(r.value) for r in sorted(
+            records, key=lambda r: (r.partition, r.offset)))  # fmt: skip
+
+        def caught_up() -> bool:
+            status, body = _get(f"{base}/alerts/open?limit=1000")
+            want = {a for episodes in expected.open_alerts.values() for a in episodes}
+            return status == 200 and {a["alert_id"] for a in body["alerts"]} == want
+
+        dep.wait_for(caught_up, 120, "the read model to catch up")
+        yield dep, base, expected, work
+    finally:
+        dep.stop_all()
+        redis_server.stop()
+
+
+def test_after_a_redis_outage_the_read_model_equals_the_alert_topics_fold(served):
+    dep, base, expected, _ = served
+    assert "Redis write failed" in dep.worker_logs()  # the outage really happened mid-run
+    for account, view in expected.accounts.items():
+        status, body = _get(f"{base}/accounts/{quote(account)}")
+        assert status == 200, account
+        assert body["health"] == view["health"] and body["last_alert_ts"] == view["last_alert_ts"]
+        assert {a["alert_id"]: a["sequence"] for a in body["open_alerts"]} == {
+            a: e["sequence"] for a, e in expected.open_alerts.get(account, {}).items()
+        }
+    _, body = _get(f"{base}/accounts/at-risk?limit=1000")
+    ranked = {v["account_id"]: v["risk"] for v in body["accounts"]}
+    assert ranked == {a: r for a, r in expected.risk.items() if r > 0}
+    _, body = _get(f"{base}/portfolio")
+    assert body == expected.portfolio()
+
+
+def test_terminal_tail_and_account(served):
+    dep, _, expected, _ = served
+    done = dep.cli("alerts", "tail", "--from-beginning", "--max", "5", "--idle-seconds", "20")
+    lines = done.stdout.decode().splitlines()
+    assert len(lines) == 5 and all(" opened " in line or " resolved " in line or " updated "
+                                   in line for line in lines)  # fmt: skip
+    done = dep.cli("alerts", "tail", "--from-beginning", "--json", "--severity", "critical",
+                   "--idle-seconds", "5")  # fmt: skip
+    shown = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert shown and all(a["severity"] == "critical" for a in shown)
+    account = next(a for a, episodes in expected.open_alerts.items() if episodes)
+    text = dep.cli("account", account).stdout.decode()
+    assert account in text and "why:" in text and "held against" in text
+    missing = dep.cli("account", "no-such-account", check=False)
+    assert missing.returncode == 1 and b"no alert on record" in missing.stderr
+
+
+def test_the_page_renders_accounts_with_charts_and_alerts_in_chromium(served, tmp_path):
+    _, base, expected, _ = served
+    marks = Marks()
+    _, shot = render(f"{base}/", tmp_path, marks)
+    at_risk = sum(1 for r in expected.risk.values() if r > 0)
+    assert marks.classes.get("acct") == min(at_risk, 50)
+    assert marks.classes.get("engagement") == marks.classes["acct"]  # a chart per account
+    assert marks.classes.get("series", 0) >= 1 and marks.classes.get("danger", 0) >= 1
+    assert marks.classes.get("alert", 0) >= marks.classes["acct"]
+    assert shot > 20_000
+    account = next(a for a, episodes in expected.open_alerts.items() if episodes)
+    detail = Marks()
+    render(f"{base}/view/accounts/{quote(account)}", tmp_path, detail)
+    assert detail.classes.get("acct") == 1 and detail.classes.get("engagement") == 1

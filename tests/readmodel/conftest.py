@@ -1,0 +1,44 @@
+"""A real redis-server per session, and the alerts replay gives for a seeded log."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.engine import PartitionedEngine
+from stream.policy import load_policy
+from stream.readmodel_store import RedisReadModel
+from stream.redis_server import RedisServer
+from stream.replay import replay
+from stream.simulator import SimConfig, generate, serialize
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:  # a failure, never a skip: CI installs it
+        pytest.fail("redis-server is not installed (.ci/run installs it from Debian)")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def store(redis_server: RedisServer, request) -> RedisReadModel:
+    """A read model under a prefix of its own, so tests never see each other's keys."""
+    return RedisReadModel.from_url(redis_server.url, prefix=f"t-{request.node.name[:40]}")
+
+
+@pytest.fixture(scope="session")
+def replayed(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """A seeded log (200 accounts, 120 days) and its alerts as dicts, in replay order."""
+    log = tmp_path_factory.mktemp("readmodel") / "log.jsonl"
+    lines = list(serialize(generate(SimConfig(accounts=200, days=120, seed=13))))
+    log.write_bytes(b"".join(lines))
+    out: list[bytes] = []
+    replay(enumerate(lines, 1), PartitionedEngine(load_policy(None)), out.append, lambda _: None)
+    alerts = [orjson.loads(line) for line in out]
+    assert len(alerts) > 200
+    return log, alerts

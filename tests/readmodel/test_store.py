@@ -1,0 +1,104 @@
+"""The Redis read model against the in-memory reference fold, on a real redis-server."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import redis
+
+from stream.readmodel import fold
+from stream.readmodel_store import RedisReadModel
+
+
+def _state(store: RedisReadModel) -> dict:
+    """Everything the API can read, for whole-model comparisons."""
+    accounts = {}
+    for key in store.r.scan_iter(match=f"{store.p}:acct:*"):
+        name = key.decode()
+        if name.endswith(":open"):
+            continue
+        account = name.removeprefix(f"{store.p}:acct:")
+        accounts[account] = store.account(account)
+    return {
+        "accounts": accounts,
+        "risk": store.r.zrange(f"{store.p}:risk", 0, -1, withscores=True),
+        "open": sorted(a["alert_id"] for a in store.open_alerts(10**6)),
+        "portfolio": store.portfolio(),
+    }
+
+
+def _expected(alerts: list[dict]) -> dict:
+    model = fold(alerts)
+    accounts = {}
+    for account, view in model.accounts.items():
+        episodes = sorted(model.open_alerts.get(account, {}).values(),
+                          key=lambda a: (a["ts"], a["alert_id"]))  # fmt: skip
+        accounts[account] = {**view, "open_alerts": episodes}
+    risk = sorted(((a.encode(), float(r)) for a, r in model.risk.items()),
+                  key=lambda x: (x[1], x[0]))  # fmt: skip
+    open_ids = sorted(a for e in model.open_alerts.values() for a in e)
+    return {"accounts": accounts, "risk": risk, "open": open_ids, "portfolio": model.portfolio()}
+
+
+def _batches(alerts: list[dict], size: int) -> list[list[dict]]:
+    return [alerts[i : i + size] for i in range(0, len(alerts), size)]
+
+
+def test_read_model_equals_the_cores_view_after_a_simulated_log(store, replayed):
+    _, alerts = replayed
+    for batch in _batches(alerts, 97):
+        store.apply(batch)
+    assert _state(store) == _expected(alerts)
+    assert store.portfolio()["mrr_at_risk"] > 0
+
+
+def test_redelivered_and_replayed_records_change_nothing(store, replayed):
+    _, alerts = replayed
+    rng = random.Random(4)
+    batches = _batches(alerts, 50)
+    applied = 0
+    for i, batch in enumerate(batches):
+        applied += store.apply(batch)
+        if i and rng.random() < 0.3:  # a crash before the commit: an earlier batch comes again
+            assert store.apply(batches[rng.randrange(i)]) == 0
+    assert applied == len({(a["alert_id"], a["sequence"]) for a in alerts})
+    before = _state(store)
+    assert store.apply(alerts) == 0  # a whole replay of the topic
+    assert _state(store) == before == _expected(alerts)
+
+
+def test_a_late_old_record_does_not_roll_the_account_back(store, replayed):
+    _, alerts = replayed
+    account = alerts[-1]["account_id"]
+    mine = [a for a in alerts if a["account_id"] == account]
+    store.apply(mine)
+    latest = store.account(account)
+    stale = {**mine[0], "alert_id": "al_other", "sequence": 0,
+             "health": {**mine[0]["health"], "overall": 1}}  # fmt: skip
+    store.apply([stale])
+    after = store.account(account)
+    assert after["health"] == latest["health"] and after["last_alert_ts"] == latest["last_alert_ts"]
+
+
+def test_at_risk_ranks_by_health_and_filters_by_segment(store, replayed):
+    _, alerts = replayed
+    store.apply(alerts)
+    model = fold(alerts)
+    ranked = store.at_risk(1000)
+    assert [v["risk"] for v in ranked] == sorted((v["risk"] for v in ranked), reverse=True)
+    assert {v["account_id"] for v in ranked} == {a for a, r in model.risk.items() if r > 0}
+    segment = ranked[0]["segment"]
+    only = store.at_risk(1000, segment)
+    assert only and all(v["segment"] == segment for v in only)
+    assert len(store.at_risk(3)) == 3
+
+
+def test_password_and_bad_urls(redis_server, replayed):
+    with pytest.raises(ValueError, match="redis://, rediss:// or unix://"):
+        RedisReadModel.from_url("http://localhost:6379")
+    wrong = redis_server.url.replace(redis_server.password, "wrong")
+    with pytest.raises(redis.RedisError):
+        RedisReadModel.from_url(wrong).apply(replayed[1][:1])
+    assert not RedisReadModel.from_url(wrong).ping()
+    assert RedisReadModel.from_url(redis_server.url).ping()
