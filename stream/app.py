@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
 from stream.delivery import DeliveryGate
 from stream.live import LiveProcessor
+from stream.metrics import Registry
 from stream.policy import Policy, load_policy
 from stream.settings import WorkerSettings
 
@@ -33,6 +34,7 @@ class ChurnApp:
     table: Any
     processor: LiveProcessor
     gate: DeliveryGate
+    metrics: Registry = field(default_factory=Registry)  # served at /metrics (agents/ingest.py)
 
 
 def _credentials(settings: WorkerSettings) -> Any:

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.alerts import AlertEvent
+from schemas.events import EventBase
 from stream.backtest import Mark
 from stream.detectors.base import Ctx
 from stream.engine import PartitionedEngine
 from stream.logio import LogReader, Progress, RejectsFile
 from stream.outcomes import OutcomeObserver
 from stream.policy import Policy
+from stream.portfolio import Portfolio, month_of
 from stream.replay import ReplayReport, replay
 from stream.state import AccountState
 
@@ -26,10 +28,16 @@ class LogRun:
     report: ReplayReport
     outcomes: OutcomeObserver
     marks: list[Mark] = field(default_factory=list)
+    portfolio: Portfolio = field(default_factory=Portfolio)
 
     @property
     def span_ms(self) -> tuple[int, int]:
         return self.outcomes.start_ms or 0, self.outcomes.end_ms
+
+    def portfolio_months(self) -> list[dict]:
+        """Logo and revenue churn for each month the log covers."""
+        start, end = self.span_ms
+        return self.portfolio.report(month_of(start), month_of(end))
 
 
 def run_log(
@@ -45,7 +53,12 @@ def run_log(
     engine = PartitionedEngine(policy, partitions)
     engine.set_day_probe(probe)
     observer = OutcomeObserver()
+    portfolio = Portfolio()
     marks: list[Mark] = []
+
+    def observe(event: EventBase) -> None:
+        observer(event)
+        portfolio.observe(event)
 
     def mark(alert: AlertEvent) -> None:
         ts_ms = int(alert.ts.timestamp() * 1000 + 0.5)
@@ -59,8 +72,8 @@ def run_log(
             write_alert,
             rejects.write,
             on_progress=lambda n: progress.update(n, reader.position()),
-            observe=observer,
+            observe=observe,
             on_alert=mark,
         )
         progress.done()
-    return LogRun(report, observer, marks)
+    return LogRun(report, observer, marks, portfolio)

@@ -149,6 +149,13 @@ class LiveProcessor:
         self.max_future_ms = max_future_ms
         self._active: dict[int, _Partition] = {}
         self.counts: dict[str, int] = {}
+        # Plain counters for the worker's /metrics (the agent copies them at scrape time):
+        # records processed per source and event type (types this version does not know are
+        # counted as "unknown", so a producer cannot grow the label set), dead letters per
+        # reason kind (see :func:`reason_kind`), alerts per (signal, severity, kind).
+        self.processed: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self.dead_letter_kinds: dict[str, int] = {}
+        self.alert_counts: dict[tuple[str, str, str], int] = {}
 
     # --- assignment -----------------------------------------------------------------------
 
@@ -255,11 +262,17 @@ class LiveProcessor:
 
             ready = merger.pop_ready(record.partition, settled)
         engine, dirty = part.engine, part.dirty
+        alert_counts = self.alert_counts
         for held, ev, held_entry in ready:
+            processed = self.processed[held.source]
+            kind = ev.type if ev.type in _ALL_TYPES else "unknown"
+            processed[kind] = processed.get(kind, 0) + 1
             for alert in engine.process(ev, held.offset, held.source):
                 out.alerts.append(
                     (alert.account_id.encode(), dump_model(alert), held.source, held.offset)
                 )
+                labels = (alert.signal, alert.severity, alert.kind)
+                alert_counts[labels] = alert_counts.get(labels, 0) + 1
             acct = engine.accounts.get(ev.account_id)
             if acct is not None:
                 # Also after a skipped redelivery: a RocksDB store can hold a write whose
@@ -310,16 +323,20 @@ class LiveProcessor:
     def _validate(self, record: Record, out: Outcome, now_ms: int) -> EventBase | None:
         value = record.value
         if value is None:
-            return self._dead(record, out, "record has no value")
+            return self._dead(record, out, "record has no value", "no value")
         if len(value) > MAX_EVENT_BYTES:
-            return self._dead(record, out, f"record of {len(value)} bytes exceeds the limit")
+            return self._dead(
+                record, out, f"record of {len(value)} bytes exceeds the limit", "too large"
+            )
         try:
             event = decode_event(value)
         except InvalidEvent as exc:
-            return self._dead(record, out, exc.reason)
+            return self._dead(record, out, exc.reason, reason_kind(exc.reason))
         expected = source_index(event)
         if event.type in _ALL_TYPES and expected != record.source:
-            return self._dead(record, out, f"{event.type} belongs on the {SOURCES[expected]} topic")
+            return self._dead(
+                record, out, f"{event.type} belongs on the {SOURCES[expected]} topic", "wrong topic"
+            )
         key = event.account_id.encode()
         if record.key != key:
             if (
@@ -332,18 +349,22 @@ class LiveProcessor:
             if self.on_wrong_key == "dead-letter":
                 shown = record.key.decode("utf-8", "replace") if record.key else "no key"
                 return self._dead(
-                    record, out, f"record key {shown!r} is not its account_id {event.account_id!r}"
+                    record,
+                    out,
+                    f"record key {shown!r} is not its account_id {event.account_id!r}",
+                    "wrong key",
                 )
         if self.max_future_ms:
             ahead = int(event.ts.timestamp() * 1000) - now_ms
             if ahead > self.max_future_ms:
                 return self._dead(
-                    record, out, f"ts is {ahead // 3_600_000} h ahead of the wall clock"
+                    record, out, f"ts is {ahead // 3_600_000} h ahead of the wall clock", "future"
                 )
         return event
 
-    def _dead(self, record: Record, out: Outcome, reason: str) -> None:
+    def _dead(self, record: Record, out: Outcome, reason: str, kind: str) -> None:
         self._count("dead_letters")
+        self.dead_letter_kinds[kind] = self.dead_letter_kinds.get(kind, 0) + 1
         out.dead_letters.append(DeadLetter(record, reason))
         return None
 
@@ -356,6 +377,13 @@ class LiveProcessor:
             for name, value in part.engine.stats.items():
                 total[name] = total.get(name, 0) + value
         return total
+
+
+def reason_kind(reason: str) -> str:
+    """A dead-letter reason grouped for a metric label: the field name or the first words
+    (``"score: Input should be ..."`` is ``score``, ``"not valid JSON: ..."`` is
+    ``not valid JSON``), so the label keeps a small set of values."""
+    return reason.split(":", 1)[0][:40]
 
 
 def _read_checkpoints(partition: int, value: bytes) -> list[Checkpoint]:

@@ -82,7 +82,7 @@ class ReadModel:
     open_alerts: dict[str, dict[str, dict]] = field(default_factory=dict)
     risk: dict[str, int] = field(default_factory=dict)
 
-    def portfolio(self) -> dict:
+    def mrr_at_risk(self) -> dict:
         episodes = (a for open_ in self.open_alerts.values() for a in open_.values())
         return mrr_at_risk(open_summary(a) for a in episodes)
 

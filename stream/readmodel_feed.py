@@ -1,4 +1,4 @@
-"""Keeps the Redis read model up to date from the alerts topic.
+"""Keeps the Redis read model up to date from the alerts topic (and the portfolio from billing).
 
 A plain kafka-python consumer in its own group, not a Faust agent: the read model must never
 slow the worker, and a Redis outage must not touch the alert stream. Offsets are committed
@@ -20,6 +20,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
+from schemas.events import EventBase, InvalidEvent, decode_event
 from stream.metrics import Registry
 from stream.readmodel_store import RedisReadModel
 from stream.settings import WorkerSettings
@@ -48,6 +49,13 @@ def describe_metrics(metrics: Registry) -> None:
     metrics.set("churnwatch_redis_up", 1)  # until a write fails
 
 
+def _billing_event(value: bytes | None) -> EventBase | None:
+    try:
+        return decode_event(value or b"")
+    except InvalidEvent:
+        return None
+
+
 def parse(value: bytes | None) -> dict | None:
     """An alert record, or None for anything else (the topic is ours, but be defensive)."""
     try:
@@ -72,6 +80,7 @@ class ReadModelFeed:
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
             self.settings.alerts_topic,
+            self.settings.billing_topic,
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=self.group,
             enable_auto_commit=False,
@@ -100,15 +109,20 @@ class ReadModelFeed:
         next_lag = 0.0
         while not self.stop.is_set():
             batches = consumer.poll(timeout_ms=500)
-            alerts = []
-            for records in batches.values():
+            alerts, billing = [], []
+            for tp, records in batches.items():
                 for record in records:
+                    if tp.topic == self.settings.billing_topic:
+                        event = _billing_event(record.value)
+                        if event is not None:
+                            billing.append((tp.partition, record.offset, event))
+                        continue  # the worker dead-letters what is not a valid event
                     alert = parse(record.value)
                     if alert is None:
                         self.metrics.inc("churnwatch_readmodel_invalid_total")
                         continue
                     alerts.append(alert)
-            if alerts and not self._write(alerts):
+            if (alerts or billing) and not self._write(alerts, billing):
                 return  # stopping while Redis was down: nothing committed, nothing lost
             if batches:
                 try:
@@ -119,15 +133,16 @@ class ReadModelFeed:
                 self._lag(consumer)
                 next_lag = time.monotonic() + 5.0
 
-    def _write(self, alerts: list[dict]) -> bool:
+    def _write(self, alerts: list[dict], billing: list) -> bool:
         delay = 0.2
         while not self.stop.is_set():
             try:
                 applied = self.store.apply(alerts)
+                self.store.billing.apply(billing)
             except redis.RedisError as exc:
                 if self.metrics.value("churnwatch_redis_up") != 0:
                     log.warning("Redis write failed (%s); holding %d records and retrying",
-                                exc, len(alerts))  # fmt: skip
+                                exc, len(alerts) + len(billing))  # fmt: skip
                 self.metrics.set("churnwatch_redis_up", 0)
                 self.metrics.inc("churnwatch_redis_errors_total")
                 self.stop.wait(delay)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import orjson
 import redis
 
+from stream.portfolio_store import RedisPortfolio
 from stream.readmodel import mrr_at_risk, open_summary, risk_of, snapshot, ts_ms
 
 _APPLY = """
@@ -59,6 +60,7 @@ class RedisReadModel:
         self.r = client
         self.p = prefix
         self._apply = client.register_script(_APPLY)
+        self.billing = RedisPortfolio(client, prefix)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
@@ -148,10 +150,14 @@ class RedisReadModel:
                     return out
         return out
 
-    def portfolio(self) -> dict:
+    def mrr_at_risk(self) -> dict:
         """MRR at risk by severity: each account counted once, at its worst open severity."""
         rows = [raw.decode() for raw in self.r.hvals(f"{self.p}:opensev")]
         return mrr_at_risk(rows)
+
+    def portfolio(self) -> dict:
+        """What CS leaders report: MRR at risk now, and churn per month from billing."""
+        return {**self.mrr_at_risk(), "months": self.billing.report()}
 
     def ping(self) -> bool:
         try:

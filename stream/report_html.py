@@ -138,6 +138,18 @@ def _signal_table(signals: dict[str, dict]) -> str:
     return "".join(rows) + "</table>"
 
 
+def portfolio_table(months: list[dict]) -> str:
+    head = ("month", "accounts at start", "lost", "voluntary", "involuntary", "logo churn",
+            "MRR at start", "MRR lost", "revenue churn", "joined")  # fmt: skip
+    rows = ['<table class="portfolio"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for m in months:
+        cells = (m["month"], m["accounts_at_start"], m["lost"], m["voluntary"], m["involuntary"],
+                 _fmt(m["logo_churn"], True), m["mrr_at_start"], m["mrr_lost"],
+                 _fmt(m["revenue_churn"], True), m["new_accounts"])  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
+    return "".join(rows) + "</table>"
+
+
 def backtest_html(report: dict) -> str:
     scoring, population = report["scoring"], report["population"]
     signals = {k: v for k, v in report["signals"].items() if k == OVERALL or v["openings"]}
@@ -166,8 +178,9 @@ def backtest_html(report: dict) -> str:
         _bars("volume", "Episodes opened per week", list(weeks),
               {"openings": [sum(v.values()) for v in weeks.values()]}),
     ]  # fmt: skip
-    if "portfolio" in report:
-        body.append(f'<pre class="note">{escape(str(report["portfolio"]))}</pre>')
+    if report.get("portfolio"):
+        body.append("<h2>Portfolio: churn per month (whole log)</h2>")
+        body.append(portfolio_table(report["portfolio"]))
     return _page("churnwatch backtest", body)
 
 

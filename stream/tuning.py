@@ -62,6 +62,7 @@ def backtest(spec: LogSpec, scoring: Scoring, split: Split) -> dict:
         "split": split.describe(),
         "replay": _replay_counts(run),
         **_score(run, scoring, split),
+        "portfolio": run.portfolio_months(),
     }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
+from stream.report_html import portfolio_table
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2430;max-width:1100px}
 h1{font-size:1.4rem}.acct{border:1px solid #e3e7ee;border-radius:6px;padding:.8rem;margin:.8rem 0}
@@ -102,9 +104,11 @@ def _portfolio(portfolio: dict) -> str:
         f"<tr><td>{escape(sev)}</td><td>{row['accounts']:,}</td><td>{row['mrr']:,.2f}</td></tr>"
         for sev, row in portfolio["mrr_at_risk_by_severity"].items()
     )
-    return (f'<table id="portfolio"><tr><th>severity</th><th>accounts</th><th>MRR at risk</th>'
-            f"</tr>{cells}<tr><td><b>total</b></td><td>{portfolio['accounts_with_open_alerts']:,}"
-            f"</td><td><b>{portfolio['mrr_at_risk']:,.2f}</b></td></tr></table>")  # fmt: skip
+    at_risk = (f'<table id="portfolio"><tr><th>severity</th><th>accounts</th><th>MRR at risk</th>'
+               f"</tr>{cells}<tr><td><b>total</b></td><td>{portfolio['accounts_with_open_alerts']:,}"
+               f"</td><td><b>{portfolio['mrr_at_risk']:,.2f}</b></td></tr></table>")  # fmt: skip
+    months = portfolio.get("months") or []
+    return at_risk + (f"<h2>Churn per month</h2>{portfolio_table(months[-6:])}" if months else "")
 
 
 def at_risk_page(views: list[dict], portfolio: dict, segment: str | None) -> str:

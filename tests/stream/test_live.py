@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import orjson
+
 from schemas.codec import dumps
 from schemas.events import source_index
 from stream.engine import partition_for
@@ -186,3 +190,74 @@ def test_no_commit_passes_a_record_still_held_by_the_merger():
     assert proc.flush().checkpoints == {}, "committing past the dead letter would skip offset 1"
     proc.handle(_record(event("invoice_paid", ts=at(1, 11)), source=1, offset=0), _always, 0)
     assert proc.flush().checkpoints[held.partition].offsets == (3, 1)
+
+
+def test_dead_letters_are_counted_by_a_short_reason_kind():
+    proc = _processor(max_future_ms=86_400_000, on_wrong_key="dead-letter")
+    now = int(at(0).timestamp() * 1e3)
+    part = partition_for("acct-1", PARTS)
+    records = [
+        _record(b"not json", offset=0),
+        _record(b"[1, 2]", offset=1),
+        _record(dumps({"type": "nps_response", "event_id": "e", "account_id": "acct-1",
+                       "ts": "2026-01-01T00:00:00Z", "score": 99}), offset=2),
+        _record(dumps({"type": "nps_response", "event_id": "f", "account_id": "acct-1",
+                       "ts": "2026-01-01T00:00:00Z", "score": 11}), offset=3),
+        _record(event("payment_failed", ts=at(1)), source=0, offset=4),
+        _record(event("login", ts=at(400)), offset=5),
+        _record(event("login", ts=at(1)), offset=6, key=b"acct-other"),
+        Record(0, part, 7, b"acct-1", None),
+        Record(0, part, 8, b"acct-1", b" " * 70_000),
+    ]  # fmt: skip
+    for record in records:
+        assert proc.handle(record, _always, now).dead_letters
+    assert proc.dead_letter_kinds == {
+        "not valid JSON": 1,
+        "not a JSON object": 1,
+        "score": 2,
+        "wrong topic": 1,
+        "future": 1,
+        "wrong key": 1,
+        "no value": 1,
+        "too large": 1,
+    }
+    assert sum(proc.dead_letter_kinds.values()) == proc.stats()["dead_letters"]
+    assert proc.processed == ({}, {}), "a dead letter is not a processed event"
+
+
+def test_events_are_counted_by_source_and_type_once_processed():
+    proc = _processor()
+    login = _record(event("login", ts=at(1, 10), user_id="u"), source=0, offset=0)
+    proc.handle(login, _never, 0)
+    assert proc.processed == ({}, {}), "held by the merger: not processed yet"
+    proc.handle(_record(event("invoice_paid", ts=at(1, 11)), source=1, offset=0), _always, 0)
+    proc.handle(_record(event("login", ts=at(1, 12), user_id="u"), offset=1), _always, 0)
+    proc.handle(_record(event("brand_new_type", ts=at(1, 13)), offset=2), _always, 0)
+    again = _record(event("login", ts=at(1, 14), user_id="u", event_id="dup"), offset=3)
+    proc.handle(again, _always, 0)
+    proc.handle(_record(event("login", ts=at(1, 14), user_id="u", event_id="dup"), offset=4),
+                _always, 0)  # fmt: skip
+    assert proc.processed == ({"login": 4, "unknown": 1}, {"invoice_paid": 1}), (
+        "a duplicate is processed (and dropped by the engine); unknown types share one label"
+    )
+    raw = event("login", "acct-1", at(1))
+    right = partition_for("acct-1", PARTS)
+    proc.handle(Record(0, (right + 1) % PARTS, 9, b"other", dumps(raw)), _always, 0)
+    assert proc.processed[0]["login"] == 4, "a re-keyed record counts when it comes back"
+
+
+def test_alerts_are_counted_by_signal_severity_and_kind():
+    events = sorted(generate(SimConfig(accounts=20, days=80, seed=4)), key=lambda e: e["ts"])
+    proc = LiveProcessor(load_policy(None), 1)
+    proc.assign(0, [])
+    offsets = [0, 0]
+    published = []
+    for raw in events:
+        source = source_index(model(raw))
+        record = Record(source, 0, offsets[source], raw["account_id"].encode(), dumps(raw))
+        offsets[source] += 1
+        published += [a[1] for a in proc.handle(record, _always, 0).alerts]
+    alerts = [orjson.loads(p) for p in published]
+    assert len(alerts) > 20
+    assert proc.alert_counts == Counter((a["signal"], a["severity"], a["kind"]) for a in alerts)
+    assert sum(sum(c.values()) for c in proc.processed) == len(events)

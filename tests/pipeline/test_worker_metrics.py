@@ -1,0 +1,121 @@
+"""The worker's Prometheus endpoint on a real broker: every figure matches what is known of the
+log it consumed and the topics it wrote."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from collections import Counter
+
+import orjson
+import pytest
+
+from schemas.events import InvalidEvent, decode_event, source_index
+from stream.brokers import free_port
+from stream.live import reason_kind
+from stream.testing import Deployment
+from tests.pipeline.conftest import PARTITIONS
+
+pytestmark = pytest.mark.slow
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _scrape(port: int) -> tuple[str, dict[str, list[tuple[dict[str, str], float]]]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        kind = response.headers.get("Content-Type", "")
+        text = response.read().decode()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        assert match, f"not a Prometheus sample: {line!r}"
+        name, labels, value = match.groups()
+        samples.setdefault(name, []).append((dict(_LABEL.findall(labels or "")), float(value)))
+    return kind, samples
+
+
+def _answers(port: int) -> bool:
+    try:
+        _scrape(port)
+    except OSError:
+        return False
+    return True
+
+
+def _by(samples, name: str, *labels: str) -> Counter:
+    return Counter({tuple(lab[k] for k in labels): value for lab, value in samples.get(name, [])})
+
+
+def test_metrics_count_what_the_worker_did(kafka, simulated, tmp_path):
+    log, _ = simulated
+    lines = log.read_bytes().splitlines()
+    junk = [
+        b"not json",
+        b'{"type": "login"}',
+        b'{"type": "nps_response", "event_id": "j1", "account_id": "acct-00001", '
+        b'"ts": "2026-02-01T00:00:00Z", "score": 99}',
+        b"[1, 2, 3]",
+    ]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(b"\n".join(lines[:3000] + junk + lines[3000:]) + b"\n")
+    dep = Deployment(kafka, tmp_path, partitions=PARTITIONS)
+    expected_events: Counter = Counter()
+    for line in lines:
+        try:
+            event = decode_event(line)
+        except InvalidEvent:
+            continue
+        source = source_index(event)
+        expected_events[(dep.topics[("usage", "billing")[source]], event.type)] += 1
+    dep.cli("produce", str(mixed), "--send-invalid", "-q",
+            "--rejects", str(tmp_path / "rejects.jsonl"))  # fmt: skip
+    port = free_port()
+    try:
+        dep.start_worker(CHURNWATCH_WEB_ENABLED="true", CHURNWATCH_WEB_PORT=str(port))
+        dep.wait_for(lambda: _answers(port), 60, "/metrics to answer")
+        dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to catch up")
+        kind, samples = _scrape(port)
+
+        assert kind.startswith("text/plain")
+        events = _by(samples, "churnwatch_worker_events_total", "topic", "type")
+        assert events == expected_events
+        valid = sum(expected_events.values())
+        assert sum(events.values()) == valid > 0
+
+        letters = dep.read("dead_letter")
+        assert len(letters) == len(junk)
+        reasons = Counter(
+            (reason_kind(dict(r.headers)["churnwatch-reason"].decode()),) for r in letters
+        )
+        dead = _by(samples, "churnwatch_worker_dead_letters_total", "reason")
+        assert dead == reasons
+        assert dead[("not valid JSON",)] == 1 and dead[("score",)] == 1
+        assert sum(dead.values()) == len(junk)
+
+        published = [orjson.loads(r.value) for r in dep.read("alerts")]
+        alerts = _by(samples, "churnwatch_worker_alerts_total", "signal", "severity", "kind")
+        assert alerts == Counter((a["signal"], a["severity"], a["kind"]) for a in published)
+        assert sum(alerts.values()) == len(published) > 0
+
+        handled, total = dep.consumed()
+        assert handled == total == valid + len(junk)
+        (_, count), = samples["churnwatch_worker_processing_seconds_count"]  # fmt: skip
+        assert count == total, "one latency sample per record handled"
+        buckets = samples["churnwatch_worker_processing_seconds_bucket"]
+        assert buckets[-1] == ({"le": "+Inf"}, count)
+        assert [v for _, v in buckets] == sorted(v for _, v in buckets)
+        assert samples["churnwatch_worker_processing_seconds_sum"][0][1] > 0
+
+        lag = _by(samples, "churnwatch_worker_consumer_lag", "topic", "partition")
+        assert set(lag) == {
+            (dep.topics[name], str(p)) for name in ("usage", "billing") for p in range(PARTITIONS)
+        }
+        assert set(lag.values()) == {0}
+
+        # Idle: the endpoint still answers, and nothing moves.
+        assert _scrape(port)[1] == samples
+    finally:
+        dep.stop_all()
