@@ -69,6 +69,15 @@ class Deployment:
             raise AssertionError(f"churnwatch {' '.join(args)} failed:\n{done.stderr.decode()}")
         return done
 
+    def cli_script(self, path: str, *args: str) -> subprocess.CompletedProcess:
+        """Run a script of the repository (an example) the way its docs say."""
+        root = Path(__file__).resolve().parents[1]
+        done = subprocess.run([sys.executable, str(root / path), *args], env=self.env,
+                              capture_output=True, timeout=300, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise AssertionError(f"{path} failed:\n{done.stderr.decode()}")
+        return done
+
     def start_worker(self, command: list[str] | None = None, **extra: str) -> subprocess.Popen:
         log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
         env = {**self.env, "CHURNWATCH_WEB_PORT": str(free_port()), **extra}

@@ -119,6 +119,15 @@ def test_terminal_tail_and_account(served):
     assert missing.returncode == 1 and b"no alert on record" in missing.stderr
 
 
+def test_the_documented_python_consumer_applies_the_idempotency_rule(served):
+    dep, _, expected, _ = served
+    done = dep.cli_script("examples/alerts_consumer.py", "--bootstrap", dep.bootstrap,
+                          "--topic", dep.topics["alerts"], "--group", "doc-example")  # fmt: skip
+    lines = done.stdout.decode().splitlines()
+    open_now = sum(len(episodes) for episodes in expected.open_alerts.values())
+    assert lines[-1] == f"{open_now} open episodes"
+
+
 def test_the_page_renders_accounts_with_charts_and_alerts_in_chromium(served, tmp_path):
     _, base, expected, _ = served
     marks = Marks()
