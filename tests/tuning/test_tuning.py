@@ -30,14 +30,24 @@ def sim(tmp_path_factory) -> tuple[Path, Path]:
     return log, labels_path
 
 
+def _calibrate(log: Path, root: Path) -> tuple[dict, str]:
+    spec = LogSpec(str(log), str(root / "rejects.jsonl"), quiet=True)
+    return calibrate(spec, Scoring(), Split("train", 11), min_churners=10)
+
+
 @pytest.fixture(scope="module")
 def calibrated(sim, tmp_path_factory):
-    log, _ = sim
     root = tmp_path_factory.mktemp("calibrated")
-    spec = LogSpec(str(log), str(root / "rejects.jsonl"), quiet=True)
-    report, text = calibrate(spec, Scoring(), Split("train", 11), min_churners=10)
+    report, text = _calibrate(sim[0], root)
     (root / "policy.toml").write_text(text)
     return report, root / "policy.toml"
+
+
+def test_calibrating_again_gives_the_same_report_and_policy(sim, calibrated, tmp_path):
+    report, policy_path = calibrated
+    again, text = _calibrate(sim[0], tmp_path)
+    assert orjson.dumps(again) == orjson.dumps(report)
+    assert text == policy_path.read_text()
 
 
 def test_labels_from_cancellations_match_the_simulators_truth(sim, tmp_path):
