@@ -9,6 +9,7 @@ import redis
 
 from stream.readmodel import fold
 from stream.readmodel_store import RedisReadModel
+from stream.redis_server import RedisServer
 
 
 def _state(store: RedisReadModel) -> dict:
@@ -128,3 +129,13 @@ def test_portfolio_in_redis_equals_the_backtests_and_redelivery_counts_once(stor
     months = reference.report()
     assert sum(m["lost"] for m in months) > 10 and any(m["involuntary"] for m in months)
     assert all(m["logo_churn"] is None or 0 <= m["logo_churn"] <= 1 for m in months)
+
+
+def test_tls_with_a_password(replayed):
+    with RedisServer(tls=True) as server:
+        assert server.url.startswith("rediss://")
+        store = RedisReadModel.from_url(server.url, prefix="tls")
+        store.apply(replayed[1][:50])
+        assert store.account(replayed[1][0]["account_id"]) is not None
+        plain = server.url.replace("rediss://", "redis://").split("?")[0]
+        assert not RedisReadModel.from_url(plain, timeout=2).ping()  # TLS only
