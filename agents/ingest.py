@@ -25,6 +25,11 @@ partitions before it seeks them, counts the records fetched in between as an off
 as acked twice; commits then crawl one offset per interval. :class:`LiveProcessor` knows which
 records are done and gives the offsets directly. Because those offsets assume every record was
 handed over, a :class:`~stream.delivery.DeliveryGate` checks each partition's offsets first.
+
+``GET /metrics`` on the Faust web server (``CHURNWATCH_WEB_ENABLED=true``) serves Prometheus
+text. Per record the agent only observes its latency; the counts of events, dead letters and
+alerts are plain dict counters of :class:`LiveProcessor`, and the consumer lag is computed from
+the high watermarks and the gate's positions, all copied into the registry at scrape time.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from agents.offsets import CommittedOffsets, OffsetProbe
@@ -41,6 +47,7 @@ from agents.table_writer import TableWriter
 from schemas.events import decode_event
 from stream.delivery import Verdict
 from stream.live import Checkpoint, Record, dead_letter_headers
+from stream.metrics import Registry
 
 if TYPE_CHECKING:
     from stream.app import ChurnApp
@@ -49,6 +56,21 @@ log = logging.getLogger("churnwatch.ingest")
 FLUSH_EVERY = 1000
 FLUSH_INTERVAL = 0.05
 COMMIT_INTERVAL = 1.0
+
+EVENTS = "churnwatch_worker_events_total"
+DEAD_LETTERS = "churnwatch_worker_dead_letters_total"
+ALERTS = "churnwatch_worker_alerts_total"
+LATENCY = "churnwatch_worker_processing_seconds"
+LAG = "churnwatch_worker_consumer_lag"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def describe_metrics(metrics: Registry) -> None:
+    metrics.describe(EVENTS, "counter", "input records processed, by topic and event type")
+    metrics.describe(DEAD_LETTERS, "counter", "records sent to the dead-letter topic, by reason")
+    metrics.describe(ALERTS, "counter", "alerts published, by signal, severity and kind")
+    metrics.describe(LATENCY, "histogram", "seconds from taking a record to its alerts being "
+                     "confirmed by Kafka", buckets=LATENCY_BUCKETS)  # fmt: skip
 
 
 def register(churn: ChurnApp) -> None:
@@ -62,6 +84,9 @@ def register(churn: ChurnApp) -> None:
     committed_offsets = CommittedOffsets(settings)
     probe = OffsetProbe(settings)
     gate = churn.gate
+    metrics = churn.metrics
+    describe_metrics(metrics)
+    observe = metrics.observe
 
     def flush() -> None:
         batch = processor.flush()
@@ -126,6 +151,40 @@ def register(churn: ChurnApp) -> None:
         position = gate.expected(partition, source)
         return (position or 0) >= highwater
 
+    def render_metrics() -> str:
+        for source, counts in enumerate(processor.processed):
+            for kind, n in list(counts.items()):
+                metrics.set(EVENTS, n, topic=topics[source], type=kind)
+        for kind, n in list(processor.dead_letter_kinds.items()):
+            metrics.set(DEAD_LETTERS, n, reason=kind)
+        for (signal, severity, kind), n in list(processor.alert_counts.items()):
+            metrics.set(ALERTS, n, signal=signal, severity=severity, kind=kind)
+        # The lag has a series per partition this worker holds now: a separate registry per
+        # scrape, so a revoked partition's series goes away instead of freezing.
+        lag = Registry()
+        lag.describe(LAG, "gauge", "records in the input partition after the next offset "
+                     "the worker expects (high watermark minus that offset)")  # fmt: skip
+        consumer = app.consumer
+        try:
+            assigned = consumer.assignment()
+        except ConsumerNotStarted:
+            assigned = set()
+        for tp in assigned:
+            source = sources.get(tp.topic)
+            highwater = consumer.highwater(tp) if source is not None else None
+            if highwater is None:
+                continue  # not an input topic, or nothing fetched from it yet
+            position = gate.expected(tp.partition, source)
+            if position is None:  # no record handed over since the partition was assigned
+                position = consumer._committed_offset.get(tp)
+            lag.set(LAG, max(highwater - (position or 0), 0), topic=tp.topic,
+                    partition=str(tp.partition))  # fmt: skip
+        return lag.render() + metrics.render()
+
+    @app.page("/metrics")
+    async def metrics_page(view, request):
+        return view.text(render_metrics(), content_type="text/plain")
+
     @app.on_partitions_revoked.connect
     async def _revoked(sender: object, revoked: set, **kwargs: object) -> None:
         for tp in revoked:
@@ -151,6 +210,7 @@ def register(churn: ChurnApp) -> None:
                 busy[0] = False
 
     async def _one(event) -> None:
+        started = time.perf_counter()
         message = event.message
         partition, source, offset = message.partition, sources[message.topic], message.offset
         if not processor.is_active(partition):
@@ -194,5 +254,6 @@ def register(churn: ChurnApp) -> None:
                 key=account, value=record.value))  # fmt: skip
         for future in sent:
             await future
+        observe(LATENCY, time.perf_counter() - started)
         if processor.pending() >= FLUSH_EVERY:
             flush()

@@ -85,6 +85,7 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         web_bind="127.0.0.1" if not settings.web_enabled else "0.0.0.0",
+        web_tables_enabled=False,  # its /table/ pages would serve account states to anyone
         autodiscover=False,
         producer_acks=-1,
         # Table writes and alerts are sent per record; a few milliseconds of linger turns

@@ -13,12 +13,21 @@ from collections import defaultdict
 Labels = tuple[tuple[str, str], ...]
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _labels(labels: Labels, extra: tuple[tuple[str, str], ...] = ()) -> str:
     pairs = (*labels, *extra)
     if not pairs:
         return ""
-    escaped = (f'{k}="{v}"'.replace("\n", " ") for k, v in pairs)
-    return "{" + ",".join(escaped) + "}"
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
+
+
+def _number(value: float) -> str:
+    """Exact for counts of any size (``%g`` would print 1234567 as 1.23457e+06)."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 class Registry:
@@ -63,7 +72,7 @@ class Registry:
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
                 if kind != "histogram":
                     for labels, value in sorted(self._values.get(name, {}).items()):
-                        lines.append(f"{name}{_labels(labels)} {value:g}")
+                        lines.append(f"{name}{_labels(labels)} {_number(value)}")
                     continue
                 bounds = self._buckets[name]
                 for labels, counts in sorted(self._hist.get(name, {}).items()):
@@ -71,7 +80,8 @@ class Registry:
                     for bound, count in zip((*bounds, float("inf")), counts, strict=False):
                         running += count
                         le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                        lines.append(f"{name}_bucket{_labels(labels, (('le', le),))} {running:g}")
-                    lines.append(f"{name}_count{_labels(labels)} {running:g}")
-                    lines.append(f"{name}_sum{_labels(labels)} {counts[-1]:g}")
+                        bucket = _labels(labels, (("le", le),))
+                        lines.append(f"{name}_bucket{bucket} {_number(running)}")
+                    lines.append(f"{name}_count{_labels(labels)} {_number(running)}")
+                    lines.append(f"{name}_sum{_labels(labels)} {_number(counts[-1])}")
         return "\n".join(lines) + "\n"
