@@ -96,7 +96,6 @@ class _Cell:
     warn: list[float] = field(default_factory=list)  # per eligible churner
     hit: dict[str, float] = field(default_factory=dict)
     miss: dict[str, float] = field(default_factory=dict)
-    churn_levels: list[float] = field(default_factory=list)
     retained_levels: list[float] = field(default_factory=list)
 
 
@@ -129,7 +128,6 @@ def _cells(
                 cell.miss[account] = trigger
         for key, value in warn.items():
             cells[key].warn.append(value)
-            cells[key].churn_levels.append(value)
         if cancel is None:
             # The retained accounts' distribution: each one's lowest point, as for churners.
             lowest: dict[tuple[str, str], float] = {}
@@ -220,7 +218,7 @@ def choose_lines(
                 recall=None if recall is None else round(recall, 4),
                 current_precision=None if cur_p is None else round(cur_p, 4),
                 current_recall=None if cur_r is None else round(cur_r, 4),
-                churn_levels=[round(v, 4) for v in sorted(cell.churn_levels)],
+                churn_levels=[round(v, 4) for v in cell.warn],
                 retained_levels=[round(v, 4) for v in sorted(cell.retained_levels)],
             )
         )
