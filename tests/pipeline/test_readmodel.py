@@ -1,9 +1,10 @@
 """The read model end to end: worker, Kafka, ``churnwatch serve``, Redis, the API and page.
 
-One run, shared by the tests below: a seeded log goes into Kafka, a worker turns it into
-alerts, and ``churnwatch serve`` keeps Redis up to date from the alerts topic. Halfway
-through, ``redis-server`` is stopped for a while and started again; the read model must end up
-exactly as the alerts topic folds, with nothing lost.
+One run, shared by the tests below: a seeded log goes into Kafka in two halves, a worker
+turns it into alerts, and ``churnwatch serve`` keeps Redis up to date from the alerts topic.
+``redis-server`` is stopped after the first half and started again once the worker has
+finished the second; the read model must end up exactly as the alerts topic folds, with
+nothing lost.
 """
 
 from __future__ import annotations
@@ -45,21 +46,31 @@ def served(kafka, simulated, tmp_path_factory):
     dep = Deployment(kafka, work, partitions=PARTITIONS, prefix="rm",
                      CHURNWATCH_REDIS_URL=redis_server.url, CHURNWATCH_API_PORT=str(port),
                      CHURNWATCH_LOG_LEVEL="info")  # fmt: skip
-    dep.cli("produce", str(log), "-q")
+    lines = log.read_bytes().splitlines(keepends=True)
+    halves = [work / "first.jsonl", work / "second.jsonl"]
+    halves[0].write_bytes(b"".join(lines[: len(lines) // 2]))
+    halves[1].write_bytes(b"".join(lines[len(lines) // 2 :]))
+    dep.cli("produce", str(halves[0]), "-q")
     dep.start_worker()
     dep.start_worker([sys.executable, "-m", "stream.cli", "serve"])
     base = f"http://127.0.0.1:{port}"
     try:
-        dep.wait_for(lambda: len(dep.read("alerts")) >= 40, 240, "the first alerts")
-        dep.wait_for(lambda: _get(f"{base}/alerts/open?limit=1000")[0] == 200, 60, "the API")
-        redis_server.stop()  # the outage: alerts keep coming, the feed holds its batch
+        dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to finish the first half")
+
+        def in_redis() -> bool:
+            status, body = _get(f"{base}/alerts/open?limit=1000")
+            return status == 200 and len(body["alerts"]) > 0
+
+        dep.wait_for(in_redis, 60, "the first alerts in Redis")
+        redis_server.stop()  # the outage: the worker goes on, the feed holds its batch
         before = len(dep.read("alerts"))
-        dep.wait_for(lambda: len(dep.read("alerts")) > before + 20, 240, "alerts during outage")
+        dep.cli("produce", str(halves[1]), "-q")
+        dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to finish the log")
+        assert len(dep.read("alerts")) > before + 10  # alerts kept coming during the outage
         status, body = _get(f"{base}/healthz")
         assert status == 503 and body["redis"] is False
-        time.sleep(3)
+        time.sleep(2)
         redis_server.start()
-        dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to finish the log")
         records = dep.read("alerts")
         expected = fold(orjson.loads(r.value) for r in sorted(
             records, key=lambda r: (r.partition, r.offset)))  # fmt: skip
