@@ -37,7 +37,7 @@ _METRICS = (
      "records that changed the read model (redeliveries change nothing)"),
     ("churnwatch_readmodel_invalid_total", "counter",
      "records on the alerts topic that are not alert records (skipped)"),
-    ("churnwatch_readmodel_lag", "gauge", "alert records not yet in the read model, per partition"),
+    ("churnwatch_readmodel_lag", "gauge", "records not yet in the read model, per topic partition"),
     ("churnwatch_redis_up", "gauge", "1 when the last Redis write succeeded"),
     ("churnwatch_redis_errors_total", "counter", "failed Redis writes (each one retried)"),
 )  # fmt: skip
@@ -159,11 +159,11 @@ class ReadModelFeed:
         return False
 
     def _lag(self, consumer: KafkaConsumer) -> None:
-        assigned = list(consumer.assignment())
+        assigned: list[TopicPartition] = list(consumer.assignment())
         if not assigned:
             return
         ends = consumer.end_offsets(assigned)
         for tp in assigned:
-            tp: TopicPartition
             lag = max(ends.get(tp, 0) - consumer.position(tp), 0)
-            self.metrics.set("churnwatch_readmodel_lag", lag, partition=str(tp.partition))
+            self.metrics.set("churnwatch_readmodel_lag", lag, topic=tp.topic,
+                             partition=str(tp.partition))  # fmt: skip
