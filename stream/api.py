@@ -69,6 +69,13 @@ def _account_id(request: web.Request) -> str:
     return account
 
 
+def _segment(query: dict[str, str]) -> str | None:
+    segment = query.get("segment")
+    if segment is not None and not _SEGMENT.match(segment):
+        raise BadRequest("segment must be 1 to 100 letters, digits or _.:-")
+    return segment
+
+
 def _choice(query: dict[str, str], key: str, allowed) -> str | None:
     value = query.get(key)
     if value is not None and value not in allowed:
@@ -111,21 +118,25 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
                         route=name)  # fmt: skip
         return response
 
-    async def account(request: web.Request) -> web.Response:
+    def with_line(view: dict) -> dict:
+        view["danger_line_logins_per_day"] = danger_per_day(policy, view)
+        return view
+
+    def account_of(request: web.Request) -> dict:
+        """The account the path names, with its danger line, for the JSON and the page."""
         _query(request, set())
         account_id = _account_id(request)
         view = store.account(account_id)
         if view is None:
             raise web.HTTPNotFound(reason=f"no alert on record for account {account_id!r}")
-        view["danger_line_logins_per_day"] = danger_per_day(policy, view)
-        return _json(view)
+        return with_line(view)
+
+    async def account(request: web.Request) -> web.Response:
+        return _json(account_of(request))
 
     async def at_risk(request: web.Request) -> web.Response:
         query = _query(request, {"limit", "segment"})
-        segment = query.get("segment")
-        if segment is not None and not _SEGMENT.match(segment):
-            raise BadRequest("segment must be 1 to 100 letters, digits or _.:-")
-        return _json({"accounts": store.at_risk(_limit(query), segment)})
+        return _json({"accounts": store.at_risk(_limit(query), _segment(query))})
 
     async def open_alerts(request: web.Request) -> web.Response:
         query = _query(request, {"limit", "signal", "severity"})
@@ -150,24 +161,14 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
         return _json(OPENAPI)
 
     async def page(request: web.Request) -> web.Response:
-        query = _query(request, {"segment"})
-        segment = query.get("segment")
-        if segment is not None and not _SEGMENT.match(segment):
-            raise BadRequest("segment must be 1 to 100 letters, digits or _.:-")
+        segment = _segment(_query(request, {"segment"}))
         views = store.at_risk(50, segment)
-        details = [store.account(v["account_id"]) or v for v in views]
-        for view in details:
-            view["danger_line_logins_per_day"] = danger_per_day(policy, view)
+        details = [with_line(store.account(v["account_id"]) or v) for v in views]
         html = at_risk_page(details, store.portfolio(), segment)
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:
-        _query(request, set())
-        view = store.account(_account_id(request))
-        if view is None:
-            raise web.HTTPNotFound(reason="no alert on record for this account")
-        view["danger_line_logins_per_day"] = danger_per_day(policy, view)
-        return web.Response(text=account_page(view), content_type="text/html")
+        return web.Response(text=account_page(account_of(request)), content_type="text/html")
 
     app = web.Application(middlewares=[errors])
     app.router.add_get("/accounts/at-risk", at_risk)
