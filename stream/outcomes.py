@@ -5,8 +5,8 @@ churn labels, so a backtest needs nothing but the event log a company already ha
 file (JSONL, one account per line, the simulator's ``--labels`` format) overrides them, for
 companies whose cancellations live in another system.
 
-The observer also keeps each account's exposure (first and last event time, capped at its
-cancellation), which alert volume per account-month is measured against.
+The observer also keeps each account's exposure (from its first event to its cancellation or
+the log's end), which alert volume per account-month is measured against.
 """
 
 from __future__ import annotations
@@ -27,22 +27,23 @@ class LabelsError(ValueError):
     """A labels file that cannot be used; the message names the line and the problem."""
 
 
+def is_involuntary(voluntary: bool | None, unpaid_failure_ms: int | None, cancel_ms: int) -> bool:
+    """The event's word when it gives one; else a failed payment, never paid since, within the
+    lookback before the cancellation."""
+    if voluntary is not None:
+        return not voluntary
+    return unpaid_failure_ms is not None and (
+        cancel_ms - unpaid_failure_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
+    )
+
+
 @dataclass
 class Outcome:
     account_id: str
     first_ms: int
-    last_ms: int
-    segment: str | None = None
-    plan: str | None = None
-    mrr: float | None = None
     cancel_ms: int | None = None
     involuntary: bool | None = None
     last_failed_ms: int | None = None  # an unpaid failed payment, for the involuntary rule
-
-    @property
-    def segment_name(self) -> str:
-        """The segment thresholds are looked up by, as the engine names it."""
-        return self.segment or self.plan or "default"
 
     @property
     def churned(self) -> bool:
@@ -68,35 +69,18 @@ class OutcomeObserver:
         self.end_ms = max(self.end_ms, ms)
         out = self.accounts.get(event.account_id)
         if out is None:
-            out = self.accounts[event.account_id] = Outcome(event.account_id, ms, ms)
-        elif ms > out.last_ms:
-            out.last_ms = ms
-        out.first_ms = min(out.first_ms, ms)
-        if event.segment is not None:
-            out.segment = event.segment
-        if event.plan is not None:
-            out.plan = event.plan
+            out = self.accounts[event.account_id] = Outcome(event.account_id, ms)
+        elif ms < out.first_ms:
+            out.first_ms = ms
         kind = event.type  # type: ignore[attr-defined]
-        if kind in ("subscription_started", "subscription_renewed"):
-            out.mrr = event.mrr  # type: ignore[attr-defined]
-        elif kind == "plan_changed":
-            out.plan, out.mrr = event.new_plan, event.new_mrr  # type: ignore[attr-defined]
-        elif kind == "seats_changed" and event.new_mrr is not None:  # type: ignore[attr-defined]
-            out.mrr = event.new_mrr  # type: ignore[attr-defined]
-        elif kind == "payment_failed":
+        if kind == "payment_failed":
             out.last_failed_ms = ms
         elif kind == "invoice_paid":
             out.last_failed_ms = None
         elif kind == "subscription_cancelled" and out.cancel_ms is None:
             out.cancel_ms = ms
             voluntary = event.voluntary  # type: ignore[attr-defined]
-            if voluntary is None:
-                recent = out.last_failed_ms is not None and (
-                    ms - out.last_failed_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
-                )
-                out.involuntary = recent
-            else:
-                out.involuntary = not voluntary
+            out.involuntary = is_involuntary(voluntary, out.last_failed_ms, ms)
 
 
 def apply_labels_file(observer: OutcomeObserver, text: bytes, source: str) -> int:

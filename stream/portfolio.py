@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.events import EventBase
-from stream.outcomes import INVOLUNTARY_LOOKBACK_DAYS
-from stream.timeutil import DAY_MS
+from stream.outcomes import is_involuntary
 
 COUNTERS = ("new_accounts", "new_mrr", "lost", "lost_joiners", "voluntary", "involuntary",
             "lost_mrr", "lost_mrr_joiners", "contraction", "expansion")  # fmt: skip
@@ -73,16 +72,12 @@ class Portfolio:
         elif kind == "subscription_cancelled":
             acct.cancelled = True
             voluntary = event.voluntary  # type: ignore[attr-defined]
-            if voluntary is None:
-                recent = acct.failed_ms is not None and (
-                    ms - acct.failed_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
-                )
-                voluntary = not recent
+            involuntary = is_involuntary(voluntary, acct.failed_ms, ms)
             joiner = acct.start_month >= month
             self._add(month, "lost_joiners" if joiner else "lost", 1)
             self._add(month, "lost_mrr_joiners" if joiner else "lost_mrr", acct.mrr)
             if not joiner:
-                self._add(month, "voluntary" if voluntary else "involuntary", 1)
+                self._add(month, "involuntary" if involuntary else "voluntary", 1)
 
     def _mrr_to(self, acct: _Account, mrr: float, month: str) -> None:
         change = round(mrr - acct.mrr, 2)

@@ -14,7 +14,7 @@ END = 200 * D
 
 
 def outcome(account: str, first_day: int, cancel_day: int | None = None) -> Outcome:
-    out = Outcome(account, first_day * D, first_day * D)
+    out = Outcome(account, first_day * D)
     out.cancel_ms = None if cancel_day is None else cancel_day * D
     return out
 
