@@ -43,6 +43,13 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
+def reason_kind(reason: str) -> str:
+    """A rejection reason grouped for counting: the field name or the first words
+    (``"score: Input should be ..."`` is ``score``, ``"not valid JSON: ..."`` is
+    ``not valid JSON``), so replay summaries and metric labels keep a small set of values."""
+    return reason.split(":", 1)[0][:40]
+
+
 class EventBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 

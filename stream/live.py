@@ -32,6 +32,7 @@ from schemas.events import (
     EventBase,
     InvalidEvent,
     decode_event,
+    reason_kind,
     source_index,
 )
 from stream.engine import PartitionEngine, partition_for
@@ -152,7 +153,7 @@ class LiveProcessor:
         # Plain counters for the worker's /metrics (the agent copies them at scrape time):
         # records processed per source and event type (types this version does not know are
         # counted as "unknown", so a producer cannot grow the label set), dead letters per
-        # reason kind (see :func:`reason_kind`), alerts per (signal, severity, kind).
+        # reason kind (see :func:`schemas.events.reason_kind`), alerts per (signal, severity, kind).
         self.processed: tuple[dict[str, int], dict[str, int]] = ({}, {})
         self.dead_letter_kinds: dict[str, int] = {}
         self.alert_counts: dict[tuple[str, str, str], int] = {}
@@ -377,13 +378,6 @@ class LiveProcessor:
             for name, value in part.engine.stats.items():
                 total[name] = total.get(name, 0) + value
         return total
-
-
-def reason_kind(reason: str) -> str:
-    """A dead-letter reason grouped for a metric label: the field name or the first words
-    (``"score: Input should be ..."`` is ``score``, ``"not valid JSON: ..."`` is
-    ``not valid JSON``), so the label keeps a small set of values."""
-    return reason.split(":", 1)[0][:40]
 
 
 def _read_checkpoints(partition: int, value: bytes) -> list[Checkpoint]:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 from schemas.alerts import AlertEvent
 from schemas.codec import dump_model, dumps
-from schemas.events import MAX_EVENT_BYTES, EventBase, InvalidEvent, decode_event, source_index
+from schemas.events import (
+    MAX_EVENT_BYTES,
+    EventBase,
+    InvalidEvent,
+    decode_event,
+    reason_kind,
+    source_index,
+)
 from stream.engine import PartitionedEngine, partition_for
 from stream.merge import Merger
 
@@ -46,12 +53,6 @@ def reject_record(line_number: int, reason: str, raw: bytes | None) -> bytes:
     if raw is not None:
         text = raw[:RAW_EXCERPT_BYTES].rstrip(b"\r\n").decode("utf-8", "backslashreplace")
     return dumps({"line": line_number, "reason": reason, "raw": text}) + b"\n"
-
-
-def _kind(reason: str) -> str:
-    """Group reasons for the summary: the field name or the first words."""
-    head = reason.split(":", 1)[0]
-    return head if len(head) <= 40 else head[:40]
 
 
 class _FileOrder:
@@ -133,7 +134,7 @@ def replay(
                     on_progress(number)
                 continue
         report.rejected += 1
-        report.reject_reasons[_kind(reason)] += 1
+        report.reject_reasons[reason_kind(reason)] += 1
         write_reject(reject_record(number, reason, raw))
     order.ended = True
     for partition in merger.partitions():

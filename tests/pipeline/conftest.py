@@ -9,6 +9,14 @@ import pytest
 from stream.testing import Deployment
 
 PARTITIONS = 3
+JUNK_LINES = [
+    b"not json",
+    b'{"type": "login"}',
+    b'{"type": "nps_response", "event_id": "j1", "account_id": "acct-00001", '
+    b'"ts": "2026-02-01T00:00:00Z", "score": 99}',
+    b"[1, 2, 3]",
+]
+"""Lines that are not valid events, mixed into logs to test dead-lettering."""
 
 
 @pytest.fixture(scope="session")

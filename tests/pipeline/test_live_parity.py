@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 
 from stream.engine import partition_for
 from stream.testing import Deployment
-from tests.pipeline.conftest import PARTITIONS
+from tests.pipeline.conftest import JUNK_LINES, PARTITIONS
 
 pytestmark = pytest.mark.slow
 
@@ -65,14 +65,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
 ):
     log, expected = simulated
     lines = log.read_bytes().splitlines()
-    junk = [
-        b"not json",
-        b'{"type": "login"}',
-        b'{"type": "nps_response", "event_id": "j1", "account_id": "acct-00001", '
-        b'"ts": "2026-02-01T00:00:00Z", "score": 99}',
-        b"\xff\xfe\x00",
-        b"[1, 2, 3]",
-    ]
+    junk = [*JUNK_LINES, b"\xff\xfe\x00"]  # and bytes that are not UTF-8
     mixed = lines[:5000] + junk + lines[5000:]
     mixed_log = tmp_path / "mixed.jsonl"
     mixed_log.write_bytes(b"\n".join(mixed) + b"\n")

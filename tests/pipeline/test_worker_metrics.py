@@ -10,11 +10,10 @@ from collections import Counter
 import orjson
 import pytest
 
-from schemas.events import InvalidEvent, decode_event, source_index
+from schemas.events import InvalidEvent, decode_event, reason_kind, source_index
 from stream.brokers import free_port
-from stream.live import reason_kind
 from stream.testing import Deployment
-from tests.pipeline.conftest import PARTITIONS
+from tests.pipeline.conftest import JUNK_LINES, PARTITIONS
 
 pytestmark = pytest.mark.slow
 
@@ -52,13 +51,7 @@ def _by(samples, name: str, *labels: str) -> Counter:
 def test_metrics_count_what_the_worker_did(kafka, simulated, tmp_path):
     log, _ = simulated
     lines = log.read_bytes().splitlines()
-    junk = [
-        b"not json",
-        b'{"type": "login"}',
-        b'{"type": "nps_response", "event_id": "j1", "account_id": "acct-00001", '
-        b'"ts": "2026-02-01T00:00:00Z", "score": 99}',
-        b"[1, 2, 3]",
-    ]
+    junk = JUNK_LINES
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_bytes(b"\n".join(lines[:3000] + junk + lines[3000:]) + b"\n")
     dep = Deployment(kafka, tmp_path, partitions=PARTITIONS)
