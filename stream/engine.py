@@ -128,7 +128,8 @@ class PartitionEngine:
             if wake is apply.CANCELLED:
                 alerts = alerts + self._resolve_all(acct, ms, day, "the subscription was cancelled")
             elif not acct.cancelled:
-                alerts = alerts + self._evaluate(acct, wake, ms, day, "event")
+                ctx = self._context(acct, ms, day)
+                alerts = alerts + self._evaluate(acct, wake, ctx, "event")
         return alerts
 
     # --- the clock ------------------------------------------------------------------------
@@ -168,11 +169,12 @@ class PartitionEngine:
                 continue
             acct.advance_to(day)
             self._stats["day_closes"] += 1
-            found = self._evaluate(acct, None, (day + 1) * DAY_MS, day, "day_close")
+            ctx = self._context(acct, (day + 1) * DAY_MS, day)
+            found = self._evaluate(acct, None, ctx, "day_close")
             if found:
                 alerts += found
             if self.day_probe is not None:
-                self.day_probe(acct, self._context(acct, (day + 1) * DAY_MS, day))
+                self.day_probe(acct, ctx)
         acct.closed_day = max(acct.closed_day, last)
         return alerts
 
@@ -187,18 +189,16 @@ class PartitionEngine:
         self,
         acct: AccountState,
         signals: tuple[str, ...] | None,
-        at_ms: int,
-        day: int,
+        ctx: Ctx,
         trigger: str,
     ) -> list[AlertEvent]:
-        ctx = self._context(acct, at_ms, day)
         detectors = ON_DAY_CLOSE if signals is None else [(s, DETECTORS[s]) for s in signals]
         transitions = []
         for _, detect in detectors:
             finding = detect(acct, ctx)
             if finding is None:
                 continue
-            outcome = lifecycle.step(acct, finding, at_ms, ctx)
+            outcome = lifecycle.step(acct, finding, ctx.at_ms, ctx)
             if outcome is None:
                 continue
             if outcome == "suppressed":
