@@ -48,7 +48,6 @@ def run_log(
     label: str = "replay",
     quiet: bool = False,
     probe: Callable[[AccountState, Ctx], object] | None = None,
-    write_alert: Callable[[bytes], object] = lambda _: None,
 ) -> LogRun:
     engine = PartitionedEngine(policy, partitions)
     engine.set_day_probe(probe)
@@ -69,7 +68,7 @@ def run_log(
         report = replay(
             reader,
             engine,
-            write_alert,
+            lambda _: None,  # scoring needs the marks, not the alert file
             rejects.write,
             on_progress=lambda n: progress.update(n, reader.position()),
             observe=observe,
