@@ -25,6 +25,7 @@ import redis
 
 from stream.portfolio_store import RedisPortfolio
 from stream.readmodel import mrr_at_risk, open_summary, risk_of, snapshot, ts_ms
+from stream.settings import REDIS_SCHEMES
 
 _APPLY = """
 local seq = redis.call('HGET', KEYS[3], ARGV[1])
@@ -65,7 +66,7 @@ class RedisReadModel:
     @classmethod
     def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
         """``redis://``, ``rediss://`` (TLS) or ``unix://``, with ``:password@`` if needed."""
-        if not url.startswith(("redis://", "rediss://", "unix://")):
+        if not url.startswith(REDIS_SCHEMES):
             raise ValueError(f"Redis URL must start with redis://, rediss:// or unix://: {url!r}")
         client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False

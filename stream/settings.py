@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 PREFIX = "CHURNWATCH_"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class SettingsError(ValueError):
@@ -108,7 +109,7 @@ class WorkerSettings(BaseModel):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{PREFIX}{name.upper()}: no such file: {path}")
-        if not self.redis_url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+        if not self.redis_url.get_secret_value().startswith(REDIS_SCHEMES):
             raise ValueError(f"{PREFIX}REDIS_URL must start with redis://, rediss:// or unix://")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together")

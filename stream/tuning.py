@@ -86,7 +86,7 @@ def calibrate(
     disabled = gate_signals(per_signal, min_precision)
     base_data = tomllib.loads(Path(spec.policy).read_text()) if spec.policy else {}
     data = calibrated_policy_data(base_data, choices, disabled)
-    parse_policy(data, "the calibrated policy")  # never write a file the worker would refuse
+    tuned_policy = parse_policy(data, "the calibrated policy")  # never write one it would refuse
     report: dict = {
         "log": spec.log,
         "policy": spec.policy or "built-in",
@@ -102,7 +102,7 @@ def calibrate(
     }
     if split.part == "train":
         held_out = Split("test", split.seed, split.test_fraction)
-        tuned = _run(spec, parse_policy(data, "calibrated"), "held-out check")
+        tuned = _run(spec, tuned_policy, "held-out check")
         before = _score(run, scoring, held_out)["signals"][OVERALL]
         after = _score(tuned, scoring, held_out)["signals"][OVERALL]
         report["holdout"] = {"base policy": before, "calibrated policy": after}
