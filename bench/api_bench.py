@@ -29,6 +29,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_results  # noqa: E402
 from stream.brokers import free_port, wait_for_port  # noqa: E402
 from stream.engine import PartitionedEngine  # noqa: E402
 from stream.policy import load_policy  # noqa: E402
@@ -36,8 +37,6 @@ from stream.readmodel_store import RedisReadModel  # noqa: E402
 from stream.redis_server import RedisServer  # noqa: E402
 from stream.replay import replay  # noqa: E402
 from stream.simulator import SimConfig, generate, serialize  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 
 
 def _templates() -> list[dict]:
@@ -145,10 +144,7 @@ def main() -> None:
     }
     print(orjson.dumps({k: result[k] for k in ("write_alerts_per_second",
                                                "latency_median_of_rounds")}).decode())  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "api.json"
-    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {path.relative_to(ROOT)}")
+    print(f"written to {write_results('api', result)}")
 
 
 if __name__ == "__main__":

@@ -63,9 +63,9 @@ from kafka.errors import KafkaError
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_results  # noqa: E402
 from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 LIBRARIES = ("faust-streaming", "aiokafka", "kafka-python")
 PASSTHROUGH = ROOT / "bench" / "eos_passthrough.py"
 # name -> (EOS_GUARANTEE, EOS_CONSUME_OUTPUT): the third is exactly_once with an agent that
@@ -386,10 +386,7 @@ def main() -> None:
         "rounds": rounds,
     }
     print(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2).decode())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "exactly_once.json"
-    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    print(f"written to {write_results('exactly_once', result)}")
 
 
 if __name__ == "__main__":

@@ -43,11 +43,11 @@ from kafka.admin import NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import RESULTS, write_results  # noqa: E402
 from stream.app import TABLE_NAME  # noqa: E402
 from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
 from stream.testing import Deployment  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 PARTITIONS = 3
 DEFAULT_TABLE = (300, 100, 9)  # accounts, days, seed: the live benchmark's log
 # The survivor's takeover line, with its account count (stream/testing.py parses the rest).
@@ -256,7 +256,6 @@ def main() -> None:
         "rounds": {f"standbys_{k}": v for k, v in rounds.items()},
     }
     print(orjson.dumps({k: result[k] for k in ("silent_seconds", "takeover_seconds")}).decode())
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "failover.json"
     saved = orjson.loads(out.read_bytes()) if out.exists() else {}
     if table == DEFAULT_TABLE and args.store == "memory":
@@ -265,8 +264,7 @@ def main() -> None:
         seed = "" if args.seed == DEFAULT_TABLE[2] else f"-seed{args.seed}"
         store = "" if args.store == "memory" else f"-{args.store}"
         saved.setdefault("by_table", {})[f"{args.accounts}x{args.days}{seed}{store}"] = result
-    out.write_bytes(orjson.dumps(saved, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    print(f"written to {write_results('failover', saved)}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from kafka.admin import NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_results  # noqa: E402
 from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
 from stream.engine import PartitionedEngine, partition_for  # noqa: E402
 from stream.policy import load_policy  # noqa: E402
@@ -40,7 +41,6 @@ from stream.replay import replay  # noqa: E402
 from stream.state_codec import encode_state  # noqa: E402
 from stream.testing import Deployment  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 UVLOOP = [PY, "-c", "import asyncio, runpy, sys, uvloop; "
           "asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
@@ -210,9 +210,7 @@ def main() -> None:
                 broker.bootstrap, work, log, args.recovery_accounts, args.partitions
             )
             print(orjson.dumps(result["recovery_seconds"]).decode(), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "live.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {(RESULTS / 'live.json').relative_to(ROOT)}")
+    print(f"written to {write_results('live', result)}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_results  # noqa: E402
 from schemas.codec import dump_model  # noqa: E402
 from schemas.events import InvalidEvent, decode_event  # noqa: E402
 from stream.engine import PartitionedEngine, PartitionEngine  # noqa: E402
@@ -38,7 +39,6 @@ from stream.simulator import SimConfig, generate, serialize  # noqa: E402
 from stream.state import AccountState, Episode  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-RESULTS = ROOT / "bench" / "results"
 
 
 def ensure_log(accounts: int, days: int, seed: int) -> Path:
@@ -235,8 +235,7 @@ def main() -> None:
             "bytes_per_account_max": max(full or per_account),
         },
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "replay.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    written = write_results("replay", result)
     print(f"baseline (orjson.loads per line): {base:,.0f} lines/s (median of {args.rounds})")
     print(f"replay (decode + core + alerts):  {rep:,.0f} events/s (median of {args.rounds})")
     print(f"replay / baseline: {rep / base:.1%}")
@@ -251,7 +250,7 @@ def main() -> None:
         f"{result['memory']['bytes_per_account_median']:,} bytes, max "
         f"{result['memory']['bytes_per_account_max']:,} ({len(full):,} accounts)"
     )
-    print(f"written to {(RESULTS / 'replay.json').relative_to(ROOT)}")
+    print(f"written to {written}")
 
 
 if __name__ == "__main__":

@@ -29,11 +29,11 @@ from kafka import KafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results_file import write_results  # noqa: E402
 from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
 from stream.simulator import SimConfig, generate  # noqa: E402
 from stream.testing import Deployment  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 SAMPLE_EVERY_S = 30
 
 
@@ -131,9 +131,7 @@ def main() -> None:
         "dead_letters": samples[-1]["dead_letters"],
         "samples": samples,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {(RESULTS / 'soak.json').relative_to(ROOT)}")
+    print(f"written to {write_results('soak', result)}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from bench.results_file import write_results  # noqa: E402
+
 TARGETS = {"recall": 0.8, "precision": 0.6, "per_100_accounts_per_month": 5.0}
 
 
@@ -121,10 +124,8 @@ def main() -> None:
         },
     }
     print(orjson.dumps({k: result[k] for k in ("events_per_second", "targets")}).decode())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "tuning.json"
-    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {path.relative_to(ROOT)}; HTML report of the unseen log: {out}/unseen.html")
+    path = write_results("tuning", result)
+    print(f"written to {path}; HTML report of the unseen log: {out}/unseen.html")
 
 
 if __name__ == "__main__":
