@@ -27,7 +27,7 @@ from stream.replay import replay
 from stream.report_html import backtest_html, calibration_html
 from stream.simulator import Label, Noise, SimConfig, generate, serialize
 from stream.topics import TopicError
-from stream.tuning import LogSpec, backtest, calibrate
+from stream.tuning import LogSpec, backtest, calibrate, decisions
 
 EXIT_USAGE = 2
 EXIT_IO = 1
@@ -423,11 +423,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     Path(args.output).write_text(policy_text, encoding="utf-8")
     _write_reports(report, args.report, args.html, calibration_html)
     if not args.quiet:
-        for cell in report["cells"]:
-            print(f"calibrate: {cell['segment']}/{cell['stage']}: line {cell['line']} "
-                  f"(was {cell['current']}): {cell['note']}", file=sys.stderr)  # fmt: skip
-        for signal, why in report["disabled_signals"].items():
-            print(f"calibrate: {signal} switched off: {why}", file=sys.stderr)
+        for line in decisions(report):
+            print(f"calibrate: {line}", file=sys.stderr)
         change = report.get("holdout_change")
         if change:
             before, after = report["holdout"]["base policy"], report["holdout"]["calibrated policy"]

@@ -114,18 +114,23 @@ def calibrate(
     return report, _policy_text(report, data)
 
 
+def decisions(report: dict) -> list[str]:
+    """What calibration decided, a line each: for the policy file's header and the terminal."""
+    lines = [
+        f"danger zone {cell['segment']}/{cell['stage']}: line {cell['line']} "
+        f"(was {cell['current']}): {cell['note']}"
+        for cell in report["cells"]
+    ]
+    lines += [f"{signal} switched off: {why}" for signal, why in report["disabled_signals"].items()]
+    return lines
+
+
 def _policy_text(report: dict, data: dict) -> str:
     lines = [
         "# churnwatch policy calibrated from an event log (churnwatch calibrate).",
         f"# log: {report['log']}; labels: {report['labels']}; learned on the {report['split']}",
         f"# objective: {report['objective']}; horizon {report['scoring']['horizon_days']} days, "
         f"lead {report['scoring']['lead_days']} days",
+        *(f"# {line}" for line in decisions(report)),
     ]
-    for cell in report["cells"]:
-        lines.append(
-            f"# danger zone {cell['segment']}/{cell['stage']}: line {cell['line']} "
-            f"(was {cell['current']}): {cell['note']}"
-        )
-    for signal, why in report["disabled_signals"].items():
-        lines.append(f"# {signal} switched off: {why}")
     return "\n".join(lines) + "\n" + to_toml(data).lstrip("\n") + "\n"
