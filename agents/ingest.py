@@ -45,12 +45,12 @@ from faust.types import TP
 from agents.offsets import CommittedOffsets, OffsetProbe
 from agents.table_writer import TableWriter
 from schemas.events import decode_event
-from stream.delivery import Verdict
-from stream.live import Checkpoint, Record, dead_letter_headers
-from stream.metrics import Registry
+from stream.run.delivery import Verdict
+from stream.run.live import Checkpoint, Record, dead_letter_headers
+from stream.run.metrics import Registry
 
 if TYPE_CHECKING:
-    from stream.app import ChurnApp
+    from agents.app import ChurnApp
 
 log = logging.getLogger("churnwatch.ingest")
 FLUSH_EVERY = 1000

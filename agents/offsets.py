@@ -18,7 +18,7 @@ from typing import TypeVar
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from stream.settings import WorkerSettings
+from stream.kafka.settings import WorkerSettings
 
 log = logging.getLogger("churnwatch.offsets")
 T = TypeVar("T")

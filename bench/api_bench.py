@@ -30,13 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_results  # noqa: E402
-from stream.brokers import free_port, wait_for_port  # noqa: E402
-from stream.engine import PartitionedEngine  # noqa: E402
-from stream.policy import load_policy  # noqa: E402
-from stream.readmodel_store import RedisReadModel  # noqa: E402
-from stream.redis_server import RedisServer  # noqa: E402
-from stream.replay import replay  # noqa: E402
-from stream.simulator import SimConfig, generate, serialize  # noqa: E402
+from stream.core.engine import PartitionedEngine  # noqa: E402
+from stream.core.policy import load_policy  # noqa: E402
+from stream.devtools.brokers import free_port, wait_for_port  # noqa: E402
+from stream.devtools.redis_server import RedisServer  # noqa: E402
+from stream.devtools.simulator import SimConfig, generate, serialize  # noqa: E402
+from stream.run.replay import replay  # noqa: E402
+from stream.sinks.readmodel_store import RedisReadModel  # noqa: E402
 
 
 def _templates() -> list[dict]:

@@ -12,10 +12,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stream.api import build_app
-from stream.metrics import Registry
-from stream.policy import load_policy
-from stream.readmodel_store import RedisReadModel
+from stream.core.policy import load_policy
+from stream.run.metrics import Registry
+from stream.sinks.api import build_app
+from stream.sinks.readmodel_store import RedisReadModel
 
 if __name__ == "__main__":
     url, prefix, port = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -5,7 +5,7 @@
 
 It exists to see what Faust's ``processing_guarantee="exactly_once"`` does across a kill -9 and
 restart, without churnwatch's own machinery in the way (the churnwatch worker refuses
-exactly_once; see stream/settings.py). Each input value is a unique sequence number; the agent
+exactly_once; see stream/kafka/settings.py). Each input value is a unique sequence number; the agent
 sends it unchanged, with the input's key, to the same partition of the output topic, so every
 duplicate or gap on the output names the input it came from. Nothing else is configured beyond
 what the probe needs: a short session timeout, so the restarted worker does not wait 30 s for

@@ -3,10 +3,10 @@
     python bench/eos_probe.py [--records 20000] [--rounds 3] [--partitions 3]
 
 churnwatch's worker is at-least-once with idempotent alert ids and refuses
-``CHURNWATCH_PROCESSING_GUARANTEE=exactly_once`` (stream/settings.py), because
+``CHURNWATCH_PROCESSING_GUARANTEE=exactly_once`` (stream/kafka/settings.py), because
 faust-streaming's issues #517, #177 and #323 report duplicates and stalls with it. This probe
 checks that claim on the project's reference broker (Apache Kafka, KRaft, started by
-stream/brokers.py) with the smallest possible Faust app, bench/eos_passthrough.py, which
+stream/devtools/brokers.py) with the smallest possible Faust app, bench/eos_passthrough.py, which
 forwards each input record unchanged to an output topic.
 
 Three modes, each for R rounds: ``at_least_once``; ``exactly_once``; and
@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_results  # noqa: E402
-from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
+from stream.devtools.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
 
 LIBRARIES = ("faust-streaming", "aiokafka", "kafka-python")
 PASSTHROUGH = ROOT / "bench" / "eos_passthrough.py"

@@ -43,14 +43,15 @@ from kafka.admin import NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from agents.app import TABLE_NAME  # noqa: E402
 from bench.results_file import RESULTS, write_results  # noqa: E402
-from stream.app import TABLE_NAME  # noqa: E402
-from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
-from stream.testing import Deployment  # noqa: E402
+from stream.devtools.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
+from stream.devtools.deployment import Deployment  # noqa: E402
 
 PARTITIONS = 3
 DEFAULT_TABLE = (300, 100, 9)  # accounts, days, seed: the live benchmark's log
-# The survivor's takeover line, with its account count (stream/testing.py parses the rest).
+# The survivor's takeover line, with its account count (stream/devtools/deployment.py parses
+# the rest).
 _RESTORED_COUNT = re.compile(r"^\[(\S+ \S+)\].*partition (\d+): (\d+) accounts restored", re.M)
 
 

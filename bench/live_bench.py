@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_results  # noqa: E402
-from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
-from stream.engine import PartitionedEngine, partition_for  # noqa: E402
-from stream.policy import load_policy  # noqa: E402
-from stream.replay import replay  # noqa: E402
-from stream.state_codec import encode_state  # noqa: E402
-from stream.testing import Deployment  # noqa: E402
+from stream.core.engine import PartitionedEngine, partition_for  # noqa: E402
+from stream.core.policy import load_policy  # noqa: E402
+from stream.core.state_codec import encode_state  # noqa: E402
+from stream.devtools.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
+from stream.devtools.deployment import Deployment  # noqa: E402
+from stream.run.replay import replay  # noqa: E402
 
 PY = sys.executable
 UVLOOP = [PY, "-c", "import asyncio, runpy, sys, uvloop; "

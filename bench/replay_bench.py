@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 from bench.results_file import write_results  # noqa: E402
 from schemas.codec import dump_model  # noqa: E402
 from schemas.events import InvalidEvent, decode_event  # noqa: E402
-from stream.engine import PartitionedEngine, PartitionEngine  # noqa: E402
-from stream.policy import load_policy  # noqa: E402
-from stream.simulator import SimConfig, generate, serialize  # noqa: E402
-from stream.state import AccountState, Episode  # noqa: E402
+from stream.core.engine import PartitionedEngine, PartitionEngine  # noqa: E402
+from stream.core.policy import load_policy  # noqa: E402
+from stream.core.state import AccountState, Episode  # noqa: E402
+from stream.devtools.simulator import SimConfig, generate, serialize  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_results  # noqa: E402
-from stream.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
-from stream.simulator import SimConfig, generate  # noqa: E402
-from stream.testing import Deployment  # noqa: E402
+from stream.devtools.brokers import KAFKA_VERSION, ApacheKafka  # noqa: E402
+from stream.devtools.deployment import Deployment  # noqa: E402
+from stream.devtools.simulator import SimConfig, generate  # noqa: E402
 
 SAMPLE_EVERY_S = 30
 

@@ -12,7 +12,7 @@ import logging
 import faust
 import orjson
 
-from stream.settings import load_settings
+from stream.kafka.settings import load_settings
 
 
 def main() -> None:

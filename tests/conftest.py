@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stream.brokers import ApacheKafka, BrokerError, TansuBroker
+from stream.devtools.brokers import ApacheKafka, BrokerError, TansuBroker
 
 
 @pytest.fixture(scope="session")

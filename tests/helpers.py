@@ -9,8 +9,8 @@ from typing import Any
 from schemas.alerts import AlertEvent
 from schemas.codec import dumps
 from schemas.events import EventBase, UnknownEvent, decode_event
-from stream.engine import PartitionEngine
-from stream.policy import Policy, parse_policy
+from stream.core.engine import PartitionEngine
+from stream.core.policy import Policy, parse_policy
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 _ids = count()

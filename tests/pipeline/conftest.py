@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.testing import Deployment
+from stream.devtools.deployment import Deployment
 
 PARTITIONS = 3
 JUNK_LINES = [

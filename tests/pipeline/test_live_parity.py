@@ -10,8 +10,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from stream.engine import partition_for
-from stream.testing import Deployment
+from stream.core.engine import partition_for
+from stream.devtools.deployment import Deployment
 from tests.pipeline.conftest import JUNK_LINES, PARTITIONS
 
 pytestmark = pytest.mark.slow

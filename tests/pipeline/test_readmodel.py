@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from schemas.events import decode_event
-from stream.brokers import free_port
-from stream.portfolio import Portfolio
-from stream.readmodel import fold
-from stream.redis_server import RedisServer
-from stream.testing import Deployment
+from stream.core.portfolio import Portfolio
+from stream.devtools.brokers import free_port
+from stream.devtools.deployment import Deployment
+from stream.devtools.redis_server import RedisServer
+from stream.sinks.readmodel import fold
 from tests.browser import Marks, render
 from tests.pipeline.conftest import PARTITIONS
 

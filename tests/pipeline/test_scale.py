@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream.brokers import ApacheKafka
-from stream.testing import Deployment
+from stream.devtools.brokers import ApacheKafka
+from stream.devtools.deployment import Deployment
 from tests.pipeline.conftest import PARTITIONS
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from schemas.events import InvalidEvent, decode_event, reason_kind, source_index
-from stream.brokers import free_port
-from stream.testing import Deployment
+from stream.devtools.brokers import free_port
+from stream.devtools.deployment import Deployment
 from tests.pipeline.conftest import JUNK_LINES, PARTITIONS
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.engine import PartitionedEngine
-from stream.policy import load_policy
-from stream.readmodel_store import RedisReadModel
-from stream.redis_server import RedisServer
-from stream.replay import replay
-from stream.simulator import SimConfig, generate, serialize
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import load_policy
+from stream.devtools.redis_server import RedisServer
+from stream.devtools.simulator import SimConfig, generate, serialize
+from stream.run.replay import replay
+from stream.sinks.readmodel_store import RedisReadModel
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.api import OPENAPI, build_app
-from stream.metrics import Registry
-from stream.policy import load_policy
-from stream.readmodel import fold
+from stream.core.policy import load_policy
+from stream.run.metrics import Registry
+from stream.sinks.api import OPENAPI, build_app
+from stream.sinks.readmodel import fold
 
 
 class Api:

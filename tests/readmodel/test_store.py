@@ -7,9 +7,9 @@ import random
 import pytest
 import redis
 
-from stream.readmodel import fold
-from stream.readmodel_store import RedisReadModel
-from stream.redis_server import RedisServer
+from stream.devtools.redis_server import RedisServer
+from stream.sinks.readmodel import fold
+from stream.sinks.readmodel_store import RedisReadModel
 
 
 def _state(store: RedisReadModel) -> dict:
@@ -114,7 +114,7 @@ def _billing(log) -> list:
 
 
 def test_portfolio_in_redis_equals_the_backtests_and_redelivery_counts_once(store, replayed):
-    from stream.portfolio import Portfolio
+    from stream.core.portfolio import Portfolio
 
     log, _ = replayed
     records = _billing(log)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.alerts import ALERT_SCHEMA_PATH, SIGNALS, AlertEvent, alert_json_schema_text
 from schemas.codec import loads
-from stream.detectors import DETECTORS, DIMENSION_OF
+from stream.core.signals.registry import DETECTORS, DIMENSION_OF
 
 
 def test_checked_in_schema_matches_the_model():

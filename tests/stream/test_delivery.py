@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream.delivery import DeliveryGate, Verdict
+from stream.run.delivery import DeliveryGate, Verdict
 
 
 def test_processing_resumes_at_the_committed_offset_and_repeats_are_dropped():

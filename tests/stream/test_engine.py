@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from stream.engine import PartitionedEngine, partition_for
-from stream.health import health, status_of
-from stream.lifecycle import alert_id
-from stream.state import AccountState
+from stream.core.engine import PartitionedEngine, partition_for
+from stream.core.episodes import alert_id
+from stream.core.health import health, status_of
+from stream.core.state import AccountState
 from tests.helpers import Harness, at, event, model
 
 

@@ -17,10 +17,10 @@ import pytest
 
 from schemas.alerts import AlertEvent
 from schemas.codec import dump_model
-from stream.engine import PartitionedEngine
-from stream.policy import load_policy
-from stream.replay import replay
-from stream.simulator import DECLINING, Label, Noise, SimConfig, generate, serialize
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import load_policy
+from stream.devtools.simulator import DECLINING, Label, Noise, SimConfig, generate, serialize
+from stream.run.replay import replay
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "replay_seed11_300x150.txt"
 CONFIG = SimConfig(accounts=300, days=150, seed=11)

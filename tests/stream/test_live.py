@@ -8,11 +8,11 @@ import orjson
 
 from schemas.codec import dumps
 from schemas.events import source_index
-from stream.engine import partition_for
-from stream.live import LiveProcessor, Record
-from stream.policy import load_policy
-from stream.simulator import SimConfig, generate
-from stream.state_codec import decode_state
+from stream.core.engine import partition_for
+from stream.core.policy import load_policy
+from stream.core.state_codec import decode_state
+from stream.devtools.simulator import SimConfig, generate
+from stream.run.live import LiveProcessor, Record
 from tests.helpers import at, event, model
 
 PARTS = 3

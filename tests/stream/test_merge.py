@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from schemas.codec import dumps
-from stream.engine import PartitionedEngine
-from stream.merge import Merger
-from stream.policy import parse_policy
-from stream.replay import replay
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import parse_policy
+from stream.run.merge import Merger
+from stream.run.replay import replay
 from tests.helpers import at, event
 
 

@@ -1,6 +1,6 @@
 """The Prometheus text the services expose."""
 
-from stream.metrics import Registry
+from stream.run.metrics import Registry
 
 
 def test_counts_stay_exact_past_a_million_and_labels_are_escaped():

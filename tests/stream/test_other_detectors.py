@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream.timeutil import DAY_MS, to_ms
+from stream.core.timeutil import DAY_MS, to_ms
 from tests.helpers import Harness, at
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.policy import PolicyError, dump_policy_toml, load_policy, parse_policy
+from stream.core.policy import PolicyError, dump_policy_toml, load_policy, parse_policy
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "policy.toml"
 

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import dump_model, dumps
-from stream.engine import PartitionedEngine
-from stream.policy import parse_policy
-from stream.replay import replay
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import parse_policy
+from stream.run.replay import replay
 from tests.helpers import T0, event, model
 
 LATENESS_S = 300

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream import ring
-from stream.state import DEDUP_HORIZON, AccountState
+from stream.core import ring
+from stream.core.state import DEDUP_HORIZON, AccountState
 
 
 def test_window_sum_wraps_around_the_ring():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream.settings import SettingsError, load_settings
+from stream.kafka.settings import SettingsError, load_settings
 
 
 def test_defaults_work_against_a_local_broker():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from schemas.codec import dump_model
-from stream.engine import PartitionEngine
-from stream.policy import load_policy
-from stream.state_codec import StateFormatError, decode_state, encode_state
+from stream.core.engine import PartitionEngine
+from stream.core.policy import load_policy
+from stream.core.state_codec import StateFormatError, decode_state, encode_state
 from tests.helpers import Harness, at, event, model
 
 

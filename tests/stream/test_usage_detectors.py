@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from stream import ring
-from stream.timeutil import DAY_MS, to_ms
+from stream.core import ring
+from stream.core.timeutil import DAY_MS, to_ms
 from tests.helpers import Harness, at
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stream.backtest import OVERALL, Mark, Scoring, Split, score
-from stream.outcomes import LabelsError, Outcome, OutcomeObserver, apply_labels_file
-from stream.timeutil import DAY_MS
+from stream.core.timeutil import DAY_MS
+from stream.offline.backtest import OVERALL, Mark, Scoring, Split, score
+from stream.offline.outcomes import LabelsError, Outcome, OutcomeObserver, apply_labels_file
 from tests.helpers import event, model
 
 D = DAY_MS

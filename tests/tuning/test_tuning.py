@@ -9,11 +9,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.backtest import OVERALL, Scoring, Split
-from stream.logio import open_output
-from stream.policy import load_policy
-from stream.simulator import Label, SimConfig, generate, serialize
-from stream.tuning import LogSpec, backtest, calibrate
+from stream.core.policy import load_policy
+from stream.devtools.simulator import Label, SimConfig, generate, serialize
+from stream.offline.backtest import OVERALL, Scoring, Split
+from stream.offline.tuning import LogSpec, backtest, calibrate
+from stream.run.logio import open_output
 from tests.browser import render
 
 
@@ -158,7 +158,7 @@ def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrat
     _, blank_bytes = render(blank.as_uri(), tmp_path)
     assert shot_bytes > 5 * blank_bytes
 
-    from stream.report_html import calibration_html
+    from stream.offline.report_html import calibration_html
 
     report, _ = calibrated
     page = tmp_path / "calibration.html"

@@ -1,0 +1,179 @@
+"""How each event type changes an account's state, and which detectors it wakes at once.
+
+Usage events only fill the day's counters: usage signals are judged when a day closes, on
+complete days. Billing and survey events carry their own signal, so the detectors they feed
+run on the event itself and the alert leaves within the same call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from schemas import events as ev
+from stream.core import ring
+from stream.core.ring import RING_DAYS
+from stream.core.state import FACT_HISTORY, AccountState
+from stream.core.timeutil import to_ms
+
+Handler = Callable[[AccountState, ev.EventBase, int, int], tuple[str, ...]]
+CANCELLED = ("*cancelled*",)
+"""Marker returned for a cancellation: the engine closes every open episode."""
+
+_PAYMENT = ("payment_failed", "invoice_overdue")
+_NONE: tuple[str, ...] = ()
+
+
+def _used(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> None:
+    if ms > acct.last_usage_ms:
+        acct.last_usage_ms = ms
+    user = event.user_id
+    if user is not None:
+        ring.mark_user(acct.users, day, user)
+
+
+def _login(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    slot = day % RING_DAYS
+    if acct.logins[slot] < 0xFFFF:
+        acct.logins[slot] += 1
+    _used(acct, event, ms, day)
+    return _NONE
+
+
+def _session(acct: AccountState, event: ev.Session, ms: int, day: int) -> tuple[str, ...]:
+    minutes = int(event.duration_s + 30) // 60
+    if minutes:
+        ring.add(acct.minutes, day, minutes)
+    _used(acct, event, ms, day)
+    return _NONE
+
+
+def _feature(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    slot = day % RING_DAYS
+    if acct.features[slot] < 0xFFFF:
+        acct.features[slot] += 1
+    _used(acct, event, ms, day)
+    return _NONE
+
+
+def _activated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    acct.activated_users += 1
+    _used(acct, event, ms, day)
+    return _NONE
+
+
+def _deactivated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    if acct.activated_users > 0:
+        acct.activated_users -= 1
+    return _NONE
+
+
+def _ticket(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    ring.add(acct.tickets, day)
+    return _NONE
+
+
+def _nps(acct: AccountState, event: ev.NpsResponse, ms: int, day: int) -> tuple[str, ...]:
+    if ms < acct.nps_ms:
+        return _NONE  # an older answer arriving late does not replace the newer one
+    acct.nps_prev = acct.nps_score
+    acct.nps_score = event.score
+    acct.nps_ms = ms
+    return ("nps_detractor",)
+
+
+def _paid(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    if ms > acct.last_paid_ms:
+        acct.last_paid_ms = ms
+    return _PAYMENT
+
+
+def _failed(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    acct.failures = [*acct.failures, ms][-FACT_HISTORY:]
+    return ("payment_failed",)
+
+
+def _overdue(acct: AccountState, event: ev.InvoiceOverdue, ms: int, day: int) -> tuple[str, ...]:
+    acct.overdue = [*acct.overdue, (ms, event.days_late, event.invoice_id or "")][-FACT_HISTORY:]
+    return ("invoice_overdue",)
+
+
+def _set_mrr(acct: AccountState, new_mrr: float, ms: int) -> None:
+    """Track contraction from the MRR before the first cut, so successive cuts add up."""
+    old = acct.mrr
+    acct.mrr = new_mrr
+    if old is None or new_mrr == old:
+        return
+    if new_mrr < old:
+        if not acct.contraction_ms:
+            acct.contraction_from_mrr = old
+        acct.contraction_ms = max(acct.contraction_ms, ms)
+        acct.contraction_to_mrr = new_mrr
+    elif acct.contraction_ms:
+        acct.contraction_to_mrr = new_mrr  # a partial or full recovery; the detector judges it
+
+
+def _plan(acct: AccountState, event: ev.PlanChanged, ms: int, day: int) -> tuple[str, ...]:
+    if acct.mrr is None:
+        acct.mrr = event.previous_mrr
+    acct.plan = event.new_plan
+    _set_mrr(acct, event.new_mrr, ms)
+    return ("downgrade",)
+
+
+def _seats(acct: AccountState, event: ev.SeatsChanged, ms: int, day: int) -> tuple[str, ...]:
+    acct.seats = event.new_seats
+    if event.new_mrr is not None:
+        _set_mrr(acct, event.new_mrr, ms)
+    elif acct.mrr is not None and event.previous_seats > 0:
+        _set_mrr(acct, acct.mrr * event.new_seats / event.previous_seats, ms)
+    return ("downgrade",)
+
+
+def _subscription(
+    acct: AccountState, event: ev.SubscriptionStarted, ms: int, day: int
+) -> tuple[str, ...]:
+    if event.started_at is not None:
+        acct.created_ms = to_ms(event.started_at)
+    elif event.type == "subscription_started":
+        acct.created_ms = ms
+    if event.seats is not None:
+        acct.seats = event.seats
+    acct.billing_period = event.billing_period
+    _set_mrr(acct, event.mrr, ms)
+    acct.cancelled_ms = 0
+    return ("downgrade",)
+
+
+def _cancelled(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+    acct.cancelled_ms = ms
+    return CANCELLED
+
+
+HANDLERS: dict[str, Handler] = {
+    "login": _login,
+    "session": _session,
+    "feature_used": _feature,
+    "user_activated": _activated,
+    "user_deactivated": _deactivated,
+    "support_ticket": _ticket,
+    "nps_response": _nps,
+    "invoice_paid": _paid,
+    "payment_failed": _failed,
+    "invoice_overdue": _overdue,
+    "plan_changed": _plan,
+    "seats_changed": _seats,
+    "subscription_started": _subscription,
+    "subscription_renewed": _subscription,
+    "subscription_cancelled": _cancelled,
+}  # type: ignore[dict-item]
+
+
+def apply_attributes(acct: AccountState, event: ev.EventBase) -> None:
+    """Producers may enrich any event with the account's segment and plan.
+
+    Runs before the type's handler, so a plan change's ``new_plan`` wins over the attribute.
+    """
+    if event.segment is not None:
+        acct.segment = event.segment
+    if event.plan is not None:
+        acct.plan = event.plan

@@ -1,0 +1,259 @@
+"""The per-partition engine: event-time clock, account state, day closes and alerts.
+
+One :class:`PartitionEngine` owns the accounts of one Kafka partition (or of one simulated
+partition in replay). Its clock is the newest event time seen on the partition; the
+*watermark* trails it by the policy's allowed lateness.
+
+When is an account judged on day D? Exactly once, at the first of:
+
+* the account's own first event on a later day arrives (the close runs before that event is
+  applied), or
+* the watermark passes the end of D (every account of the partition is swept), which is how an
+  account that has gone silent is still caught.
+
+Either way the close sees precisely the account's events that preceded its first event of a
+later day. So as long as no event arrives more than the allowed lateness behind the clock,
+each account's alerts depend only on its own events and their order, not on how they are
+interleaved with other accounts' events, which is what makes the live worker (one clock per
+partition) and replay agree. Events later than that are counted and dropped; events that are
+late but inside the allowance land in their day's bucket.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, MutableMapping
+
+from kafka.partitioner.default import murmur2
+
+from schemas.alerts import AlertEvent
+from schemas.events import EventBase
+from stream.core import effects, episodes
+from stream.core.policy import Policy, Stage
+from stream.core.ring import RING_DAYS
+from stream.core.signals.base import CLEAR, Ctx, Finding
+from stream.core.signals.registry import DETECTORS, ON_DAY_CLOSE
+from stream.core.state import AccountState
+from stream.core.timeutil import DAY_MS
+
+_NO_ALERTS: list[AlertEvent] = []  # shared empty result; callers only read it
+EVICT_AFTER_DAYS = RING_DAYS
+"""A cancelled account with no events for this long is forgotten (bounded state)."""
+
+
+def partition_for(account_id: str, partitions: int) -> int:
+    """Kafka's default partition for a record keyed by ``account_id`` (murmur2, as producers)."""
+    if partitions <= 1:
+        return 0
+    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class PartitionEngine:
+    def __init__(
+        self,
+        policy: Policy,
+        accounts: MutableMapping[str, AccountState] | None = None,
+        clock_ms: int = 0,
+        track_changes: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.accounts: MutableMapping[str, AccountState] = accounts if accounts is not None else {}
+        self.clock_ms = clock_ms
+        self._lateness = policy.lateness_ms
+        # A restored engine sweeps at its first event: a crash may have cut a sweep short,
+        # and closing a day twice is a no-op for the accounts that already closed it.
+        self._next_sweep_ms = 0
+        self.track_changes = track_changes
+        self.swept: set[str] = set()  # accounts a sweep alerted on (when tracking changes)
+        self.evicted: list[str] = []  # accounts forgotten (when tracking changes)
+        self._stats: Counter[str] = Counter()
+        self.applied = 0  # a plain attribute: counted on every event
+        self.day_probe: Callable[[AccountState, Ctx], object] | None = None
+        """Called after each account-day is judged: calibration samples the metrics here."""
+
+    @property
+    def stats(self) -> Counter[str]:
+        self._stats["applied"] = self.applied
+        return self._stats
+
+    # --- input ----------------------------------------------------------------------------
+
+    def process(
+        self, event: EventBase, offset: int | None = None, source: int = 0
+    ) -> list[AlertEvent]:
+        """Apply one validated event; return the alerts it (or the clock it moved) produced.
+
+        ``offset`` and ``source`` (0 usage, 1 billing) are the record's place in its Kafka
+        partition: an account remembers the newest offset it applied per source, in the same
+        table value as the effects, so a record redelivered after a crash is recognised
+        however many records the restart replays. This is the per-event hot path of both the
+        worker and replay, hence the inlining.
+        """
+        ms = int(event.ts.timestamp() * 1000 + 0.5)  # to_ms, inlined
+        alerts: list[AlertEvent] = _NO_ALERTS
+        if ms > self.clock_ms:
+            self.clock_ms = ms
+            if ms >= self._next_sweep_ms:
+                alerts = self._sweep()
+        elif ms < self.clock_ms - self._lateness:
+            self._stats["too_late"] += 1
+            return alerts
+        handler = effects.HANDLERS.get(event.type)
+        if handler is None:
+            self._stats["unknown_type"] += 1
+            return alerts
+        day = ms // DAY_MS
+        acct = self.accounts.get(event.account_id)
+        if acct is None:
+            acct = self.accounts[event.account_id] = AccountState(event.account_id, day)
+        if offset is not None:
+            if offset <= acct.applied[source]:
+                self._stats["redelivered"] += 1
+                return alerts
+            acct.applied[source] = offset
+        if acct.seen_before(event.event_id):
+            self._stats["duplicate"] += 1
+            return alerts
+        self.applied += 1
+        if day > acct.closed_day + 1:
+            closed = self._close_through(acct, day - 1)
+            if closed:
+                alerts = alerts + closed
+        if day > acct.head_day:
+            acct.advance_to(day)
+        if event.segment is not None or event.plan is not None:
+            effects.apply_attributes(acct, event)
+        wake = handler(acct, event, ms, day)
+        if wake:
+            if wake is effects.CANCELLED:
+                alerts = alerts + self._resolve_all(acct, ms, day, "the subscription was cancelled")
+            elif not acct.cancelled:
+                ctx = self._context(acct, ms, day)
+                alerts = alerts + self._evaluate(acct, wake, ctx, "event")
+        return alerts
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def _sweep(self) -> list[AlertEvent]:
+        through = (self.clock_ms - self._lateness) // DAY_MS - 1
+        self._next_sweep_ms = (through + 2) * DAY_MS + self._lateness
+        alerts: list[AlertEvent] = []
+        for account_id in list(self.accounts):
+            acct = self.accounts[account_id]
+            if acct.closed_day < through:
+                closed = self._close_through(acct, through)
+                if acct.cancelled and through - acct.head_day > EVICT_AFTER_DAYS:
+                    del self.accounts[account_id]
+                    self._stats["evicted"] += 1
+                    if self.track_changes:
+                        self.evicted.append(account_id)
+                elif closed:
+                    alerts += closed
+                    if self.track_changes:
+                        # Only a close that changed an episode must reach the table: any
+                        # other close is a pure function of the stored state and is redone
+                        # identically after a restart, so writing it would only cost.
+                        self.swept.add(account_id)
+        return alerts
+
+    def pending_sweep(self) -> bool:
+        return self.clock_ms >= self._next_sweep_ms
+
+    # --- evaluation -----------------------------------------------------------------------
+
+    def _close_through(self, acct: AccountState, last: int) -> list[AlertEvent]:
+        alerts: list[AlertEvent] = []
+        for day in range(acct.closed_day + 1, last + 1):
+            acct.closed_day = day
+            if acct.cancelled:
+                continue
+            acct.advance_to(day)
+            self._stats["day_closes"] += 1
+            ctx = self._context(acct, (day + 1) * DAY_MS, day)
+            found = self._evaluate(acct, None, ctx, "day_close")
+            if found:
+                alerts += found
+            if self.day_probe is not None:
+                self.day_probe(acct, ctx)
+        acct.closed_day = max(acct.closed_day, last)
+        return alerts
+
+    def _context(self, acct: AccountState, at_ms: int, day: int) -> Ctx:
+        tenure = acct.tenure_days(at_ms)
+        onboarding = tenure is not None and tenure < self.policy.lifecycle.onboarding_days
+        stage: Stage = "onboarding" if onboarding else "established"
+        th = self.policy.thresholds(acct.segment_name(), stage)
+        return Ctx(day, at_ms, th, tenure, stage, self.policy)
+
+    def _evaluate(
+        self,
+        acct: AccountState,
+        signals: tuple[str, ...] | None,
+        ctx: Ctx,
+        trigger: str,
+    ) -> list[AlertEvent]:
+        detectors = ON_DAY_CLOSE if signals is None else [(s, DETECTORS[s]) for s in signals]
+        transitions = []
+        for _, detect in detectors:
+            finding = detect(acct, ctx)
+            if finding is None:
+                continue
+            outcome = episodes.step(acct, finding, ctx.at_ms, ctx)
+            if outcome is None:
+                continue
+            if outcome == "suppressed":
+                self._stats["suppressed_by_cooldown"] += 1
+                continue
+            transitions.append(outcome)
+        return self._emit(acct, transitions, ctx, trigger)
+
+    def _resolve_all(self, acct: AccountState, at_ms: int, day: int, why: str) -> list[AlertEvent]:
+        ctx = self._context(acct, at_ms, day)
+        transitions = []
+        for signal in DETECTORS:
+            done = episodes.close(acct, signal, Finding(signal, CLEAR, explanation=why))
+            if done is not None:
+                transitions.append(done)
+        acct.risk[:] = bytes(len(acct.risk))
+        return self._emit(acct, transitions, ctx, "event")
+
+    def _emit(
+        self, acct: AccountState, transitions: list, ctx: Ctx, trigger: str
+    ) -> list[AlertEvent]:
+        if not transitions:
+            return []
+        alerts = [episodes.build_alert(acct, t, ctx, trigger) for t in transitions]
+        for alert in alerts:
+            self._stats[f"alerts_{alert.kind}"] += 1
+        return alerts
+
+
+class PartitionedEngine:
+    """Partition engines behind Kafka's default partitioner: replay as the worker sees it."""
+
+    def __init__(self, policy: Policy, partitions: int = 1) -> None:
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        self.policy = policy
+        self.partitions = [PartitionEngine(policy) for _ in range(partitions)]
+        if partitions == 1:
+            self.process = self.partitions[0].process  # type: ignore[method-assign]
+
+    def process(self, event: EventBase) -> list[AlertEvent]:
+        index = partition_for(event.account_id, len(self.partitions))
+        return self.partitions[index].process(event)
+
+    def set_day_probe(self, probe: Callable[[AccountState, Ctx], object] | None) -> None:
+        for engine in self.partitions:
+            engine.day_probe = probe
+
+    def accounts(self) -> Iterator[AccountState]:
+        for engine in self.partitions:
+            yield from engine.accounts.values()
+
+    @property
+    def stats(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for engine in self.partitions:
+            total.update(engine.stats)
+        return total

@@ -1,0 +1,36 @@
+"""Health per dimension and overall, from the risks the detectors last recorded.
+
+Overall health follows the worst dimension (a poor dimension makes a poor account), as the CS
+platforms do, instead of averaging a billing emergency away behind good usage.
+"""
+
+from __future__ import annotations
+
+from schemas.alerts import DIMENSIONS, SIGNALS, Health, HealthStatus
+from stream.core.signals.registry import DIMENSION_OF
+
+
+def dimension_scores(risk: bytes | bytearray) -> dict[str, int]:
+    """``risk`` holds one byte per signal, in ``SIGNALS`` order."""
+    worst = dict.fromkeys(DIMENSIONS, 0)
+    for signal, value in zip(SIGNALS, risk, strict=True):
+        dim = DIMENSION_OF[signal]
+        if value > worst[dim]:
+            worst[dim] = value
+    return {dim: 100 - value for dim, value in worst.items()}
+
+
+def status_of(score: int) -> HealthStatus:
+    if score >= 75:
+        return "healthy"
+    if score >= 50:
+        return "watch"
+    if score > 25:
+        return "at_risk"
+    return "critical"
+
+
+def health(risk: bytes | bytearray) -> Health:
+    scores = dimension_scores(risk)
+    overall = min(scores.values())
+    return Health(overall=overall, status=status_of(overall), **scores)

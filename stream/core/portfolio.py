@@ -1,0 +1,118 @@
+"""The numbers CS leaders report, from the billing stream, as the domain notes define them.
+
+* **logo churn** of a month: accounts that cancelled in it / accounts subscribed at its start
+  (accounts that joined during the month are in neither count);
+* **revenue churn**: MRR lost in the month (cancellations of those accounts plus contraction
+  from downgrades) / MRR at its start;
+* **voluntary vs involuntary**: a cancellation is involuntary when the event says so
+  (``voluntary: false``) or, when it does not say, when it follows a failed payment that was
+  never paid (within 30 days).
+
+Every update uses absolute values (an account's start month and MRR), so an event seen twice
+changes nothing. The same rules run in backtests (:class:`Portfolio`) and in Redis for the API
+(:mod:`stream.sinks.portfolio_store`), and the tests check that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from schemas.events import EventBase
+from stream.offline.outcomes import is_involuntary
+
+COUNTERS = ("new_accounts", "new_mrr", "lost", "lost_joiners", "voluntary", "involuntary",
+            "lost_mrr", "lost_mrr_joiners", "contraction", "expansion")  # fmt: skip
+
+
+def month_of(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m")
+
+
+@dataclass
+class _Account:
+    start_month: str
+    mrr: float
+    cancelled: bool = False
+    failed_ms: int | None = None
+
+
+@dataclass
+class Portfolio:
+    accounts: dict[str, _Account] = field(default_factory=dict)
+    months: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def _add(self, month: str, name: str, amount: float) -> None:
+        totals = self.months.setdefault(month, dict.fromkeys(COUNTERS, 0.0))
+        totals[name] = round(totals[name] + amount, 2)
+
+    def observe(self, event: EventBase) -> None:
+        kind = getattr(event, "type", None)
+        ms = int(event.ts.timestamp() * 1000 + 0.5)
+        month = month_of(ms)
+        acct = self.accounts.get(event.account_id)
+        if kind in ("subscription_started", "subscription_renewed"):
+            mrr = float(event.mrr)  # type: ignore[attr-defined]
+            if acct is None:
+                started = event.started_at  # type: ignore[attr-defined]
+                start = month_of(int(started.timestamp() * 1000)) if started else month
+                self.accounts[event.account_id] = _Account(start, mrr)
+                self._add(start, "new_accounts", 1)
+                self._add(start, "new_mrr", mrr)
+                return
+            self._mrr_to(acct, mrr, month)
+        elif acct is None or acct.cancelled:
+            return  # billing for an account whose subscription was never seen, or ended
+        elif kind == "plan_changed" or (kind == "seats_changed" and event.new_mrr is not None):
+            self._mrr_to(acct, float(event.new_mrr), month)  # type: ignore[attr-defined]
+        elif kind == "payment_failed":
+            acct.failed_ms = ms
+        elif kind == "invoice_paid":
+            acct.failed_ms = None
+        elif kind == "subscription_cancelled":
+            acct.cancelled = True
+            voluntary = event.voluntary  # type: ignore[attr-defined]
+            involuntary = is_involuntary(voluntary, acct.failed_ms, ms)
+            joiner = acct.start_month >= month
+            self._add(month, "lost_joiners" if joiner else "lost", 1)
+            self._add(month, "lost_mrr_joiners" if joiner else "lost_mrr", acct.mrr)
+            if not joiner:
+                self._add(month, "involuntary" if involuntary else "voluntary", 1)
+
+    def _mrr_to(self, acct: _Account, mrr: float, month: str) -> None:
+        change = round(mrr - acct.mrr, 2)
+        if change and acct.start_month < month:
+            self._add(month, "expansion" if change > 0 else "contraction", abs(change))
+        elif change:  # a joiner's first-month change only moves its starting MRR
+            self._add(acct.start_month, "new_mrr", change)
+        acct.mrr = mrr
+
+    def report(self, first: str | None = None, last: str | None = None) -> list[dict]:
+        return monthly(self.months, first, last)
+
+
+def monthly(months: dict[str, dict[str, float]], first: str | None = None,
+            last: str | None = None) -> list[dict]:  # fmt: skip
+    """Per month from ``first`` to ``last``: logo and revenue churn with their parts."""
+    accounts = mrr = 0.0
+    rows = []
+    for month in sorted(months):
+        totals = months[month]
+        if (first is None or month >= first) and (last is None or month <= last):
+            lost, lost_mrr = totals["lost"], totals["lost_mrr"] + totals["contraction"]
+            rows.append({
+                "month": month,
+                "accounts_at_start": int(accounts),
+                "lost": int(lost),
+                "voluntary": int(totals["voluntary"]),
+                "involuntary": int(totals["involuntary"]),
+                "logo_churn": round(lost / accounts, 4) if accounts else None,
+                "mrr_at_start": round(mrr, 2),
+                "mrr_lost": round(lost_mrr, 2),
+                "revenue_churn": round(lost_mrr / mrr, 4) if mrr else None,
+                "new_accounts": int(totals["new_accounts"]),
+            })  # fmt: skip
+        accounts += totals["new_accounts"] - totals["lost"] - totals["lost_joiners"]
+        mrr += (totals["new_mrr"] + totals["expansion"] - totals["contraction"]
+                - totals["lost_mrr"] - totals["lost_mrr_joiners"])  # fmt: skip
+    return rows

@@ -1,0 +1,110 @@
+"""What a detector sees and what it returns.
+
+A detector is a function ``(account, ctx) -> Finding | None``. It records the account's risk
+for its signal (0 healthy .. 100 worst; 50 is the medium line, 75 the high line) in
+``account.risk`` so the health score is always current, and returns a :class:`Finding` only
+when the alert lifecycle may have something to do: the signal fires, recovers or has an open
+episode. Returning ``None`` on the healthy path keeps day closes cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from stream.core.policy import Policy, Stage, Thresholds
+from stream.core.state import AccountState
+
+FIRING = 1
+CLEAR = 2
+HOLD = 3
+"""Between the firing and the clearing line (hysteresis), or not judgeable right now."""
+
+MEDIUM_RISK = 50
+HIGH_RISK = 75
+
+
+@dataclass(slots=True)
+class Ctx:
+    """One evaluation of one account at one event-time instant."""
+
+    day: int  # newest complete day the usage windows end on
+    at_ms: int  # the instant: the end of a closed day, or an event's time
+    th: Thresholds
+    tenure: int | None
+    stage: Stage
+    policy: Policy
+
+
+@dataclass(slots=True)
+class Finding:
+    signal: str
+    status: int
+    severity: str = ""
+    metric: str = ""
+    value: float = 0.0
+    baseline: float | None = None
+    threshold: float = 0.0
+    window_days: int | None = None
+    explanation: str = ""
+    series: str | None = None  # AccountState counter shown as daily evidence
+    facts: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Detector(Protocol):
+    def __call__(self, acct: AccountState, ctx: Ctx) -> Finding | None: ...
+
+
+def hold_or_none(acct: AccountState, signal: str, why: str = "") -> Finding | None:
+    """Not judgeable now: keep an open episode as it is, and say nothing otherwise."""
+    acct.set_risk(signal, 0)
+    if acct.is_open(signal):
+        return Finding(signal, HOLD, explanation=why)
+    return None
+
+
+def decide(
+    acct: AccountState, signal: str, firing: bool, severity: str, recovered: bool
+) -> tuple[int, str] | None:
+    """The three-way outcome shared by the threshold detectors.
+
+    Firing wins; otherwise an open episode is cleared once the measure is past the detector's
+    recovery line (hysteresis) and held in between; with no open episode there is nothing
+    for the lifecycle to do (``None``).
+    """
+    if firing:
+        return FIRING, severity
+    if not acct.is_open(signal):
+        return None
+    return (CLEAR, "") if recovered else (HOLD, "")
+
+
+def graded_risk(badness: float, medium_at: float, high_at: float, worst_at: float) -> int:
+    """Map a 'bigger is worse' measure onto the shared 0-100 risk scale.
+
+    The medium threshold lands on 50 and the high one on 75, so risks of different signals
+    compare on the same health scale whatever their units.
+    """
+    if badness <= 0:
+        return 0
+    if badness < medium_at:
+        return int(MEDIUM_RISK * badness / medium_at)
+    if badness < high_at or high_at <= medium_at:
+        span = high_at - medium_at
+        return MEDIUM_RISK + (int(25 * (badness - medium_at) / span) if span > 0 else 25)
+    if worst_at <= high_at:
+        return 99
+    return min(99, HIGH_RISK + int(24 * (badness - high_at) / (worst_at - high_at)))
+
+
+def set_risk(acct: AccountState, signal: str, risk: int) -> None:
+    acct.set_risk(signal, risk)
+
+
+def fmt(value: float) -> str:
+    """Numbers in explanations: few digits, no float noise."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}".removesuffix(".0")
+    return f"{value:.2f}".rstrip("0").rstrip(".") or "0"

@@ -1,0 +1,233 @@
+"""Usage: drops against the account's own past, and the level against its segment's line.
+
+Two different risks (domain notes, "the danger zone"): a *drop* compares an account with its
+own history and catches decliners; a *level* compares it with comparable accounts (the line is
+per segment and lifecycle stage in the policy) and catches accounts that were weak from their
+first weeks and never had a history to fall from.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+from stream.core import ring
+from stream.core.policy import DangerZone, EngagementDrop, TimeInProductDrop
+from stream.core.signals.base import (
+    CLEAR,
+    FIRING,
+    MEDIUM_RISK,
+    Ctx,
+    Finding,
+    decide,
+    fmt,
+    graded_risk,
+    hold_or_none,
+    set_risk,
+)
+from stream.core.state import AccountState
+from stream.core.timeutil import DAY_MS
+
+
+def _windows(
+    counters: array, acct: AccountState, day: int, p: EngagementDrop | TimeInProductDrop
+) -> tuple[int, int, int, int] | None:
+    """(recent sum, baseline sum, baseline first day, baseline days), or None if too young."""
+    first = day - p.window_days + 1
+    base_first = first - p.baseline_days
+    if base_first < acct.first_day:
+        base_first = acct.first_day
+    base_days = first - base_first
+    if base_days < p.min_baseline_days:
+        return None
+    current = ring.window_sum(counters, first, day)
+    baseline = ring.window_sum(counters, base_first, first - 1)
+    return current, baseline, base_first, base_days
+
+
+def drop_z(counters: array, current: int, base_first: int, base_days: int, window: int) -> float:
+    """How unusual the recent sum is, in standard deviations of the account's own days.
+
+    The baseline's day-to-day variance (never below its mean, the Poisson floor) scales the
+    expected spread of a ``window``-day sum: a quiet week of a two-login account is noise, the
+    same relative drop of a busy account is not.
+    """
+    daily = ring.values(counters, base_first, base_first + base_days - 1)
+    mean = sum(daily) / base_days
+    variance = sum((x - mean) ** 2 for x in daily) / base_days
+    spread = math.sqrt(window * max(variance, mean, 1e-9))
+    return (current - mean * window) / spread
+
+
+def _drop_finding(
+    acct: AccountState,
+    ctx: Ctx,
+    signal: str,
+    p: EngagementDrop | TimeInProductDrop,
+    counters: array,
+    series: str,
+    unit: str,
+) -> Finding | None:
+    sums = _windows(counters, acct, ctx.day, p)
+    if sums is None:
+        return hold_or_none(acct, signal, "not enough history yet")
+    current_sum, baseline_sum, base_first, base_days = sums
+    current = current_sum * 7 / p.window_days
+    baseline = baseline_sum * 7 / base_days
+    if baseline < p.min_baseline_per_week or baseline <= 0:
+        return hold_or_none(acct, signal, "baseline below the volume floor")
+    drop = 1.0 - current / baseline
+    risk = graded_risk(drop, p.drop_medium, p.drop_high, 1.0)
+    firing = drop >= p.drop_medium
+    if firing and p.min_z > 0:
+        z = drop_z(counters, current_sum, base_first, base_days, p.window_days)
+        if z > -p.min_z:
+            firing = False  # as large a drop as the account's own noise makes: not evidence
+            risk = min(risk, MEDIUM_RISK - 1)
+    set_risk(acct, signal, risk)
+    decision = decide(
+        acct, signal, firing, "high" if drop >= p.drop_high else "medium",
+        recovered=drop < p.clear_below,
+    )  # fmt: skip
+    if decision is None:
+        return None
+    status, severity = decision
+    line = baseline * (1 - p.drop_medium)
+    if status == CLEAR:
+        text = (
+            f"{unit.capitalize()} recovered to {fmt(current)}/week, within "
+            f"{fmt(max(drop, 0) * 100)}% of the {fmt(baseline)}/week baseline"
+        )
+    else:
+        text = (
+            f"{unit.capitalize()} fell {fmt(drop * 100)}% to {fmt(current)}/week over the last "
+            f"{p.window_days} days, against {fmt(baseline)}/week in the "
+            f"{p.baseline_days} days before (alert at a {fmt(p.drop_medium * 100)}% drop)"
+        )
+    return Finding(
+        signal,
+        status,
+        severity,
+        metric=f"{series}_per_week",
+        value=round(current, 3),
+        baseline=round(baseline, 3),
+        threshold=round(line, 3),
+        window_days=p.window_days,
+        explanation=text,
+        series=series,
+    )
+
+
+def engagement_drop(acct: AccountState, ctx: Ctx) -> Finding | None:
+    p = ctx.th.engagement_drop
+    if not p.enabled:
+        return None
+    silent = _silent_days(acct, ctx.day)
+    if silent >= p.silence_days:
+        last_active = ctx.day - silent
+        first = max(acct.first_day, last_active - p.baseline_days + 1, ctx.day - ring.RING_DAYS + 1)
+        span = last_active - first + 1
+        before = ring.window_sum(acct.logins, first, last_active) * 7 / span if span >= 7 else 0.0
+        if before >= p.silence_min_baseline_per_week:
+            set_risk(acct, "engagement_drop", 100)
+            return Finding(
+                "engagement_drop",
+                FIRING,
+                "critical",
+                metric="days_without_activity",
+                value=float(silent),
+                baseline=round(before, 3),
+                threshold=float(p.silence_days),
+                window_days=silent,
+                explanation=(
+                    f"No product activity for {silent} days; the account averaged "
+                    f"{fmt(before)} logins/week before it went silent"
+                ),
+                series="logins",
+            )
+    return _drop_finding(acct, ctx, "engagement_drop", p, acct.logins, "logins", "logins")
+
+
+def time_in_product_drop(acct: AccountState, ctx: Ctx) -> Finding | None:
+    p = ctx.th.time_in_product_drop
+    if not p.enabled:
+        return None
+    return _drop_finding(
+        acct, ctx, "time_in_product_drop", p, acct.minutes, "minutes", "time in product (minutes)"
+    )
+
+
+def _silent_days(acct: AccountState, day: int) -> int:
+    """Whole days since the last usage event (or since tracking began, if none yet)."""
+    last = acct.last_usage_ms // DAY_MS if acct.last_usage_ms else acct.first_day - 1
+    return day - last
+
+
+def danger_measure(acct: AccountState, ctx: Ctx, p: DangerZone) -> tuple[int, int] | str:
+    """(logins, days) of the window the level is judged on, or why it cannot be judged yet.
+
+    Shared with calibration, which samples the very quantity the detector holds against the
+    line.
+    """
+    if not acct.seats:
+        return "seat count unknown"
+    tenure = ctx.tenure
+    if tenure is not None and tenure < p.min_tenure_days:
+        return "too new to judge"
+    # Young accounts are judged on their whole (shorter) life: tenure-normalised.
+    days = p.window_days if tenure is None else min(p.window_days, tenure + 1)
+    if ctx.day - acct.first_day + 1 < days:
+        return "not enough history yet"
+    return ring.window_sum(acct.logins, ctx.day - days + 1, ctx.day), days
+
+
+def danger_zone(acct: AccountState, ctx: Ctx) -> Finding | None:
+    p = ctx.th.danger_zone
+    if not p.enabled:
+        return None
+    signal = "danger_zone"
+    measured = danger_measure(acct, ctx, p)
+    if isinstance(measured, str):
+        return hold_or_none(acct, signal, measured)
+    logins, days = measured
+    seats = acct.seats
+    level = logins * 7 / days / seats
+    line = p.line
+    if line <= 0:
+        return hold_or_none(acct, signal)
+    shortfall = 1.0 - level / line
+    risk = graded_risk(shortfall, 1e-9, 1.0 - p.high_fraction, 1.0) if shortfall > 0 else 0
+    below = level < line
+    if below and p.min_z > 0:
+        expected = line * seats * days / 7
+        if (logins - expected) / math.sqrt(expected) > -p.min_z:
+            below = False  # too few seats and days to tell this level from the line
+            risk = min(risk, MEDIUM_RISK - 1)
+    set_risk(acct, signal, risk)
+    decision = decide(
+        acct, signal, below, "high" if level < line * p.high_fraction else "medium",
+        recovered=level >= line * (1 + p.clear_margin),
+    )  # fmt: skip
+    if decision is None:
+        return None
+    status, severity = decision
+    who = f"{acct.segment_name()} accounts in {ctx.stage}"
+    if status == CLEAR:
+        text = f"Engagement is back above the danger-zone line: {fmt(level)} logins/seat/week"
+    else:
+        text = (
+            f"{fmt(level)} logins per seat per week over {days} days, below the danger-zone "
+            f"line of {fmt(line)} for {who}"
+        )
+    return Finding(
+        signal,
+        status,
+        severity,
+        metric="logins_per_seat_per_week",
+        value=round(level, 4),
+        baseline=None,
+        threshold=line,
+        window_days=days,
+        explanation=text,
+        series="logins",
+    )

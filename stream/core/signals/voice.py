@@ -1,0 +1,96 @@
+"""The customer's voice: support tickets that stop, and NPS detractors.
+
+A *drop* in support tickets correlates with churn (customers who stop trying to fix problems
+have stopped caring), so silence is judged against the account's own ticket history. NPS
+answers 0-6 are detractors; a fall from promoter to detractor is the sharper signal.
+"""
+
+from __future__ import annotations
+
+from stream.core import ring
+from stream.core.signals.base import CLEAR, FIRING, HOLD, Ctx, Finding, fmt, hold_or_none, set_risk
+from stream.core.state import AccountState
+from stream.core.timeutil import DAY_MS
+
+
+def support_silence(acct: AccountState, ctx: Ctx) -> Finding | None:
+    p = ctx.th.support_silence
+    signal = "support_silence"
+    if not p.enabled:
+        return None
+    first = ctx.day - p.window_days + 1
+    base_first = max(first - p.baseline_days, acct.first_day)
+    base_days = first - base_first
+    if base_days < p.min_baseline_days:
+        return hold_or_none(acct, signal, "not enough history yet")
+    baseline = ring.window_sum(acct.tickets, base_first, first - 1) * p.window_days / base_days
+    if baseline < p.min_baseline_tickets:
+        return hold_or_none(acct, signal, "too few tickets before to judge silence")
+    current = ring.window_sum(acct.tickets, first, ctx.day)
+    if current == 0:
+        set_risk(acct, signal, 60)
+        status, severity = FIRING, "medium"
+    else:
+        set_risk(acct, signal, 0 if current >= baseline / 2 else 30)
+        if not acct.is_open(signal):
+            return None
+        status, severity = (CLEAR, "") if current >= max(1.0, baseline / 2) else (HOLD, "")
+    text = (
+        f"{current} support tickets in the last {p.window_days} days; the account used to open "
+        f"{fmt(baseline)} per {p.window_days} days"
+    )
+    return Finding(
+        signal,
+        status,
+        severity,
+        metric="tickets_per_window",
+        value=float(current),
+        baseline=round(baseline, 3),
+        threshold=0.0,
+        window_days=p.window_days,
+        explanation=text,
+        series="tickets",
+    )
+
+
+def nps_detractor(acct: AccountState, ctx: Ctx) -> Finding | None:
+    p = ctx.th.nps_detractor
+    signal = "nps_detractor"
+    if not p.enabled or acct.nps_score < 0:
+        return None
+    score, previous = acct.nps_score, acct.nps_prev
+    expired = ctx.at_ms - acct.nps_ms >= p.expire_days * DAY_MS
+    if score > p.detractor_max or expired:
+        set_risk(acct, signal, 0)
+        if not acct.is_open(signal):
+            return None
+        why = (
+            f"no newer answer for {p.expire_days} days"
+            if score <= p.detractor_max
+            else f"newer NPS answer {score}"
+        )
+        return Finding(
+            signal,
+            CLEAR,
+            metric="nps",
+            value=float(score),
+            threshold=float(p.detractor_max),
+            explanation=why,
+        )
+    fell = previous >= p.promoter_min
+    high = score <= p.severe_max or fell
+    set_risk(acct, signal, 80 if high else 60)
+    text = f"NPS answer {score} (detractor: 0-{p.detractor_max})"
+    if fell:
+        text += f", down from promoter answer {previous}"
+    return Finding(
+        signal,
+        FIRING,
+        "high" if high else "medium",
+        metric="nps",
+        value=float(score),
+        baseline=float(previous) if previous >= 0 else None,
+        threshold=float(p.detractor_max),
+        explanation=text,
+        facts=[(acct.nps_ms, f"NPS {score}")],
+    )

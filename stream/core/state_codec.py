@@ -1,0 +1,115 @@
+"""Account state to bytes and back: the value format of the changelog-backed table.
+
+Layout (version 1)::
+
+    b"CW" | version (1 byte) | scalar length (4 bytes, big-endian) | scalars (orjson) | rings
+
+The scalars are a JSON array in a fixed field order; the rings (daily counters, the user sketch,
+the remembered event ids, the risks) follow as raw bytes in a fixed order and size. A value
+written by a newer version is refused with a clear error rather than misread, which is what
+makes a rolling upgrade or rollback of the state schema safe to reason about.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import orjson
+
+from stream.core import ring
+from stream.core.state import DEDUP_HORIZON, AccountState, Episode
+
+MAGIC = b"CW"
+VERSION = 1
+_HEADER = len(MAGIC) + 1 + 4
+
+_SCALARS = (
+    "account_id",
+    "first_day",
+    "head_day",
+    "closed_day",
+    "created_ms",
+    "segment",
+    "plan",
+    "mrr",
+    "seats",
+    "billing_period",
+    "cancelled_ms",
+    "last_usage_ms",
+    "activated_users",
+    "recent_pos",
+    "last_paid_ms",
+    "contraction_ms",
+    "contraction_from_mrr",
+    "contraction_to_mrr",
+    "nps_score",
+    "nps_prev",
+    "nps_ms",
+    "applied",
+    "clock_ms",
+)
+_COUNTERS = ("logins", "minutes", "features", "tickets")
+_BLOBS = (*_COUNTERS, "users", "recent_ids", "risk")
+
+
+class StateFormatError(ValueError):
+    """Bytes that are not a state this version can read."""
+
+
+def encode_state(acct: AccountState) -> bytes:
+    scalars = [getattr(acct, name) for name in _SCALARS]
+    scalars.append(acct.failures)
+    scalars.append([list(o) for o in acct.overdue])
+    scalars.append(
+        {
+            signal: [ep.start_ms, ep.severity, ep.seq, ep.opens]
+            for signal, ep in acct.episodes.items()
+        }
+    )
+    head = orjson.dumps(scalars)
+    parts = [MAGIC, bytes([VERSION]), len(head).to_bytes(4, "big"), head]
+    for name in _BLOBS:
+        blob = getattr(acct, name)
+        parts.append(blob.tobytes() if isinstance(blob, array) else bytes(blob))
+    return b"".join(parts)
+
+
+def decode_state(data: bytes) -> AccountState:
+    if data[:2] != MAGIC:
+        raise StateFormatError("not a churnwatch account state")
+    version = data[2]
+    if version != VERSION:
+        raise StateFormatError(
+            f"account state version {version} is not readable by this release (reads {VERSION})"
+        )
+    size = int.from_bytes(data[3:_HEADER], "big")
+    scalars = orjson.loads(data[_HEADER : _HEADER + size])
+    acct = AccountState.__new__(AccountState)
+    AccountState.__init__(acct, "", 0)
+    for name, value in zip(_SCALARS, scalars, strict=False):
+        setattr(acct, name, value)
+    failures, overdue, episodes = scalars[len(_SCALARS) :]
+    acct.failures = list(failures)
+    acct.overdue = [tuple(o) for o in overdue]
+    if episodes:
+        acct.episodes = {}
+        for signal, (start, severity, seq, opens) in episodes.items():
+            ep = Episode()
+            ep.start_ms, ep.severity, ep.seq, ep.opens = start, severity, seq, list(opens)
+            acct.episodes[signal] = ep
+    at = _HEADER + size
+    for name in _BLOBS:
+        blob = getattr(acct, name)
+        width = len(blob.tobytes()) if isinstance(blob, array) else len(blob)
+        chunk = data[at : at + width]
+        if len(chunk) != width:
+            raise StateFormatError("account state is truncated")
+        if isinstance(blob, array):
+            blob[:] = array(blob.typecode, chunk)
+        else:
+            blob[:] = chunk
+        at += width
+    if at != len(data):
+        raise StateFormatError("account state has trailing bytes")
+    assert len(acct.recent_ids) == 8 * DEDUP_HORIZON and len(acct.users) == ring.USER_RING_DAYS * 32
+    return acct

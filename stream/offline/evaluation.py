@@ -1,0 +1,78 @@
+"""One replay of a log for scoring: alerts as marks, the accounts' outcomes, and the counts.
+
+``churnwatch backtest`` and ``churnwatch calibrate`` both read a log this way; it is the same
+replay as ``churnwatch replay`` (bad lines go to a rejects file, ``-`` and gzip work), with an
+observer for outcomes and, for calibration, a probe that samples each account-day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schemas.alerts import AlertEvent
+from schemas.events import EventBase
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import Policy
+from stream.core.portfolio import Portfolio, month_of
+from stream.core.signals.base import Ctx
+from stream.core.state import AccountState
+from stream.offline.backtest import Mark
+from stream.offline.outcomes import OutcomeObserver
+from stream.run.logio import LogReader, Progress, RejectsFile
+from stream.run.replay import ReplayReport, replay
+
+
+@dataclass
+class LogRun:
+    report: ReplayReport
+    outcomes: OutcomeObserver
+    marks: list[Mark] = field(default_factory=list)
+    portfolio: Portfolio = field(default_factory=Portfolio)
+
+    @property
+    def span_ms(self) -> tuple[int, int]:
+        return self.outcomes.start_ms or 0, self.outcomes.end_ms
+
+    def portfolio_months(self) -> list[dict]:
+        """Logo and revenue churn for each month the log covers."""
+        start, end = self.span_ms
+        return self.portfolio.report(month_of(start), month_of(end))
+
+
+def run_log(
+    path: str,
+    policy: Policy,
+    rejects_path: str,
+    partitions: int = 1,
+    label: str = "replay",
+    quiet: bool = False,
+    probe: Callable[[AccountState, Ctx], object] | None = None,
+) -> LogRun:
+    engine = PartitionedEngine(policy, partitions)
+    engine.set_day_probe(probe)
+    observer = OutcomeObserver()
+    portfolio = Portfolio()
+    marks: list[Mark] = []
+
+    def observe(event: EventBase) -> None:
+        observer(event)
+        portfolio.observe(event)
+
+    def mark(alert: AlertEvent) -> None:
+        ts_ms = int(alert.ts.timestamp() * 1000 + 0.5)
+        marks.append(Mark(alert.account_id, alert.signal, alert.kind, ts_ms))
+
+    with LogReader(path) as reader, RejectsFile(rejects_path) as rejects:
+        progress = Progress(label, reader.size, enabled=False if quiet else None)
+        report = replay(
+            reader,
+            engine,
+            lambda _: None,  # scoring needs the marks, not the alert file
+            rejects.write,
+            on_progress=lambda n: progress.update(n, reader.position()),
+            observe=observe,
+            on_alert=mark,
+        )
+        progress.done()
+    return LogRun(report, observer, marks, portfolio)

@@ -1,0 +1,128 @@
+"""What actually happened to each account: the truth alerts are scored against.
+
+By default the truth comes from the log itself: its ``subscription_cancelled`` events are the
+churn labels, so a backtest needs nothing but the event log a company already has. A labels
+file (JSONL, one account per line, the simulator's ``--labels`` format) overrides them, for
+companies whose cancellations live in another system.
+
+The observer also keeps each account's exposure (from its first event to its cancellation or
+the log's end), which alert volume per account-month is measured against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from schemas.events import EventBase
+from stream.core.timeutil import DAY_MS
+
+INVOLUNTARY_LOOKBACK_DAYS = 30
+"""A cancellation with a failed payment this recently, never paid since, is involuntary."""
+
+
+class LabelsError(ValueError):
+    """A labels file that cannot be used; the message names the line and the problem."""
+
+
+def is_involuntary(voluntary: bool | None, unpaid_failure_ms: int | None, cancel_ms: int) -> bool:
+    """The event's word when it gives one; else a failed payment, never paid since, within the
+    lookback before the cancellation."""
+    if voluntary is not None:
+        return not voluntary
+    return unpaid_failure_ms is not None and (
+        cancel_ms - unpaid_failure_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
+    )
+
+
+@dataclass
+class Outcome:
+    account_id: str
+    first_ms: int
+    cancel_ms: int | None = None
+    involuntary: bool | None = None
+    last_failed_ms: int | None = None  # an unpaid failed payment, for the involuntary rule
+
+    @property
+    def churned(self) -> bool:
+        return self.cancel_ms is not None
+
+    def end_ms(self, log_end_ms: int) -> int:
+        """Where this account stops being observable: its cancellation or the log's end."""
+        return self.cancel_ms if self.cancel_ms is not None else log_end_ms
+
+
+class OutcomeObserver:
+    """Collects outcomes and exposure from the events of a replay, one call per event."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Outcome] = {}
+        self.start_ms: int | None = None
+        self.end_ms = 0
+
+    def __call__(self, event: EventBase) -> None:
+        ms = int(event.ts.timestamp() * 1000 + 0.5)
+        if self.start_ms is None or ms < self.start_ms:
+            self.start_ms = ms
+        self.end_ms = max(self.end_ms, ms)
+        out = self.accounts.get(event.account_id)
+        if out is None:
+            out = self.accounts[event.account_id] = Outcome(event.account_id, ms)
+        elif ms < out.first_ms:
+            out.first_ms = ms
+        kind = event.type  # type: ignore[attr-defined]
+        if kind == "payment_failed":
+            out.last_failed_ms = ms
+        elif kind == "invoice_paid":
+            out.last_failed_ms = None
+        elif kind == "subscription_cancelled" and out.cancel_ms is None:
+            out.cancel_ms = ms
+            voluntary = event.voluntary  # type: ignore[attr-defined]
+            out.involuntary = is_involuntary(voluntary, out.last_failed_ms, ms)
+
+
+def apply_labels_file(observer: OutcomeObserver, text: bytes, source: str) -> int:
+    """Replace the log's cancellations with a labels file's; returns labelled accounts seen.
+
+    Each line is an object with ``account_id`` and either ``cancel_ts`` (an ISO time, or null
+    for an account that stayed) or ``outcome`` of ``churned``/``retained`` with ``cancel_ts``.
+    Accounts the file does not name keep no churn label; accounts absent from the log are
+    ignored (they were never observed, so no alert could have caught them).
+    """
+    for out in observer.accounts.values():
+        out.cancel_ms = None
+        out.involuntary = None
+    seen = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise LabelsError(f"{where}: not JSON ({exc})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("account_id"), str):
+            raise LabelsError(f"{where}: expected an object with a string account_id")
+        cancel = row.get("cancel_ts")
+        outcome = row.get("outcome", "churned" if cancel else "retained")
+        if outcome not in ("churned", "retained"):
+            raise LabelsError(f"{where}: outcome must be churned or retained, got {outcome!r}")
+        if outcome == "churned" and not isinstance(cancel, str):
+            raise LabelsError(f"{where}: a churned account needs cancel_ts")
+        out = observer.accounts.get(row["account_id"])
+        if out is None:
+            continue
+        seen += 1
+        if outcome == "churned":
+            try:
+                when = datetime.fromisoformat(cancel.replace("Z", "+00:00"))
+            except ValueError:
+                raise LabelsError(f"{where}: cancel_ts is not an ISO time: {cancel!r}") from None
+            if when.tzinfo is None:
+                raise LabelsError(f"{where}: cancel_ts needs a timezone: {cancel!r}")
+            out.cancel_ms = int(when.timestamp() * 1000)
+            kind = row.get("churn_type")
+            out.involuntary = None if kind is None else kind == "involuntary"
+    return seen

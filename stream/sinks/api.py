@@ -1,0 +1,220 @@
+"""The HTTP API and web page over the Redis read model (aiohttp, which Faust already brings).
+
+Every answer is JSON, errors included: a bad id or query parameter is a 400 naming it, an
+unknown account a 404, Redis unreachable a 503; an unexpected failure is a 500 with a JSON
+body, never an HTML traceback. ``/openapi.json`` describes the API (the fuzz test reads it).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+import redis
+from aiohttp import web
+
+from schemas.alerts import SEVERITY_RANK, SIGNALS
+from stream.core.policy import Policy
+from stream.run.metrics import Registry
+from stream.sinks.readmodel_store import RedisReadModel
+from stream.sinks.web_page import account_page, at_risk_page
+
+MAX_ID = 200
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+LIMIT_MAX = 1000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message, "status": status}, status)
+
+
+def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
+    for key in request.query:
+        if key not in allowed:
+            raise BadRequest(f"unknown query parameter {key!r} (allowed: {sorted(allowed)})")
+    out = {}
+    for key in allowed:
+        values = request.query.getall(key, [])
+        if len(values) > 1:
+            raise BadRequest(f"query parameter {key!r} given more than once")
+        if values:
+            out[key] = values[0]
+    return out
+
+
+def _limit(query: dict[str, str], default: int = 20) -> int:
+    text = query.get("limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= LIMIT_MAX:
+        raise BadRequest(f"limit must be a whole number from 1 to {LIMIT_MAX}, got {text!r}")
+    return int(text)
+
+
+def _account_id(request: web.Request) -> str:
+    account = request.match_info["account_id"]
+    if not 1 <= len(account) <= MAX_ID or not account.isprintable():
+        raise BadRequest(f"account id must be 1 to {MAX_ID} printable characters")
+    return account
+
+
+def _segment(query: dict[str, str]) -> str | None:
+    segment = query.get("segment")
+    if segment is not None and not _SEGMENT.match(segment):
+        raise BadRequest("segment must be 1 to 100 letters, digits or _.:-")
+    return segment
+
+
+def _choice(query: dict[str, str], key: str, allowed) -> str | None:
+    value = query.get(key)
+    if value is not None and value not in allowed:
+        raise BadRequest(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def danger_per_day(policy: Policy, view: dict) -> float | None:
+    """The danger-zone line in daily logins for this account (the chart's red line)."""
+    seats = view.get("seats")
+    if not seats:
+        return None
+    line = policy.thresholds(view["segment"], view["stage"]).danger_zone.line
+    return round(line * seats / 7, 3)
+
+
+def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
+              feed_alive: Callable[[], bool] = lambda: True) -> web.Application:  # fmt: skip
+    metrics.describe("churnwatch_http_requests_total", "counter", "API requests by route, status")
+    metrics.describe("churnwatch_http_request_seconds", "histogram", "API latency by route",
+                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))  # fmt: skip
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except BadRequest as exc:
+            response = _error(400, str(exc))
+        except web.HTTPException as exc:
+            response = _error(exc.status, exc.reason)
+        except redis.RedisError:
+            response = _error(503, "the read model's Redis is unavailable; try again shortly")
+        except Exception as exc:  # a bug: still JSON, and counted
+            response = _error(500, f"internal error: {type(exc).__name__}")
+        metrics.inc("churnwatch_http_requests_total", route=name, status=str(response.status))
+        metrics.observe("churnwatch_http_request_seconds", time.perf_counter() - started,
+                        route=name)  # fmt: skip
+        return response
+
+    def with_line(view: dict) -> dict:
+        view["danger_line_logins_per_day"] = danger_per_day(policy, view)
+        return view
+
+    def account_of(request: web.Request) -> dict:
+        """The account the path names, with its danger line, for the JSON and the page."""
+        _query(request, set())
+        account_id = _account_id(request)
+        view = store.account(account_id)
+        if view is None:
+            raise web.HTTPNotFound(reason=f"no alert on record for account {account_id!r}")
+        return with_line(view)
+
+    async def account(request: web.Request) -> web.Response:
+        return _json(account_of(request))
+
+    async def at_risk(request: web.Request) -> web.Response:
+        query = _query(request, {"limit", "segment"})
+        return _json({"accounts": store.at_risk(_limit(query), _segment(query))})
+
+    async def open_alerts(request: web.Request) -> web.Response:
+        query = _query(request, {"limit", "signal", "severity"})
+        signal = _choice(query, "signal", SIGNALS)
+        severity = _choice(query, "severity", tuple(SEVERITY_RANK))
+        return _json({"alerts": store.open_alerts(_limit(query, 100), signal, severity)})
+
+    async def portfolio(request: web.Request) -> web.Response:
+        _query(request, set())
+        return _json(store.portfolio())
+
+    async def healthz(request: web.Request) -> web.Response:
+        _query(request, set())
+        ok, alive = store.ping(), feed_alive()
+        body = {"status": "ok" if ok and alive else "degraded", "redis": ok, "feed": alive}
+        return _json(body, 200 if ok and alive else 503)
+
+    async def prometheus(request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain")
+
+    async def openapi(request: web.Request) -> web.Response:
+        return _json(OPENAPI)
+
+    async def page(request: web.Request) -> web.Response:
+        segment = _segment(_query(request, {"segment"}))
+        views = store.at_risk(50, segment)
+        details = [with_line(store.account(v["account_id"]) or v) for v in views]
+        html = at_risk_page(details, store.portfolio(), segment)
+        return web.Response(text=html, content_type="text/html")
+
+    async def account_view(request: web.Request) -> web.Response:
+        return web.Response(text=account_page(account_of(request)), content_type="text/html")
+
+    app = web.Application(middlewares=[errors])
+    app.router.add_get("/accounts/at-risk", at_risk)
+    app.router.add_get("/accounts/{account_id}", account)
+    app.router.add_get("/alerts/open", open_alerts)
+    app.router.add_get("/portfolio", portfolio)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/", page)
+    app.router.add_get("/view/accounts/{account_id}", account_view)
+    return app
+
+
+def _param(name: str, schema: dict, where: str = "query", required: bool = False) -> dict:
+    return {"name": name, "in": where, "required": required, "schema": schema}
+
+
+_LIMIT = _param("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX})
+_JSON_OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+_ERRORS = {str(code): {"description": text} for code, text in
+           ((400, "bad id or query parameter"), (404, "unknown account"),
+            (503, "Redis unavailable"))}  # fmt: skip
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "churnwatch read-model API", "version": "1"},
+    "paths": {
+        "/accounts/{account_id}": {"get": {
+            "summary": "An account now: health, context, open alerts with their explanations",
+            "parameters": [_param("account_id", {"type": "string", "minLength": 1,
+                                                 "maxLength": MAX_ID}, "path", True)],
+            "responses": {"200": _JSON_OK, **_ERRORS}}},
+        "/accounts/at-risk": {"get": {
+            "summary": "Accounts by risk (100 - overall health), highest first",
+            "parameters": [_LIMIT, _param("segment", {"type": "string",
+                                                      "pattern": _SEGMENT.pattern})],
+            "responses": {"200": _JSON_OK, **_ERRORS}}},
+        "/alerts/open": {"get": {
+            "summary": "Open alert episodes, newest first",
+            "parameters": [_LIMIT, _param("signal", {"type": "string", "enum": list(SIGNALS)}),
+                           _param("severity", {"type": "string",
+                                               "enum": list(SEVERITY_RANK)})],
+            "responses": {"200": _JSON_OK, **_ERRORS}}},
+        "/portfolio": {"get": {"summary": "MRR at risk by severity",
+                               "responses": {"200": _JSON_OK, **_ERRORS}}},
+        "/healthz": {"get": {"summary": "Redis and the feed are up",
+                             "responses": {"200": _JSON_OK, "503": _ERRORS["503"]}}},
+    },
+}  # fmt: skip

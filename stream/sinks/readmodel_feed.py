@@ -1,0 +1,169 @@
+"""Keeps the Redis read model up to date from the alerts topic (and the portfolio from billing).
+
+A plain kafka-python consumer in its own group, not a Faust agent: the read model must never
+slow the worker, and a Redis outage must not touch the alert stream. Offsets are committed
+only after Redis accepted every record of the batch. While Redis is down the feed holds its
+batch and retries with backoff; alerts keep flowing into Kafka; when Redis is back the batch
+is written and the feed carries on from where it stopped. If the outage outlasts the consumer's
+poll interval, the group takes the partitions back and the feed resumes from the last commit.
+Records applied twice change nothing (see :mod:`stream.sinks.readmodel`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import orjson
+import redis
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+
+from schemas.events import EventBase, InvalidEvent, decode_event
+from stream.kafka.settings import WorkerSettings
+from stream.run.metrics import Registry
+from stream.sinks.readmodel_store import RedisReadModel
+
+log = logging.getLogger("churnwatch.readmodel")
+REQUIRED = ("alert_id", "sequence", "kind", "account_id", "ts", "signal", "severity", "health",
+            "account")  # fmt: skip
+
+
+_METRICS = (
+    ("churnwatch_readmodel_records_total", "counter",
+     "alert records read from the alerts topic, by signal, severity and kind"),
+    ("churnwatch_readmodel_applied_total", "counter",
+     "records that changed the read model (redeliveries change nothing)"),
+    ("churnwatch_readmodel_invalid_total", "counter",
+     "records on the alerts topic that are not alert records (skipped)"),
+    ("churnwatch_readmodel_lag", "gauge", "records not yet in the read model, per topic partition"),
+    ("churnwatch_redis_up", "gauge", "1 when the last Redis write succeeded"),
+    ("churnwatch_redis_errors_total", "counter", "failed Redis writes (each one retried)"),
+)  # fmt: skip
+
+
+def describe_metrics(metrics: Registry) -> None:
+    for name, kind, text in _METRICS:
+        metrics.describe(name, kind, text)
+    metrics.set("churnwatch_redis_up", 1)  # until a write fails
+
+
+def _billing_event(value: bytes | None) -> EventBase | None:
+    try:
+        return decode_event(value or b"")
+    except InvalidEvent:
+        return None
+
+
+def parse(value: bytes | None) -> dict | None:
+    """An alert record, or None for anything else (the topic is ours, but be defensive)."""
+    try:
+        alert = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(alert, dict) or any(key not in alert for key in REQUIRED):
+        return None
+    return alert
+
+
+class ReadModelFeed:
+    def __init__(self, settings: WorkerSettings, store: RedisReadModel, metrics: Registry,
+                 group: str | None = None) -> None:  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.group = group or f"{settings.app_id}-readmodel"
+        self.stop = threading.Event()
+        describe_metrics(metrics)
+
+    def _consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            self.settings.alerts_topic,
+            self.settings.billing_topic,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=1000,
+            **self.settings.kafka_python_security(),
+        )
+
+    def run(self) -> None:
+        """Until :attr:`stop` is set. Kafka errors are retried; nothing here raises."""
+        while not self.stop.is_set():
+            try:
+                consumer = self._consumer()
+            except KafkaError as exc:
+                log.warning("cannot reach Kafka (%s); retrying", exc)
+                self.stop.wait(2.0)
+                continue
+            try:
+                self._loop(consumer)
+            except KafkaError as exc:
+                log.warning("Kafka error in the read-model feed (%s); reconnecting", exc)
+            finally:
+                consumer.close(autocommit=False)
+
+    def _loop(self, consumer: KafkaConsumer) -> None:
+        next_lag = 0.0
+        while not self.stop.is_set():
+            batches = consumer.poll(timeout_ms=500)
+            alerts, billing = [], []
+            for tp, records in batches.items():
+                for record in records:
+                    if tp.topic == self.settings.billing_topic:
+                        event = _billing_event(record.value)
+                        if event is not None:
+                            billing.append((tp.partition, record.offset, event))
+                        continue  # the worker dead-letters what is not a valid event
+                    alert = parse(record.value)
+                    if alert is None:
+                        self.metrics.inc("churnwatch_readmodel_invalid_total")
+                        continue
+                    alerts.append(alert)
+            if (alerts or billing) and not self._write(alerts, billing):
+                return  # stopping while Redis was down: nothing committed, nothing lost
+            if batches:
+                try:
+                    consumer.commit()
+                except CommitFailedError:
+                    log.info("partitions moved during the batch; the new owner re-applies it")
+            if time.monotonic() >= next_lag:
+                self._lag(consumer)
+                next_lag = time.monotonic() + 5.0
+
+    def _write(self, alerts: list[dict], billing: list) -> bool:
+        delay = 0.2
+        while not self.stop.is_set():
+            try:
+                applied = self.store.apply(alerts)
+                self.store.billing.apply(billing)
+            except redis.RedisError as exc:
+                if self.metrics.value("churnwatch_redis_up") != 0:
+                    log.warning("Redis write failed (%s); holding %d records and retrying",
+                                exc, len(alerts) + len(billing))  # fmt: skip
+                self.metrics.set("churnwatch_redis_up", 0)
+                self.metrics.inc("churnwatch_redis_errors_total")
+                self.stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self.metrics.value("churnwatch_redis_up") == 0:
+                log.warning("Redis is back; the read model is catching up")
+            self.metrics.set("churnwatch_redis_up", 1)
+            self.metrics.inc("churnwatch_readmodel_applied_total", applied)
+            for alert in alerts:
+                self.metrics.inc("churnwatch_readmodel_records_total", signal=alert["signal"],
+                                 severity=alert["severity"], kind=alert["kind"])  # fmt: skip
+            return True
+        return False
+
+    def _lag(self, consumer: KafkaConsumer) -> None:
+        assigned: list[TopicPartition] = list(consumer.assignment())
+        if not assigned:
+            return
+        ends = consumer.end_offsets(assigned)
+        for tp in assigned:
+            lag = max(ends.get(tp, 0) - consumer.position(tp), 0)
+            self.metrics.set("churnwatch_readmodel_lag", lag, topic=tp.topic,
+                             partition=str(tp.partition))  # fmt: skip

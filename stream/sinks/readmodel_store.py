@@ -1,0 +1,167 @@
+"""The read model in Redis: one atomic script per alert record, and the queries the API runs.
+
+Keys, under a prefix (default ``churnwatch``):
+
+* ``{p}:acct:{id}``: hash with the account's ``snapshot`` (JSON), ``ts_ms`` and ``segment``;
+* ``{p}:acct:{id}:open``: hash of the account's open episodes, alert id -> latest record;
+* ``{p}:open``: sorted set of every open episode's alert id by event time, and
+  ``{p}:alerts``: hash alert id -> latest record, for listing open alerts;
+* ``{p}:risk`` and ``{p}:risk:{segment}``: sorted sets of accounts by risk;
+* ``{p}:seq``: hash alert id -> highest sequence applied (what makes writes idempotent);
+* ``{p}:opensev``: hash open alert id -> "account|severity|mrr", small enough to sum the MRR
+  at risk over every open episode in one read.
+
+The script holds the rules of :mod:`stream.sinks.readmodel`, so a record is applied whole or not at
+all, and applying it twice is a no-op. It touches keys it derives from its arguments (the
+per-segment ranking), which a single Redis server allows; Redis Cluster would need hash tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+import redis
+
+from stream.kafka.settings import REDIS_SCHEMES
+from stream.sinks.portfolio_store import RedisPortfolio
+from stream.sinks.readmodel import mrr_at_risk, open_summary, risk_of, snapshot, ts_ms
+
+_APPLY = """
+local seq = redis.call('HGET', KEYS[3], ARGV[1])
+if seq and tonumber(seq) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+if ARGV[3] == 'resolved' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('HDEL', KEYS[6], ARGV[1])
+  redis.call('HDEL', KEYS[7], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+  redis.call('HSET', KEYS[6], ARGV[1], ARGV[5])
+  redis.call('HSET', KEYS[7], ARGV[1], ARGV[11])
+end
+local ts = redis.call('HGET', KEYS[1], 'ts_ms')
+if (not ts) or tonumber(ts) <= tonumber(ARGV[4]) then
+  local old = redis.call('HGET', KEYS[1], 'segment')
+  if old and old ~= ARGV[9] then redis.call('ZREM', ARGV[10] .. old, ARGV[8]) end
+  redis.call('HSET', KEYS[1], 'ts_ms', ARGV[4], 'segment', ARGV[9], 'snapshot', ARGV[6])
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[8])
+  redis.call('ZADD', ARGV[10] .. ARGV[9], ARGV[7], ARGV[8])
+end
+return 1
+"""
+
+
+class RedisReadModel:
+    """Writes alert records into Redis and answers the API's questions from it."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "churnwatch") -> None:
+        self.r = client
+        self.p = prefix
+        self._apply = client.register_script(_APPLY)
+        self.billing = RedisPortfolio(client, prefix)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
+        """``redis://``, ``rediss://`` (TLS) or ``unix://``, with ``:password@`` if needed."""
+        if not url.startswith(REDIS_SCHEMES):
+            raise ValueError(f"Redis URL must start with redis://, rediss:// or unix://: {url!r}")
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
+        )
+        return cls(client, prefix)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def apply(self, alerts: Iterable[dict]) -> int:
+        """Apply records in order in one round trip; returns how many changed anything.
+
+        Raises ``redis.RedisError`` if Redis did not take them all. Some may have been applied
+        then; applying the batch again is safe, which is what the consumer does.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        count = 0
+        for alert in alerts:
+            account, p = alert["account_id"], self.p
+            keys = [f"{p}:acct:{account}", f"{p}:acct:{account}:open", f"{p}:seq", f"{p}:risk",
+                    f"{p}:open", f"{p}:alerts", f"{p}:opensev"]  # fmt: skip
+            args = [alert["alert_id"], int(alert["sequence"]), alert["kind"], ts_ms(alert),
+                    orjson.dumps(alert), orjson.dumps(snapshot(alert)), risk_of(alert), account,
+                    alert["account"]["segment"], f"{p}:risk:", open_summary(alert)]  # fmt: skip
+            self._apply(keys=keys, args=args, client=pipe)
+            count += 1
+        if not count:
+            return 0
+        return sum(int(x) for x in pipe.execute())
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> dict | None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(f"{self.p}:acct:{account_id}", "snapshot")
+        pipe.hgetall(f"{self.p}:acct:{account_id}:open")
+        raw, episodes = pipe.execute()
+        if raw is None:
+            return None
+        view = orjson.loads(raw)
+        view["open_alerts"] = sorted(
+            (orjson.loads(v) for v in episodes.values()), key=lambda a: (a["ts"], a["alert_id"])
+        )
+        return view
+
+    def at_risk(self, limit: int, segment: str | None = None) -> list[dict]:
+        """The accounts with the lowest health first (risk > 0 only), ties by account id."""
+        key = f"{self.p}:risk" if segment is None else f"{self.p}:risk:{segment}"
+        ranked = self.r.zrevrangebyscore(key, "+inf", "(0", start=0, num=limit, withscores=True)
+        ids = [member.decode() for member, _ in ranked]
+        if not ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for account in ids:
+            pipe.hget(f"{self.p}:acct:{account}", "snapshot")
+            pipe.hlen(f"{self.p}:acct:{account}:open")
+        found = pipe.execute()
+        out = []
+        for i, (_, score) in enumerate(ranked):
+            view = orjson.loads(found[2 * i])
+            view["risk"] = int(score)
+            view["open_alert_count"] = found[2 * i + 1]
+            out.append(view)
+        return out
+
+    def open_alerts(self, limit: int, signal: str | None = None,
+                    severity: str | None = None) -> list[dict]:  # fmt: skip
+        """Open episodes, newest first, optionally of one signal or severity."""
+        ids = self.r.zrevrange(f"{self.p}:open", 0, -1)
+        out: list[dict] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for raw in self.r.hmget(f"{self.p}:alerts", chunk):
+                if raw is None:
+                    continue  # resolved between the two reads
+                alert = orjson.loads(raw)
+                if signal and alert["signal"] != signal:
+                    continue
+                if severity and alert["severity"] != severity:
+                    continue
+                out.append(alert)
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def mrr_at_risk(self) -> dict:
+        """MRR at risk by severity: each account counted once, at its worst open severity."""
+        rows = [raw.decode() for raw in self.r.hvals(f"{self.p}:opensev")]
+        return mrr_at_risk(rows)
+
+    def portfolio(self) -> dict:
+        """What CS leaders report: MRR at risk now, and churn per month from billing."""
+        return {**self.mrr_at_risk(), "months": self.billing.report()}
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except redis.RedisError:
+            return False

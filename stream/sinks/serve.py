@@ -1,0 +1,46 @@
+"""``churnwatch serve``: the read-model feed and the HTTP API in one small process.
+
+The feed runs in a thread (kafka-python and redis-py are blocking clients); the API runs on
+aiohttp's loop. Both read the worker's ``CHURNWATCH_*`` settings, so one environment
+configures the whole deployment. Stopping the process stops the feed without committing a
+batch Redis has not taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from aiohttp import web
+
+from stream.core.policy import Policy
+from stream.kafka.settings import WorkerSettings
+from stream.run.metrics import Registry
+from stream.sinks.api import build_app
+from stream.sinks.readmodel_feed import ReadModelFeed
+from stream.sinks.readmodel_store import RedisReadModel
+
+log = logging.getLogger("churnwatch.serve")
+
+
+def run_service(settings: WorkerSettings, policy: Policy) -> None:
+    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+    metrics = Registry()
+    feed = ReadModelFeed(settings, store, metrics)
+    thread = threading.Thread(target=feed.run, name="readmodel-feed", daemon=True)
+    app = build_app(store, policy, metrics, feed_alive=thread.is_alive)
+
+    async def start_feed(_: web.Application) -> None:
+        thread.start()
+
+    async def stop_feed(_: web.Application) -> None:
+        feed.stop.set()
+        thread.join(timeout=10)
+
+    app.on_startup.append(start_feed)
+    app.on_cleanup.append(stop_feed)
+    where = f"http://{settings.api_host}:{settings.api_port}"
+    log.info("read model of %s in Redis (prefix %s); API on %s", settings.alerts_topic,
+             settings.redis_prefix, where)  # fmt: skip
+    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None,
+                handle_signals=True)  # fmt: skip

@@ -1,0 +1,109 @@
+"""Terminal views: a live, readable tail of the alerts topic, and one account explained.
+
+Formatting is pure (:func:`alert_line`, :func:`explain_account`) so tests check the words;
+:func:`tail` is the kafka-python loop around it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from schemas.alerts import DIMENSIONS
+from stream.core.policy import Policy
+from stream.kafka.settings import WorkerSettings
+from stream.sinks.readmodel_feed import parse
+
+_SEVERITY_MARK = {"critical": "!!!", "high": "!! ", "medium": "!  ", "low": ".  "}
+
+
+def alert_line(alert: dict) -> str:
+    kind = alert["kind"]
+    text = alert.get("resolution") if kind == "resolved" else alert["explanation"]
+    return (
+        f"{alert['ts'][:16].replace('T', ' ')}  {_SEVERITY_MARK.get(alert['severity'], '   ')} "
+        f"{alert['severity']:<8} {kind:<8} {alert['signal']:<20} {alert['account_id']:<14} "
+        f"{text or ''}"
+    )
+
+
+def keep(alert: dict, signals: set[str], severities: set[str]) -> bool:
+    return (not signals or alert["signal"] in signals) and (
+        not severities or alert["severity"] in severities
+    )
+
+
+def tail(settings: WorkerSettings, emit: Callable[[str], object], signals: set[str],
+         severities: set[str], from_beginning: bool, as_json: bool, max_alerts: int | None,
+         idle_seconds: float | None) -> int:  # fmt: skip
+    """Print matching alerts as they arrive; returns how many were printed."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                             **settings.kafka_python_security())  # fmt: skip
+    try:
+        partitions = consumer.partitions_for_topic(settings.alerts_topic)
+        if not partitions:
+            raise ValueError(f"topic {settings.alerts_topic!r} does not exist")
+        tps = [TopicPartition(settings.alerts_topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*tps)
+        shown, last = 0, time.monotonic()
+        while max_alerts is None or shown < max_alerts:
+            batches = consumer.poll(timeout_ms=500)
+            if not batches:
+                if idle_seconds is not None and time.monotonic() - last > idle_seconds:
+                    break
+                continue
+            last = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    alert = parse(record.value)
+                    if alert is None or not keep(alert, signals, severities):
+                        continue
+                    emit(orjson.dumps(alert).decode() if as_json else alert_line(alert))
+                    shown += 1
+                    if max_alerts is not None and shown >= max_alerts:
+                        return shown
+        return shown
+    finally:
+        consumer.close()
+
+
+def explain_account(view: dict, policy: Policy) -> str:
+    """An account's numbers, the thresholds they are held against, and why each alert opened."""
+    health = view["health"]
+    th = policy.thresholds(view["segment"], view["stage"])
+    lines = [
+        f"{view['account_id']}: health {health['overall']}/100 ({health['status']}), as of "
+        f"its latest alert at {view['last_alert_ts']}",
+        f"  segment {view['segment']}, {view['stage']}, plan {view.get('plan')}, "
+        f"MRR {view.get('mrr')}, {view.get('seats')} seats, tenure {view.get('tenure_days')} days",
+        "  health by dimension: " + ", ".join(f"{d} {health[d]}" for d in DIMENSIONS),
+        f"  held against ({view['segment']}/{view['stage']}): danger-zone line "
+        f"{th.danger_zone.line} logins/seat/week; engagement drop "
+        f"{th.engagement_drop.drop_medium:.0%} (high {th.engagement_drop.drop_high:.0%}) below "
+        f"its own {th.engagement_drop.baseline_days}-day baseline; footprint "
+        f"{th.footprint_shrink.ratio_medium:.0%} of seats active",
+    ]
+    alerts = view.get("open_alerts", [])
+    lines.append(f"  open alerts: {len(alerts)}")
+    for alert in alerts:
+        baseline = "" if alert["baseline"] is None else f", baseline {alert['baseline']}"
+        window = "" if alert["window_days"] is None else f" over {alert['window_days']} days"
+        lines += [
+            f"  - {alert['signal']} ({alert['severity']}), open since {alert['episode_start']}",
+            f"    {alert['metric']} = {alert['value']}{window}{baseline}, threshold "
+            f"{alert['threshold']}",
+            f"    why: {alert['explanation']}",
+            f"    next step: {alert['playbook']}",
+        ]
+    return "\n".join(lines)
+
+
+def print_line(line: str, out: TextIO = sys.stdout) -> None:
+    out.write(line + "\n")
+    out.flush()

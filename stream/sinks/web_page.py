@@ -1,0 +1,127 @@
+"""The web page the API serves: accounts at risk with their engagement charts and alerts.
+
+Server-rendered HTML with inline SVG, no scripts: it works behind any proxy and in a
+screenshot. Each account's chart plots the daily logins its latest usage alert carried as
+evidence against its baseline (dashed) and the danger-zone line for its segment (red).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote
+
+from stream.offline.report_html import portfolio_table
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2430;max-width:1100px}
+h1{font-size:1.4rem}.acct{border:1px solid #e3e7ee;border-radius:6px;padding:.8rem;margin:.8rem 0}
+.acct h2{font-size:1rem;margin:0 0 .4rem}.meta{color:#5b6575;font-size:.85rem}
+.alert{font-size:.9rem;margin:.3rem 0}
+.sev{font-weight:600;text-transform:uppercase;font-size:.75rem;padding:.05rem .35rem;
+border-radius:3px;color:#fff}.critical{background:#8b1a1a}
+.high{background:#d9534f}.medium{background:#e0a030}.low{background:#6c8ebf}
+table{border-collapse:collapse;font-size:.85rem}td,th{padding:.2rem .6rem;text-align:right}
+svg{background:#fbfcfd;border:1px solid #eef1f5}
+"""
+_W, _H, _PAD = 360, 110, 18
+_WEEKLY_BASELINE = ("logins_per_week", "days_without_activity")  # baselines in logins/week
+
+
+def _usage_evidence(view: dict) -> tuple[list[float], float | None]:
+    """Daily logins from the latest usage alert, and the baseline in logins per day."""
+    usage = [a for a in view.get("open_alerts", []) if a["dimension"] == "usage"]
+    usage.sort(key=lambda a: a["ts"])
+    daily = [p["value"] for p in usage[-1]["evidence"]["daily"]] if usage else []
+    baseline = None
+    for alert in reversed(usage):
+        if alert["metric"] in _WEEKLY_BASELINE and alert["baseline"] is not None:
+            baseline = alert["baseline"] / 7
+            break
+    return daily, baseline
+
+
+def engagement_chart(view: dict) -> str:
+    daily, baseline = _usage_evidence(view)
+    line = view.get("danger_line_logins_per_day")
+    top = max([*daily, baseline or 0, line or 0, 1.0]) * 1.15
+    inner_w, inner_h = _W - 2 * _PAD, _H - 2 * _PAD
+
+    def y(value: float) -> float:
+        return _H - _PAD - inner_h * value / top
+
+    parts = [f'<svg class="engagement" width="{_W}" height="{_H}" role="img">'
+             "<title>daily logins against baseline and danger-zone line</title>"]  # fmt: skip
+    if daily:
+        step = inner_w / max(len(daily) - 1, 1)
+        points = " ".join(f"{_PAD + i * step:.1f},{y(v):.1f}" for i, v in enumerate(daily))
+        parts.append(f'<polyline class="series" points="{points}" fill="none" '
+                     'stroke="#2f6db5" stroke-width="2"/>')  # fmt: skip
+    else:
+        parts.append(f'<text x="{_PAD}" y="{_H / 2}" font-size="11">no usage evidence</text>')
+    if baseline is not None:
+        parts.append(f'<line class="baseline" x1="{_PAD}" x2="{_W - _PAD}" y1="{y(baseline):.1f}" '
+                     f'y2="{y(baseline):.1f}" stroke="#555" stroke-dasharray="4 3"/>')  # fmt: skip
+    if line is not None:
+        parts.append(f'<line class="danger" x1="{_PAD}" x2="{_W - _PAD}" y1="{y(line):.1f}" '
+                     f'y2="{y(line):.1f}" stroke="#d9534f"/>')  # fmt: skip
+    parts.append(f'<text x="{_PAD}" y="12" font-size="10">logins/day (max {top / 1.15:.1f}); '
+                 '<tspan fill="#555">- - baseline</tspan> <tspan fill="#d9534f">— danger zone'
+                 "</tspan></text></svg>")  # fmt: skip
+    return "".join(parts)
+
+
+def _alerts(view: dict) -> str:
+    rows = []
+    for alert in view.get("open_alerts", []):
+        sev = escape(alert["severity"])
+        rows.append(
+            f'<div class="alert"><span class="sev {sev}">{sev}</span> '
+            f"<b>{escape(alert['signal'])}</b> since {escape(alert['episode_start'][:10])}: "
+            f"{escape(alert['explanation'])}</div>"
+        )
+    return "".join(rows) or '<div class="alert">no open alerts</div>'
+
+
+def _card(view: dict) -> str:
+    health = view["health"]
+    link = "/view/accounts/" + quote(view["account_id"], safe="")
+    return (
+        f'<div class="acct"><h2><a href="{escape(link)}">{escape(view["account_id"])}</a> '
+        f"health {health['overall']} ({escape(health['status'])})</h2>"
+        f'<div class="meta">{escape(str(view["segment"]))} · {escape(str(view["stage"]))} · '
+        f"MRR {view.get('mrr') or 0:,.2f} · {view.get('seats') or '?'} seats · last alert "
+        f"{escape(view['last_alert_ts'])}</div>{engagement_chart(view)}{_alerts(view)}</div>"
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
+            f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")  # fmt: skip
+
+
+def _portfolio(portfolio: dict) -> str:
+    cells = "".join(
+        f"<tr><td>{escape(sev)}</td><td>{row['accounts']:,}</td><td>{row['mrr']:,.2f}</td></tr>"
+        for sev, row in portfolio["mrr_at_risk_by_severity"].items()
+    )
+    at_risk = (f'<table id="portfolio"><tr><th>severity</th><th>accounts</th><th>MRR at risk</th>'
+               f"</tr>{cells}<tr><td><b>total</b></td><td>{portfolio['accounts_with_open_alerts']:,}"
+               f"</td><td><b>{portfolio['mrr_at_risk']:,.2f}</b></td></tr></table>")  # fmt: skip
+    months = portfolio.get("months") or []
+    return at_risk + (f"<h2>Churn per month</h2>{portfolio_table(months[-6:])}" if months else "")
+
+
+def at_risk_page(views: list[dict], portfolio: dict, segment: str | None) -> str:
+    title = "Accounts at risk" + (f" ({segment})" if segment else "")
+    cards = "".join(_card(v) for v in views) or "<p>No account is at risk.</p>"
+    return _page(title, f"<h1>{escape(title)}</h1>{_portfolio(portfolio)}"
+                        f'<div id="accounts">{cards}</div>')  # fmt: skip
+
+
+def account_page(view: dict) -> str:
+    health = view["health"]
+    dims = "".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in health.items()
+                   if k not in ("status",))  # fmt: skip
+    body = (f'<p><a href="/">← accounts at risk</a></p>{_card(view)}'
+            f'<h2>Health by dimension</h2><table id="health">{dims}</table>')  # fmt: skip
+    return _page(f"Account {view['account_id']}", body)
