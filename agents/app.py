@@ -2,39 +2,26 @@
 
 ``build_app`` wires one worker: a ``faust.App`` configured from :class:`WorkerSettings`, the
 raw-bytes topics (the shared codec decodes them, not Faust), the changelog-backed ``accounts``
-table, and the ingest agent from ``agents/``.
+table, and the ingest agent from ``agents/ingest.py``. Imports go one way: this module imports
+the agent's, which knows the worker only as :class:`~agents.churn.ChurnApp`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
+from agents.churn import ChurnApp
+from agents.ingest import register
 from stream.core.policy import Policy, load_policy
 from stream.kafka.settings import WorkerSettings
 from stream.run.delivery import DeliveryGate
 from stream.run.live import LiveProcessor
-from stream.run.metrics import Registry
 
 TABLE_NAME = "accounts"
-
-
-@dataclass
-class ChurnApp:
-    app: faust.App
-    settings: WorkerSettings
-    policy: Policy
-    inputs: Any
-    alerts: Any
-    dead_letters: Any
-    table: Any
-    processor: LiveProcessor
-    gate: DeliveryGate
-    metrics: Registry = field(default_factory=Registry)  # served at /metrics (agents/ingest.py)
 
 
 def _credentials(settings: WorkerSettings) -> Any:
@@ -95,7 +82,7 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}  # fmt: skip
-    # No acks: the ingest agent commits the input offsets itself (see agents/ingest.py).
+    # No acks: the agent's checkpointer commits the input offsets (agents/checkpointer.py).
     inputs = app.topic(settings.usage_topic, settings.billing_topic, acks=False, **raw)
     alerts = app.topic(settings.alerts_topic, **raw)
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
@@ -119,6 +106,7 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
     # records when a seek races a fetch in flight (its recovery does exactly that). The gate
     # in the agent handles repeats and jumps instead, so for the input topics Faust's filter
     # finds no read offset. Its drain loop binds the mapping when it starts: replace it now.
+    # A private attribute, with no public alternative (see agents/__init__.py).
     app.consumer._read_offset = _NoReadFilter(
         (settings.usage_topic, settings.billing_topic), app.consumer._read_offset
     )
@@ -131,8 +119,6 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         # A state flush sends one changelog record per changed account; Faust's default
         # buffer of 100 turns every flush into a wait and a warning.
         app.producer.buffer.max_messages = 10_000
-
-    from agents.ingest import register  # the agent module imports this one
 
     register(churn)
     return churn
