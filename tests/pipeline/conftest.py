@@ -1,7 +1,16 @@
-"""What the end-to-end tests share: one seeded log and the alerts replay gives for it."""
+"""What the end-to-end tests share: one seeded log, the alerts replay gives for it, and
+workers on RocksDB, the production store.
+
+:class:`~stream.devtools.deployment.Deployment` defaults to the memory store; these tests pass
+``CHURNWATCH_STORE`` themselves, and give each worker a data directory of its own, as
+production does (two RocksDB workers in one directory would fight over its locks). The memory
+store keeps a parity test of its own (``test_live_parity.py``), so both stores that
+``agents/table_writer.py`` writes to are guarded.
+"""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +18,9 @@ import pytest
 from stream.devtools.deployment import Deployment
 
 PARTITIONS = 3
+STORES = ("rocksdb", "memory")
+ROCKSDB = {"CHURNWATCH_STORE": "rocksdb"}
+"""Environment of a deployment whose workers run on RocksDB."""
 JUNK_LINES = [
     b"not json",
     b'{"type": "login"}',
@@ -32,3 +44,11 @@ def simulated(tmp_path_factory) -> tuple[Path, set[bytes]]:
     expected = set((work / "replay.jsonl").read_bytes().splitlines())
     assert len(expected) >= 100, "the log must give enough alerts to compare"
     return log, expected
+
+
+def start_worker(
+    dep: Deployment, command: list[str] | None = None, **extra: str
+) -> subprocess.Popen:
+    """Start a worker with a data directory of its own (RocksDB locks its files)."""
+    data = dep.workdir / f"data-{dep.app_id}-{len(dep.workers)}"
+    return dep.start_worker(command, CHURNWATCH_DATA_DIR=str(data), **extra)

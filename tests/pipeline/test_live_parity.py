@@ -12,14 +12,16 @@ from kafka.admin import NewTopic
 
 from stream.core.engine import partition_for
 from stream.devtools.deployment import Deployment
-from tests.pipeline.conftest import JUNK_LINES, PARTITIONS
+from tests.pipeline.conftest import JUNK_LINES, PARTITIONS, STORES, start_worker
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def deployment(kafka, tmp_path):
-    dep = Deployment(kafka, tmp_path, partitions=PARTITIONS)
+def deployment(kafka, tmp_path, request):
+    """A deployment on RocksDB, the production store, unless the test asks for another."""
+    store = getattr(request, "param", "rocksdb")
+    dep = Deployment(kafka, tmp_path, partitions=PARTITIONS, CHURNWATCH_STORE=store)
     yield dep
     dep.stop_all()
 
@@ -28,10 +30,11 @@ def _caught_up(dep: Deployment) -> bool:
     return dep.progress() >= 1.0
 
 
+@pytest.mark.parametrize("deployment", STORES, indirect=True)
 def test_worker_gives_exactly_the_alerts_replay_gives(deployment, simulated):
     log, expected = simulated
     deployment.cli("produce", str(log), "-q")
-    deployment.start_worker()
+    start_worker(deployment)
     deployment.wait_for(lambda: _caught_up(deployment), 300, "the worker to catch up")
     records = deployment.read("alerts")
     payloads = [r.value for r in records]
@@ -44,12 +47,13 @@ def test_worker_gives_exactly_the_alerts_replay_gives(deployment, simulated):
 def test_kill_9_halfway_then_restart_loses_nothing(deployment, simulated):
     log, expected = simulated
     deployment.cli("produce", str(log), "-q")
-    first = deployment.start_worker()
+    first = deployment.start_worker()  # both workers share the deployment's data directory
     deployment.wait_for(lambda: deployment.progress() >= 0.4, 300, "the first half")
     deployment.kill(first)
     halfway = {r.value for r in deployment.read("alerts")}
     assert 0 < len(halfway) < len(expected), "the crash must really be halfway"
 
+    # The same data directory: RocksDB may hold states newer than the changelog's.
     deployment.start_worker()
     deployment.wait_for(lambda: _caught_up(deployment), 300, "the restarted worker")
     payloads = [r.value for r in deployment.read("alerts")]
@@ -86,7 +90,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
     producer.flush()
     producer.close()
 
-    deployment.start_worker()
+    start_worker(deployment)
     deployment.wait_for(lambda: _caught_up(deployment), 300, "the worker to catch up")
     dead = deployment.read("dead_letter")
     assert sorted(r.value for r in dead) == sorted([*junk, wrong_topic])
@@ -118,7 +122,7 @@ def test_a_corrupt_table_value_stops_the_worker_with_a_message_naming_it(deploym
                   partition=partition)  # fmt: skip
     producer.flush()
     producer.close()
-    worker = deployment.start_worker()
+    worker = start_worker(deployment)
     assert worker.wait(120) != 0
     assert "table value for 'acct-corrupt': not a churnwatch account state" in (
         deployment.worker_logs()

@@ -25,7 +25,7 @@ from stream.devtools.deployment import Deployment
 from stream.devtools.redis_server import RedisServer
 from stream.sinks.readmodel import fold
 from tests.browser import Marks, render
-from tests.pipeline.conftest import PARTITIONS
+from tests.pipeline.conftest import PARTITIONS, ROCKSDB
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -45,7 +45,7 @@ def served(kafka, simulated, tmp_path_factory):
     port = free_port()
     dep = Deployment(kafka, work, partitions=PARTITIONS, prefix="rm",
                      CHURNWATCH_REDIS_URL=redis_server.url, CHURNWATCH_API_PORT=str(port),
-                     CHURNWATCH_LOG_LEVEL="info")  # fmt: skip
+                     CHURNWATCH_LOG_LEVEL="info", **ROCKSDB)  # fmt: skip
     lines = log.read_bytes().splitlines(keepends=True)
     halves = [work / "first.jsonl", work / "second.jsonl"]
     halves[0].write_bytes(b"".join(lines[: len(lines) // 2]))

@@ -8,7 +8,7 @@ import pytest
 
 from stream.devtools.brokers import ApacheKafka
 from stream.devtools.deployment import Deployment
-from tests.pipeline.conftest import PARTITIONS
+from tests.pipeline.conftest import PARTITIONS, ROCKSDB, start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def deployments(kafka, tmp_path):
 
     def make(bootstrap: str = kafka, **extra: str) -> Deployment:
         dep = Deployment(bootstrap, tmp_path, partitions=PARTITIONS,
-                         CHURNWATCH_LOG_LEVEL="info", **extra)  # fmt: skip
+                         CHURNWATCH_LOG_LEVEL="info", **{**ROCKSDB, **extra})  # fmt: skip
         made.append(dep)
         return dep
 
@@ -30,7 +30,7 @@ def deployments(kafka, tmp_path):
 
 def _start(dep: Deployment, workers: int) -> None:
     for _ in range(workers):
-        dep.start_worker()
+        start_worker(dep)
     dep.wait_for(lambda: dep.group() == ("Stable", workers), 180, f"a group of {workers}")
 
 
@@ -48,7 +48,7 @@ def test_workers_share_the_partitions_and_together_give_replays_alerts(
     # second would let usage and billing skew by more than the allowed lateness.
     dep.cli("produce", str(log), "-q")
     for _ in range(workers):
-        dep.start_worker()
+        start_worker(dep)
     dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the group to catch up")
     assert _alerts(dep) == expected
     owned = [dep.restored_partitions(n) for n in range(workers)]
@@ -77,7 +77,7 @@ def test_the_worker_rides_out_a_broker_restart(deployments, simulated):
     dep = deployments(broker.bootstrap)
     try:
         dep.cli("produce", str(log), "-q")
-        dep.start_worker()
+        start_worker(dep)
         dep.wait_for(lambda: dep.progress() >= 0.3, 300, "a third of the log")
         broker.stop(keep_storage=True)
         broker.restart()

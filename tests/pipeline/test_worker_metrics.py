@@ -13,7 +13,7 @@ import pytest
 from schemas.events import InvalidEvent, decode_event, reason_kind, source_index
 from stream.devtools.brokers import free_port
 from stream.devtools.deployment import Deployment
-from tests.pipeline.conftest import JUNK_LINES, PARTITIONS
+from tests.pipeline.conftest import JUNK_LINES, PARTITIONS, ROCKSDB, start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_metrics_count_what_the_worker_did(kafka, simulated, tmp_path):
     junk = JUNK_LINES
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_bytes(b"\n".join(lines[:3000] + junk + lines[3000:]) + b"\n")
-    dep = Deployment(kafka, tmp_path, partitions=PARTITIONS)
+    dep = Deployment(kafka, tmp_path, partitions=PARTITIONS, **ROCKSDB)
     expected_events: Counter = Counter()
     for line in lines:
         try:
@@ -67,7 +67,7 @@ def test_metrics_count_what_the_worker_did(kafka, simulated, tmp_path):
             "--rejects", str(tmp_path / "rejects.jsonl"))  # fmt: skip
     port = free_port()
     try:
-        dep.start_worker(CHURNWATCH_WEB_ENABLED="true", CHURNWATCH_WEB_PORT=str(port))
+        start_worker(dep, CHURNWATCH_WEB_ENABLED="true", CHURNWATCH_WEB_PORT=str(port))
         dep.wait_for(lambda: _answers(port), 60, "/metrics to answer")
         dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to catch up")
         kind, samples = _scrape(port)
