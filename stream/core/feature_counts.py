@@ -1,0 +1,68 @@
+"""Weekly use counts per tracked product feature, in bounded space.
+
+The features worth tracking are the company's own (``reports_run``, ``invoices_sent``...), so
+the policy names them (``calibrate`` picks the most used ones of the log, at most
+:data:`MAX_TRACKED`), and every other feature counts as one more slot, "other". An account
+holds ``WEEKS`` weekly buckets per slot: 17 x 8 x 2 bytes at most, and nothing when the policy
+tracks no feature.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
+
+MAX_TRACKED = 16
+WEEKS = 8
+_MAX_COUNT = 0xFFFF
+
+
+def slots_for(tracked: tuple[str, ...]) -> int:
+    """Tracked features plus "other"; 0 when nothing is tracked."""
+    return len(tracked) + 1 if tracked else 0
+
+
+def add(acct: AccountState, slot: int, slots: int, day: int) -> None:
+    """Count one use of feature ``slot`` on ``day``; ``slots`` sizes a new account's buckets."""
+    counts = acct.feature_weeks
+    if len(counts) != slots * WEEKS:
+        counts = acct.feature_weeks = array("H", bytes(2 * slots * WEEKS))
+        acct.feature_week = day // 7
+    week = day // 7
+    _advance(acct, week)
+    if week <= acct.feature_week - WEEKS:
+        return  # older than the buckets reach
+    at = slot * WEEKS + week % WEEKS
+    if counts[at] < _MAX_COUNT:
+        counts[at] += 1
+
+
+def _advance(acct: AccountState, week: int) -> None:
+    head = acct.feature_week
+    if week <= head:
+        return
+    counts = acct.feature_weeks
+    slots = len(counts) // WEEKS
+    for w in range(max(head + 1, week - WEEKS + 1), week + 1):
+        for s in range(slots):
+            counts[s * WEEKS + w % WEEKS] = 0
+    acct.feature_week = week
+
+
+def week_totals(acct: AccountState, day: int, weeks: int) -> list[int]:
+    """Per slot, the uses in the ``weeks`` weeks that end with ``day``'s week."""
+    counts = acct.feature_weeks
+    slots = len(counts) // WEEKS
+    week = day // 7
+    head = acct.feature_week
+    out = []
+    for s in range(slots):
+        total = 0
+        for w in range(week - weeks + 1, week + 1):
+            if head - WEEKS < w <= head:
+                total += counts[s * WEEKS + w % WEEKS]
+        out.append(total)
+    return out

@@ -1,0 +1,167 @@
+"""The account's engagement metrics at a day close: one definition for scoring and learning.
+
+Which behaviour predicts churn differs by product (domain notes): logins in one, reports run
+or invoices sent in another. So the vector holds every kind of usage the state keeps: logins,
+minutes, feature uses in total and per tracked feature, active users and days, their trends,
+tenure and the renewal cycle, billing and support facts. The live worker, replay and
+``calibrate`` all call :func:`feature_vector`, so the model is scored on exactly the numbers
+it was learned from.
+
+Rates are per week over the days the account has been observed (at most the window), so a
+ten-day-old account is judged by its ten days, not diluted by eighteen it never had
+(tenure-normalised, as the onboarding profiles of the CS platforms are).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from stream.core import feature_counts, ring
+from stream.core.timeutil import DAY_MS
+
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
+
+BASE_FEATURES: tuple[tuple[str, str], ...] = (
+    ("logins_per_week", "logins per week"),
+    ("logins_per_week_last_7d", "logins in the last 7 days"),
+    ("logins_per_seat_week", "logins per seat per week"),
+    ("active_days_28d", "active days in the last 28"),
+    ("minutes_per_week", "minutes in the product per week"),
+    ("feature_uses_per_week", "feature uses per week"),
+    ("active_users_28d", "active users in the last 28 days"),
+    ("active_user_share", "share of seats active"),
+    ("login_trend", "logins, last 14 days against the 28 before (log ratio)"),
+    ("minutes_trend", "minutes, last 14 days against the 28 before (log ratio)"),
+    ("feature_trend", "feature uses, last 14 days against the 28 before (log ratio)"),
+    ("days_since_use", "days since anyone used the product"),
+    ("tenure_days", "days since the subscription started"),
+    ("days_to_renewal", "days to the next renewal"),
+    ("unpaid_failure", "a failed payment not yet paid"),
+    ("failures_30d", "failed payments in 30 days"),
+    ("overdue_90d", "overdue invoices in 90 days"),
+    ("contraction", "share of MRR lost to downgrades"),
+    ("mrr", "MRR"),
+    ("seats", "licensed seats"),
+    ("tickets_28d", "support tickets in 28 days"),
+    ("ticket_trend", "tickets, last 28 days against the 56 before (log ratio)"),
+    ("nps_answered", "answered the NPS survey"),
+    ("nps_score", "latest NPS answer"),
+)
+"""(name, plain words) of the metrics every account has, in vector order."""
+
+WINDOW = 28
+RECENT = 14
+_PERIOD_DAYS = {"monthly": 30, "annual": 365, "yearly": 365, "quarterly": 91}
+
+
+def feature_key(feature: str) -> str:
+    return f"uses_of_{feature}_per_week"
+
+
+def feature_names(tracked: tuple[str, ...]) -> list[str]:
+    """The vector's names: the base metrics, then one rate per tracked feature and "other"."""
+    extra = [feature_key(f) for f in (*tracked, "other")] if tracked else []
+    return [name for name, _ in BASE_FEATURES] + extra
+
+
+def describe(name: str) -> str:
+    """Plain words for a metric, for explanations a CS manager reads."""
+    for key, words in BASE_FEATURES:
+        if key == name:
+            return words
+    if name.startswith("uses_of_") and name.endswith("_per_week"):
+        return f"'{name[len('uses_of_') : -len('_per_week')]}' uses per week"
+    return name.replace("_", " ")
+
+
+def _rate(total: float, days: int) -> float:
+    return total * 7 / days if days > 0 else 0.0
+
+
+def _log_ratio(recent: float, recent_days: int, before: float, before_days: int) -> float:
+    """ln of the recent daily rate over the earlier one, both smoothed by one event."""
+    if recent_days <= 0 or before_days <= 0:
+        return 0.0
+    return math.log((recent + 1) / recent_days) - math.log((before + 1) / before_days)
+
+
+def feature_vector(acct: AccountState, day: int, at_ms: int) -> list[float]:
+    """The metrics of ``acct`` on the close of ``day`` (``at_ms`` is that instant)."""
+    first = max(acct.first_day, day - WINDOW + 1)
+    days = day - first + 1
+    logins = ring.window_sum(acct.logins, first, day)
+    minutes = ring.window_sum(acct.minutes, first, day)
+    uses = ring.window_sum(acct.features, first, day)
+    week_first = max(acct.first_day, day - 6)
+    seats = acct.seats or 0
+    users_first = max(acct.first_day, day - WINDOW + 1)
+    users = ring.distinct_users(acct.users, users_first, day) if days else 0.0
+    trends = []
+    recent_first = max(acct.first_day, day - RECENT + 1)
+    before_first = max(acct.first_day, recent_first - WINDOW)
+    for counters in (acct.logins, acct.minutes, acct.features):
+        trends.append(
+            _log_ratio(
+                ring.window_sum(counters, recent_first, day),
+                day - recent_first + 1,
+                ring.window_sum(counters, before_first, recent_first - 1),
+                recent_first - before_first,
+            )
+        )
+    tenure = (at_ms - acct.created_ms) // DAY_MS if acct.created_ms else day - acct.first_day
+    period = _PERIOD_DAYS.get(acct.billing_period or "", 30)
+    failures_30d = sum(1 for ms in acct.failures if ms > at_ms - 30 * DAY_MS)
+    unpaid = 1.0 if acct.failures and acct.failures[-1] > acct.last_paid_ms else 0.0
+    overdue_90d = sum(1 for row in acct.overdue if row[0] > at_ms - 90 * DAY_MS)
+    contraction = 0.0
+    if acct.contraction_ms and acct.contraction_from_mrr > 0:
+        contraction = max(0.0, 1 - acct.contraction_to_mrr / acct.contraction_from_mrr)
+    ticket_first = max(acct.first_day, day - WINDOW + 1)
+    ticket_before = max(acct.first_day, ticket_first - 2 * WINDOW)
+    tickets = ring.window_sum(acct.tickets, ticket_first, day)
+    since_use = (at_ms - acct.last_usage_ms) / DAY_MS if acct.last_usage_ms else float(days)
+    vector = [
+        _rate(logins, days),
+        _rate(ring.window_sum(acct.logins, week_first, day), day - week_first + 1),
+        _rate(logins, days) / seats if seats else 0.0,
+        float(ring.active_days(acct.logins, first, day)),
+        _rate(minutes, days),
+        _rate(uses, days),
+        users,
+        min(users / seats, 1.0) if seats else 0.0,
+        *trends,
+        max(0.0, since_use),
+        float(max(0, tenure)),
+        float(period - max(0, tenure) % period),
+        unpaid,
+        float(failures_30d),
+        float(overdue_90d),
+        contraction,
+        acct.mrr or 0.0,
+        float(seats),
+        float(tickets),
+        _log_ratio(
+            tickets,
+            day - ticket_first + 1,
+            ring.window_sum(acct.tickets, ticket_before, ticket_first - 1),
+            ticket_first - ticket_before,
+        ),
+        1.0 if acct.nps_score >= 0 else 0.0,
+        float(acct.nps_score) if acct.nps_score >= 0 else 7.5,
+    ]
+    vector.extend(tracked_feature_rates(acct, day))
+    return vector
+
+
+def tracked_feature_rates(acct: AccountState, day: int) -> list[float]:
+    """Uses per week of each tracked feature (and "other") over the last four weeks.
+
+    The current week is partial, so the rate divides by the days the buckets cover.
+    """
+    if not acct.feature_weeks:
+        return []
+    weeks = WINDOW // 7
+    covered = min(day - acct.first_day + 1, (weeks - 1) * 7 + day % 7 + 1)
+    return [_rate(total, covered) for total in feature_counts.week_totals(acct, day, weeks)]

@@ -1,0 +1,68 @@
+"""The learning primitives: a fit that finds a planted signal, censoring, hysteresis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stream.offline import risk_learning as rl
+
+
+def _planted(n: int = 4000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 3))
+    logit = -3.0 - 2.0 * z[:, 0] + 0.0 * z[:, 1] + 1.0 * z[:, 2]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    return z, y
+
+
+def test_fit_finds_the_planted_signs_and_ignores_noise() -> None:
+    z, y = _planted()
+    coef, _ = rl.fit_logistic(z, y, l2=1.0)
+    assert coef[0] < -1.0
+    assert coef[2] > 0.5
+    assert abs(coef[1]) < 0.2
+
+
+def test_fit_is_deterministic() -> None:
+    z, y = _planted()
+    first = rl.fit_logistic(z, y)
+    again = rl.fit_logistic(z.copy(), y.copy())
+    assert first[0].tobytes() == again[0].tobytes() and first[1] == again[1]
+
+
+def test_fit_refuses_one_class() -> None:
+    z, _ = _planted(100)
+    with pytest.raises(ValueError, match="one class"):
+        rl.fit_logistic(z, np.zeros(100))
+
+
+def test_labels_leave_censored_rows_out() -> None:
+    samples = rl.Samples(
+        names=["x"],
+        accounts=["churner", "churner", "stayer", "stayer"],
+        days=np.array([10, 80, 10, 80]),
+        x=np.zeros((4, 1)),
+        segments=["s"] * 4,
+    )
+    y, usable = rl.labels_within(samples, {"churner": 100, "stayer": None}, 120, 60)
+    # churner: day 10 is 90 days before (negative, known); day 80 is 20 days before (positive)
+    assert y.tolist() == [0, 1, 0, 0]
+    # stayer: day 80 + 60 runs past the log's end (120): censored
+    assert usable.tolist() == [True, True, True, False]
+
+
+def test_episodes_open_once_and_reopen_only_after_clearing() -> None:
+    values = np.array([0.1, 0.6, 0.7, 0.5, 0.6, 0.3, 0.6])
+    days = np.arange(7)
+    assert rl.episodes(values, days, fire=0.55, clear=0.4) == [1, 6]
+    assert rl.episodes(-values, days, fire=-0.55, clear=-0.4, above=False) == [1, 6]
+
+
+def test_cohorts_and_danger_line() -> None:
+    values = np.arange(100, dtype=float)
+    y = np.where(values < 20, 1.0, 0.0)
+    cohorts = rl.cohort_rates(values, y)
+    assert [c["churn_rate"] for c in cohorts[:3]] == [1.0, 1.0, 0.0]
+    assert rl.danger_line(cohorts, base_rate=0.2) == 19.0
+    assert rl.danger_line(list(reversed(cohorts)), base_rate=0.2) is None
