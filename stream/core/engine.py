@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, MutableMapping
 
-from kafka.partitioner.default import murmur2
-
 from schemas.alerts import AlertEvent
 from schemas.events import EventBase
 from stream.core import effects, episodes
+from stream.core.alert_builder import build_alert
+from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
 from stream.core.ring import RING_DAYS
 from stream.core.signals.base import CLEAR, Ctx, Finding
@@ -40,12 +40,7 @@ _NO_ALERTS: list[AlertEvent] = []  # shared empty result; callers only read it
 EVICT_AFTER_DAYS = RING_DAYS
 """A cancelled account with no events for this long is forgotten (bounded state)."""
 
-
-def partition_for(account_id: str, partitions: int) -> int:
-    """Kafka's default partition for a record keyed by ``account_id`` (murmur2, as producers)."""
-    if partitions <= 1:
-        return 0
-    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % partitions
+__all__ = ["EVICT_AFTER_DAYS", "PartitionEngine", "PartitionedEngine", "partition_for"]
 
 
 class PartitionEngine:
@@ -222,7 +217,7 @@ class PartitionEngine:
     ) -> list[AlertEvent]:
         if not transitions:
             return []
-        alerts = [episodes.build_alert(acct, t, ctx, trigger) for t in transitions]
+        alerts = [build_alert(acct, t, ctx, trigger) for t in transitions]
         for alert in alerts:
             self._stats[f"alerts_{alert.kind}"] += 1
         return alerts

@@ -3,31 +3,18 @@
 Per (account, signal) there is at most one open episode. A firing detector opens one unless
 the cooldown ("at most N openings per X days") is spent; while it is open, only a change of
 severity produces a record; a clear finding (already past the detector's hysteresis line)
-resolves it. The alert id hashes account, signal and episode start, so reprocessing the same
-input after a crash yields the same id and consumers can de-duplicate.
+resolves it. Turning a transition into the published alert is
+:mod:`stream.core.alert_builder`'s job.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from schemas.alerts import (
-    SEVERITY_RANK,
-    AccountContext,
-    AlertEvent,
-    DailyPoint,
-    Evidence,
-    Fact,
-)
-from stream.core import ring
-from stream.core.health import health
+from schemas.alerts import SEVERITY_RANK
 from stream.core.signals.base import CLEAR, FIRING, Ctx, Finding
-from stream.core.signals.registry import DIMENSION_OF
 from stream.core.state import AccountState, Episode
-from stream.core.timeutil import DAY_MS, day_date, from_ms
-
-EVIDENCE_DAYS = 14
+from stream.core.timeutil import DAY_MS
 
 
 @dataclass(slots=True)
@@ -37,13 +24,6 @@ class Transition:
     episode_start: int
     sequence: int
     severity: str
-
-
-def alert_id(account_id: str, signal: str, episode_start_ms: int) -> str:
-    digest = hashlib.blake2b(
-        f"{account_id}\x1f{signal}\x1f{episode_start_ms}".encode(), digest_size=12
-    ).hexdigest()
-    return f"al_{digest}"
 
 
 def step(acct: AccountState, finding: Finding, at_ms: int, ctx: Ctx) -> Transition | str | None:
@@ -92,49 +72,3 @@ def _close(episode: Episode, finding: Finding) -> Transition:
     episode.start_ms = 0
     episode.severity = ""
     return transition
-
-
-def build_alert(acct: AccountState, t: Transition, ctx: Ctx, trigger: str) -> AlertEvent:
-    f = t.finding
-    signal = f.signal
-    resolved = t.kind == "resolved"
-    daily: list[DailyPoint] = []
-    if f.series is not None:
-        counters = getattr(acct, f.series)
-        last = ctx.day
-        first = max(acct.first_day, last - EVIDENCE_DAYS + 1)
-        daily = [
-            DailyPoint(day=day_date(first + i), value=float(v))
-            for i, v in enumerate(ring.values(counters, first, last))
-        ]
-    facts = [Fact(ts=from_ms(ms), description=text) for ms, text in f.facts]
-    return AlertEvent(
-        alert_id=alert_id(acct.account_id, signal, t.episode_start),
-        sequence=t.sequence,
-        kind=t.kind,
-        account_id=acct.account_id,
-        signal=signal,
-        dimension=DIMENSION_OF[signal],
-        severity=t.severity,
-        ts=from_ms(ctx.at_ms),
-        episode_start=from_ms(t.episode_start),
-        trigger=trigger,
-        metric=f.metric or signal,
-        value=f.value,
-        baseline=f.baseline,
-        threshold=f.threshold,
-        window_days=f.window_days,
-        explanation=f.explanation if not resolved else f"Resolved: {f.explanation}",
-        resolution=f.explanation if resolved else None,
-        evidence=Evidence(daily=daily, facts=facts),
-        health=health(acct.risk),
-        account=AccountContext(
-            segment=acct.segment_name(),
-            stage=ctx.stage,
-            plan=acct.plan,
-            mrr=acct.mrr,
-            seats=acct.seats,
-            tenure_days=ctx.tenure,
-        ),
-        playbook=getattr(ctx.th, signal).playbook,
-    )

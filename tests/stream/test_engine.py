@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from stream.core.alert_builder import alert_id
 from stream.core.engine import PartitionedEngine, partition_for
-from stream.core.episodes import alert_id
 from stream.core.health import health, status_of
 from stream.core.state import AccountState
 from tests.helpers import Harness, at, event, model
