@@ -1,7 +1,7 @@
 """What the agent asks the broker directly: committed offsets, and where records really are.
 
 Restoring a partition needs the exact point processing resumes from, to pick the event-time
-clock stored with it (see :class:`stream.live.Checkpoint`). Faust learns the committed offsets
+clock stored with it (see :class:`stream.run.live.Checkpoint`). Faust learns the committed offsets
 too, but only when it seeks, which can come after the partition's first records reach the
 agent; asking the group coordinator directly has no such race.
 """

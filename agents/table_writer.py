@@ -5,9 +5,11 @@ ingest agent flushes states once per burst of records, after the records that ch
 have come from other partitions. This writer puts the value into the local store of the right
 partition and sends the changelog record to the same partition, as Faust would.
 
-It touches two private attributes of faust-streaming's stores (``RocksDB._db_for_partition`` and
-``._key_index``, and the memory store's ``data`` dict); the version pin in pyproject.toml and
-the tests of both stores guard them.
+It touches two private attributes of faust-streaming's RocksDB store (``_db_for_partition`` and
+``_key_index``; why no public API will do is in ``agents/__init__.py``) and the memory store's
+public ``data`` dict. The version pin in pyproject.toml guards them, and so do the tests of both
+stores: ``tests/agents/test_table_writer.py`` on Faust's real stores, and the end-to-end tests,
+whose workers run on RocksDB, with the live == replay parity test on the memory store too.
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
 """What the live worker does with each Kafka record, without Faust in the way.
 
 The agent (``agents/ingest.py``) hands every record it receives to :class:`LiveProcessor` and
-carries out the :class:`Outcome`: send the alerts (and wait until Kafka has them), write the
-changed account states to the table, send dead letters and re-keyed records, then commit the
-offsets of the records that are done. Keeping this logic free of Faust lets the tests drive it
-directly, and keeps the agent a thin adapter.
+carries out the :class:`Outcome`: send the alerts, dead letters and re-keyed records (and wait
+until Kafka has them); its checkpointer (``agents/checkpointer.py``) then writes the changed
+account states to the table and commits the offsets of the records that are done. Keeping
+this logic free of Faust lets the tests drive it directly, and keeps the agent a thin adapter.
 
-Per partition the processor owns a :class:`~stream.engine.PartitionEngine` whose accounts are
-decoded from the table when the partition is (re)assigned, and a :class:`~stream.merge.Merger`
-that puts usage and billing records into event-time order. A record is *done* once it was
-processed, dead-lettered or re-keyed and :meth:`LiveProcessor.flush` has handed out the states
-it changed; a record held by the merger is not. The offsets to commit come from here, as the
-end of each source partition's done prefix, so no offset is committed before its effects are in
-the table. Flushing once per burst instead of once per record writes an account that had many
-records in the burst only once.
+Per partition the processor owns a :class:`~stream.core.engine.PartitionEngine` whose accounts
+are decoded from the table when the partition is (re)assigned, and a
+:class:`~stream.run.merge.Merger` that puts usage and billing records into event-time order. A
+record is *done* once it was processed, dead-lettered or re-keyed and
+:meth:`LiveProcessor.flush` has handed out the states it changed; a record held by the merger
+is not. The offsets to commit come from here, as the end of each source partition's done
+prefix, so no offset is committed before its effects are in the table. Flushing once per burst
+instead of once per record writes an account that had many records in the burst only once.
 """
 
 from __future__ import annotations
