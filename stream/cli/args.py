@@ -1,0 +1,129 @@
+"""What every command group shares: argument types, the help formatter, and the exit codes.
+
+The argument types turn bad flag values into argparse's one-line usage error (exit status 2)
+instead of a traceback deep inside a command, so each check lives here once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+EXIT_USAGE = 2
+EXIT_IO = 1
+
+LOG_HELP = "JSONL event log (a path, '-' for stdin; gzip is detected)"
+
+
+class UsageError(Exception):
+    """Bad input found by a handler rather than by argparse; reported like a flag error."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless there is nothing useful to show.
+
+    argparse's own formatter would also print ``(default: None)`` for options without one,
+    ``(default: False)`` for every switch, and a second default after help that already
+    explains its default in words (``(default: stdout)``), so those are left alone.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "(default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or default == []
+        ):
+            return text
+        if isinstance(default, datetime):  # a date reads better than repr-ish str()
+            shown = default.date().isoformat() if default.time() == datetime.min.time() else (
+                default.isoformat()
+            )  # fmt: skip
+            return f"{text} (default: {shown})".strip()
+        return f"{text} (default: %(default)s)".strip()
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand parser; argparse does not pass the formatter down to subparsers itself."""
+    kwargs.setdefault("formatter_class", HelpFormatter)
+    return sub.add_parser(name, **kwargs)
+
+
+def _whole(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _whole(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _whole(text, 0)
+
+
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value:
+        raise argparse.ArgumentTypeError("expected a number, got NaN")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """A split needs accounts on both sides, so 0 and 1 are refused."""
+    value = fraction(text)
+    if value in (0, 1):
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def holdout(text: str) -> float:
+    """Calibration may hold out nothing (0: learn on all) but must keep something to learn."""
+    value = fraction(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("1 would leave nothing to learn from")
+    return value
+
+
+def date(text: str) -> datetime:
+    """An ISO date or time; naive values are UTC, like every timestamp in the event log."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-05, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def rejects_note(path: str, rejected: int) -> str:
+    """Point at the rejects file in a summary only when there is one to look at."""
+    return f" (see {path})" if rejected else ""

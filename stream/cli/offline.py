@@ -1,0 +1,346 @@
+"""Commands that work on event-log files, no broker needed: simulate, replay, backtest, calibrate.
+
+Each command's flags sit directly above its handler so that a flag and its use are read together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from schemas.codec import dumps, dumps_pretty
+from stream.cli.args import (
+    LOG_HELP,
+    UsageError,
+    add_command,
+    date,
+    fraction,
+    holdout,
+    non_negative,
+    non_negative_int,
+    open_fraction,
+    positive_int,
+    rejects_note,
+)
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import load_policy
+from stream.devtools.simulator import Label, Noise, SimConfig, generate, serialize
+from stream.offline.backtest import OVERALL, Scoring, Split
+from stream.offline.calibrate import OBJECTIVES
+from stream.offline.report_html import backtest_html, calibration_html
+from stream.offline.tuning import LogSpec, backtest, calibrate, decisions
+from stream.run.logio import LogReader, Progress, RejectsFile, open_output
+from stream.run.replay import replay
+
+HOLDOUT_HELP = "share of accounts in the held-out (test) side of the seeded account split"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_simulate(sub)
+    _add_replay(sub)
+    _add_backtest(sub)
+    _add_calibrate(sub)
+
+
+# simulate
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    s = add_command(sub, "simulate", help="write a seeded, realistic event log and its labels")
+    s.set_defaults(handler=_cmd_simulate)
+    s.add_argument(
+        "-o", "--output", default="-", help="log JSONL, .gz to compress (default: stdout)"
+    )
+    s.add_argument("--labels", help="write each account's true outcome as JSONL here")
+    s.add_argument(
+        "--accounts", type=positive_int, default=1000, help="how many accounts to simulate"
+    )
+    s.add_argument(
+        "--days", type=positive_int, default=150, help="length of the log in days from --start"
+    )
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed: the same seed and flags give a byte-identical log",
+    )
+    s.add_argument("--start", type=date, default=SimConfig.start, help="first day, UTC")
+    s.add_argument(
+        "--new-fraction",
+        type=fraction,
+        default=SimConfig.new_fraction,
+        help="share of accounts that sign up during the log",
+    )
+    s.add_argument(
+        "--jitter-seconds",
+        type=non_negative,
+        default=0.0,
+        help="deliver events up to this late (mild reordering)",
+    )
+    s.add_argument("--duplicates", type=fraction, default=0.0, help="share delivered twice")
+    s.add_argument("--junk", type=fraction, default=0.0, help="share of junk lines mixed in")
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    cfg = SimConfig(
+        accounts=args.accounts,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        new_fraction=args.new_fraction,
+    )
+    noise = Noise(
+        jitter_seconds=args.jitter_seconds,
+        duplicate_rate=args.duplicates,
+        junk_rate=args.junk,
+        seed=args.seed,
+    )
+    labels: list[Label] = []
+    lines = 0
+    with open_output(args.output) as out:
+        for line in serialize(generate(cfg, labels), noise):
+            out.write(line)
+            lines += 1
+    if args.labels:
+        with open_output(args.labels) as out:
+            for label in labels:
+                out.write(dumps(label.as_dict()) + b"\n")
+    churned = sum(1 for label in labels if label.outcome == "churned")
+    print(
+        f"simulate: {lines:,} lines for {cfg.accounts:,} accounts over {cfg.days} days "
+        f"({churned:,} churn); seed {cfg.seed}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# replay
+
+
+def _add_replay(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "replay", help="run an event log through the core; write alerts as JSONL")
+    p.set_defaults(handler=_cmd_replay)
+    p.add_argument("log", help=LOG_HELP)
+    p.add_argument("-o", "--output", default="-", help="alerts JSONL (default: stdout)")
+    p.add_argument(
+        "--rejects",
+        help="where bad lines go (default: OUTPUT.rejects.jsonl, "
+        "or churnwatch-rejects.jsonl when writing to stdout)",
+    )
+    p.add_argument("--policy", help="policy TOML (default: the built-in policy)")
+    p.add_argument(
+        "--partitions",
+        type=positive_int,
+        default=1,
+        help="emulate this many Kafka partitions, one event-time clock each, "
+        "to match a live worker exactly (default: 1)",
+    )
+    p.add_argument("--summary", help="also write the run's counts as JSON to this file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    policy = load_policy(args.policy)
+    if args.rejects:
+        rejects_path = args.rejects
+    elif args.output == "-":
+        rejects_path = "churnwatch-rejects.jsonl"
+    else:
+        rejects_path = f"{args.output}.rejects.jsonl"
+    if args.output != "-" and Path(args.output).resolve() == Path(rejects_path).resolve():
+        raise UsageError("--rejects must differ from --output")
+    engine = PartitionedEngine(policy, args.partitions)
+    with (
+        LogReader(args.log) as reader,
+        open_output(args.output) as out,
+        RejectsFile(rejects_path) as rejects,
+    ):
+        progress = Progress("replay", reader.size, enabled=False if args.quiet else None)
+        report = replay(
+            reader,
+            engine,
+            out.write,
+            rejects.write,
+            on_progress=lambda n: progress.update(n, reader.position()),
+        )
+        progress.done()
+    if args.summary:
+        Path(args.summary).write_bytes(dumps(report.as_dict()) + b"\n")
+    if not args.quiet:
+        stats = report.engine
+        print(
+            f"replay: {report.lines:,} lines, {report.events:,} events, "
+            f"{report.rejected:,} rejected{rejects_note(rejects_path, report.rejected)}, "
+            f"{report.alerts:,} alerts "
+            f"({stats['alerts_opened']:,} opened, {stats['alerts_updated']:,} updated, "
+            f"{stats['alerts_resolved']:,} resolved); duplicates {stats['duplicate']:,}, "
+            f"too late {stats['too_late']:,}, unknown types {stats['unknown_type']:,}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# backtest and calibrate: the same replay of a log, scored or learned from
+
+
+def _add_scoring_args(t: argparse.ArgumentParser) -> None:
+    """The flags backtest and calibrate share, so that one run's settings work for the other."""
+    t.add_argument("log", help=LOG_HELP)
+    t.add_argument("--labels", help="churn labels JSONL (default: cancellations in the log)")
+    t.add_argument("--policy", help="policy TOML to start from (default: built-in)")
+    t.add_argument(
+        "--horizon-days",
+        type=positive_int,
+        default=Scoring.horizon_days,
+        help="an alert counts as right if the account cancels within this",
+    )
+    t.add_argument(
+        "--lead-days",
+        type=non_negative_int,
+        default=Scoring.lead_days,
+        help="a churner counts as caught if alerted at least this early",
+    )
+    t.add_argument("--seed", type=int, default=7, help="seed of the account split")
+    t.add_argument(
+        "--partitions",
+        type=positive_int,
+        default=1,
+        help="emulate this many Kafka partitions, as replay does",
+    )
+    t.add_argument("--rejects", help="where bad lines go (default: REPORT.rejects.jsonl)")
+    t.add_argument("--html", help="also write a self-contained HTML report here")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _spec(args: argparse.Namespace, report_path: str) -> LogSpec:
+    rejects = args.rejects or f"{report_path}.rejects.jsonl"
+    # Fail before a long replay, not after it, when a result could not be written.
+    outputs = (args.output, getattr(args, "report", None), args.html, rejects)
+    for path in filter(None, outputs):
+        if not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"cannot write {path}: its directory does not exist")
+    for path in filter(None, (args.labels, args.policy)):
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+    return LogSpec(args.log, rejects, args.labels, args.policy, args.partitions, args.quiet)
+
+
+def _write_reports(
+    report: dict, path: str, html: str | None, render: Callable[[dict], str]
+) -> None:
+    Path(path).write_bytes(dumps_pretty(report) + b"\n")
+    if html:
+        Path(html).write_text(render(report), encoding="utf-8")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _add_backtest(sub: argparse._SubParsersAction) -> None:
+    bt = add_command(
+        sub,
+        "backtest",
+        help="score a log's alerts against its cancellations: precision, recall, lead",
+    )
+    bt.set_defaults(handler=_cmd_backtest)
+    _add_scoring_args(bt)
+    bt.add_argument("-o", "--output", default="backtest.json", help="JSON report")
+    bt.add_argument(
+        "--split",
+        choices=("all", "train", "test"),
+        default="all",
+        help="score all accounts, or one side of the seeded split",
+    )
+    # calibrate's name for the same share; --test-fraction, its old name here, still works.
+    bt.add_argument("--holdout", type=open_fraction, default=0.5, help=HOLDOUT_HELP)
+    bt.add_argument(
+        "--test-fraction",
+        dest="holdout",
+        type=open_fraction,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    scoring = Scoring(args.horizon_days, args.lead_days)
+    split = Split(args.split, args.seed, args.holdout)
+    report = backtest(_spec(args, args.output), scoring, split)
+    _write_reports(report, args.output, args.html, backtest_html)
+    if not args.quiet:
+        s = report["signals"][OVERALL]
+        print(
+            f"backtest: {report['population']['accounts']:,} accounts, "
+            f"{report['population']['churned']:,} churned; all signals: precision "
+            f"{_pct(s['precision'])}, recall {_pct(s['recall'])} "
+            f"({s['churners_detected']}/{s['churners_eligible']}), median lead "
+            f"{s['lead_days']['median']} days, {s['per_100_accounts_per_month']} alerts per 100 "
+            f"accounts per month; report {args.output}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    cal = add_command(
+        sub,
+        "calibrate",
+        help="learn danger-zone lines from a log's cancellations; write a policy",
+    )
+    cal.set_defaults(handler=_cmd_calibrate)
+    _add_scoring_args(cal)
+    cal.add_argument("-o", "--output", default="calibrated-policy.toml", help="policy TOML")
+    cal.add_argument("--report", default="calibration.json", help="JSON report")
+    cal.add_argument(
+        "--holdout",
+        type=holdout,
+        default=0.5,
+        help=f"{HOLDOUT_HELP}, not learned from but used to compare the policies (0: learn on all)",
+    )
+    cal.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="recall",
+        help="recall: best recall at --min-precision; f1: best F1",
+    )
+    cal.add_argument(
+        "--min-precision",
+        type=fraction,
+        default=0.6,
+        help="precision target, 0 to 1: --objective recall picks the best-recall line at or "
+        "above it, and other signals whose alerts fall below it are switched off",
+    )
+    cal.add_argument(
+        "--min-churners",
+        type=positive_int,
+        default=30,
+        help="a segment and stage with fewer churners keeps its line",
+    )
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    scoring = Scoring(args.horizon_days, args.lead_days)
+    split = Split("train", args.seed, args.holdout) if args.holdout else Split()
+    report, policy_text = calibrate(_spec(args, args.report), scoring, split, args.objective,
+                                    args.min_precision, args.min_churners)  # fmt: skip
+    Path(args.output).write_text(policy_text, encoding="utf-8")
+    _write_reports(report, args.report, args.html, calibration_html)
+    if not args.quiet:
+        for line in decisions(report):
+            print(f"calibrate: {line}", file=sys.stderr)
+        change = report.get("holdout_change")
+        if change:
+            before, after = report["holdout"]["base policy"], report["holdout"]["calibrated policy"]
+            print(
+                f"calibrate: held-out accounts, base -> calibrated: precision "
+                f"{_pct(before['precision'])} -> {_pct(after['precision'])}, recall "
+                f"{_pct(before['recall'])} -> {_pct(after['recall'])}, F1 {before['f1']} -> "
+                f"{after['f1']}, alerts per 100 accounts per month "
+                f"{before['per_100_accounts_per_month']} -> {after['per_100_accounts_per_month']}",
+                file=sys.stderr,
+            )
+        print(f"calibrate: policy {args.output}, report {args.report}", file=sys.stderr)
+    return 0

@@ -1,0 +1,131 @@
+"""Commands that read what the worker published: serve, alerts tail, account.
+
+The Kafka settings, the Redis client and the HTTP service are imported inside the handlers,
+so that ``churnwatch --help`` and the offline commands never pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from schemas.alerts import SEVERITY_RANK, SIGNALS
+from schemas.codec import dumps_pretty
+from stream.cli.args import UsageError, add_command, non_negative, positive_int
+from stream.core.policy import load_policy
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_serve(sub)
+    _add_alerts(sub)
+    _add_account(sub)
+
+
+# serve
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    s = add_command(
+        sub,
+        "serve",
+        help="keep the Redis read model from the alerts topic and serve the HTTP API and page",
+        description="Configured by the worker's CHURNWATCH_* variables, plus CHURNWATCH_REDIS_URL, "
+        "_REDIS_PREFIX, _API_HOST and _API_PORT.",
+    )
+    s.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from stream.kafka.settings import load_settings
+    from stream.sinks.serve import run_service
+
+    settings = load_settings()
+    policy = load_policy(settings.policy)
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    run_service(settings, policy)
+    return 0
+
+
+# alerts tail
+
+
+def _add_alerts(sub: argparse._SubParsersAction) -> None:
+    al = add_command(sub, "alerts", help="terminal views of the alerts topic")
+    al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    tail_p = add_command(al_sub, "tail", help="print alerts as they arrive, readable or as JSON")
+    tail_p.set_defaults(handler=_cmd_alerts_tail)
+    tail_p.add_argument(
+        "--signal",
+        action="append",
+        choices=SIGNALS,
+        default=[],
+        metavar="SIGNAL",  # the list of choices would overflow the usage line
+        help=f"only this signal (repeatable; default: all): {', '.join(SIGNALS)}",
+    )
+    tail_p.add_argument(
+        "--severity",
+        action="append",
+        choices=tuple(SEVERITY_RANK),
+        default=[],
+        help="only this severity (repeatable; default: all)",
+    )
+    tail_p.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at the topic's first record, not its end",
+    )
+    tail_p.add_argument("--json", action="store_true", help="one alert JSON per line")
+    tail_p.add_argument(
+        "--max", type=positive_int, help="stop after this many alerts (default: no limit)"
+    )
+    tail_p.add_argument(
+        "--idle-seconds",
+        type=non_negative,
+        help="stop after this long without a record (default: never)",
+    )
+
+
+def _cmd_alerts_tail(args: argparse.Namespace) -> int:
+    from stream.kafka.settings import load_settings
+    from stream.sinks.terminal import print_line, tail
+
+    tail(load_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
+         args.json, args.max, args.idle_seconds)  # fmt: skip
+    return 0
+
+
+# account
+
+
+def _add_account(sub: argparse._SubParsersAction) -> None:
+    acc = add_command(sub, "account", help="explain one account from the read model")
+    acc.set_defaults(handler=_cmd_account)
+    acc.add_argument("account_id", help="the account's id, as in its events")
+    acc.add_argument("--json", action="store_true", help="the API's JSON instead of text")
+
+
+def _cmd_account(args: argparse.Namespace) -> int:
+    import redis
+
+    from stream.kafka.settings import load_settings
+    from stream.sinks.readmodel_store import RedisReadModel
+    from stream.sinks.terminal import explain_account
+
+    settings = load_settings()
+    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+    try:
+        view = store.account(args.account_id)
+    except redis.RedisError as exc:
+        raise UsageError(f"cannot read the read model in Redis: {exc}") from None
+    if view is None:
+        print(f"churnwatch account: no alert on record for {args.account_id!r} (healthy, or "
+              "unknown to churnwatch)", file=sys.stderr)  # fmt: skip
+        return 1
+    if args.json:
+        sys.stdout.write(dumps_pretty(view).decode() + "\n")
+    else:
+        print(explain_account(view, load_policy(settings.policy)))
+    return 0
