@@ -179,7 +179,7 @@ def learn(
         intercept=round(intercept, 6),
         threshold=round(threshold, 6),
         retained_deciles=deciles,
-        train={"base_rate": round(base_rate, 4), "rows": int(len(fit_rows)), **figures},
+        train={"base_rate": round(base_rate, 4), "rows": len(fit_rows), **figures},
         cohorts=cohorts,
     )
 
@@ -188,9 +188,7 @@ def baselines(
     samples: rl.Samples, ctx: Context, train: set[str], test: set[str], budget: float
 ) -> dict[str, dict]:
     """The naive rules, learned (where they learn anything) on ``train``, scored on ``test``."""
-    day_one = {
-        a: [ctx.outcomes[a].first_ms // DAY_MS] for a in sorted(test) if a in ctx.outcomes
-    }
+    day_one = {a: [ctx.outcomes[a].first_ms // DAY_MS] for a in sorted(test) if a in ctx.outcomes}
     out = {"alert every account on its first day": ctx.score(day_one, test)}
     rows = rl.AccountRows.of(samples)
     train_rows = samples.rows_of(train)

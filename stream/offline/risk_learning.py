@@ -190,9 +190,7 @@ def deciles(values: Sequence[float]) -> list[float]:
     return [round(float(v), 4) for v in np.quantile(np.asarray(values), np.linspace(0.1, 0.9, 9))]
 
 
-def cohort_rates(
-    values: np.ndarray, y: np.ndarray, bins: int = 10
-) -> list[dict[str, float | int]]:
+def cohort_rates(values: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float | int]]:
     """Churn rate per decile of one metric (ties kept together): the "metric cohorts" plot."""
     order = np.argsort(values, kind="stable")
     out = []
