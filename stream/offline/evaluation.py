@@ -17,6 +17,7 @@ from stream.core.policy import Policy
 from stream.core.portfolio import Portfolio, month_of
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
+from stream.core.timeutil import to_ms
 from stream.offline.backtest import Mark
 from stream.offline.outcomes import OutcomeObserver
 from stream.run.logio import LogReader, Progress, RejectsFile
@@ -60,8 +61,7 @@ def run_log(
         portfolio.observe(event)
 
     def mark(alert: AlertEvent) -> None:
-        ts_ms = int(alert.ts.timestamp() * 1000 + 0.5)
-        marks.append(Mark(alert.account_id, alert.signal, alert.kind, ts_ms))
+        marks.append(Mark(alert.account_id, alert.signal, alert.kind, to_ms(alert.ts)))
 
     with LogReader(path) as reader, RejectsFile(rejects_path) as rejects:
         progress = Progress(label, reader.size, enabled=False if quiet else None)

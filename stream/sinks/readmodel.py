@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.alerts import SEVERITY_RANK
+from stream.core.timeutil import to_ms
 
 SNAPSHOT_FIELDS = ("segment", "stage", "plan", "mrr", "seats", "tenure_days")
 
 
 def ts_ms(alert: dict) -> int:
-    return int(datetime.fromisoformat(alert["ts"].replace("Z", "+00:00")).timestamp() * 1000)
+    """The record's event time in epoch milliseconds: what orders an account's snapshots."""
+    return to_ms(datetime.fromisoformat(alert["ts"].replace("Z", "+00:00")))
 
 
 def snapshot(alert: dict) -> dict:
