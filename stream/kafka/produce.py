@@ -3,7 +3,8 @@
 Each valid line is sent as-is, keyed by its ``account_id`` (so Kafka's default partitioner puts
 an account's records on one partition of each topic) and stamped with the event's own time as
 the record timestamp. Billing types go to the billing topic, everything else to usage. Invalid
-lines go to a rejects file like replay's, or, with ``send_invalid``, to the usage topic unkeyed
+lines (judged by :func:`stream.run.validate.validate`, as replay and the worker judge them)
+go to a rejects file like replay's, or, with ``send_invalid``, to the usage topic unkeyed
 so that the worker's dead-letter handling can be exercised.
 """
 
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 
 from kafka import KafkaProducer
 
-from schemas.events import MAX_EVENT_BYTES, InvalidEvent, decode_event, source_index
+from schemas.events import source_index
+from stream.core.timeutil import to_ms
 from stream.kafka.settings import WorkerSettings
-from stream.run.replay import reject_record
+from stream.run.validate import OVERSIZED_LINE, Rejection, reject_record, validate
 
 
 @dataclass
@@ -60,13 +62,10 @@ def produce(
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
-        try:
-            if raw is None:
-                raise InvalidEvent(f"line exceeds the {MAX_EVENT_BYTES}-byte event limit")
-            event = decode_event(raw)
-        except InvalidEvent as exc:
+        event = validate(raw, OVERSIZED_LINE)
+        if isinstance(event, Rejection):
             report.rejected += 1
-            write_reject(reject_record(number, exc.reason, raw))
+            write_reject(reject_record(number, event.reason, raw))
             if send_invalid and raw is not None:
                 producer.send(topics[0], value=raw)
                 report.sent += 1
@@ -76,7 +75,7 @@ def produce(
             topics[source],
             key=event.account_id.encode(),
             value=raw,
-            timestamp_ms=int(event.ts.timestamp() * 1000),
+            timestamp_ms=to_ms(event.ts),
         )
         report.sent += 1
         if source:

@@ -12,20 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from schemas.alerts import AlertEvent
-from schemas.codec import dump_model, dumps
-from schemas.events import (
-    MAX_EVENT_BYTES,
-    EventBase,
-    InvalidEvent,
-    decode_event,
-    reason_kind,
-    source_index,
-)
+from schemas.codec import dump_model
+from schemas.events import EventBase, source_index
 from stream.core.engine import PartitionedEngine, partition_for
+from stream.core.timeutil import to_ms
 from stream.run.merge import Merger
-
-RAW_EXCERPT_BYTES = 4096
-"""Rejected lines are kept whole up to this size in the rejects file, then cut."""
+from stream.run.validate import OVERSIZED_LINE, Rejection, reject_record, validate
 
 
 @dataclass
@@ -46,13 +38,6 @@ class ReplayReport:
             "reject_reasons": dict(sorted(self.reject_reasons.items())),
             "engine": dict(sorted(self.engine.items())),
         }
-
-
-def reject_record(line_number: int, reason: str, raw: bytes | None) -> bytes:
-    text = None
-    if raw is not None:
-        text = raw[:RAW_EXCERPT_BYTES].rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-    return dumps({"line": line_number, "reason": reason, "raw": text}) + b"\n"
 
 
 class _FileOrder:
@@ -108,34 +93,28 @@ def replay(
 
     for number, raw in lines:
         report.lines = number
-        if raw is None:
-            reason = f"line exceeds the {MAX_EVENT_BYTES}-byte event limit"
-        elif not raw.strip():
+        if raw is not None and not raw.strip():
             continue  # blank lines (a trailing newline, a separator) are not records
-        else:
-            try:
-                event = decode_event(raw)
-            except InvalidEvent as exc:
-                reason = exc.reason
-            else:
-                report.events += 1
-                if observe is not None:
-                    observe(event)
-                ts_ms = int(event.ts.timestamp() * 1000 + 0.5)
-                if ts_ms > order.newest_ms:
-                    order.newest_ms = ts_ms
-                partition = partition_for(event.account_id, partitions)
-                merger.push(partition, source_index(event), ts_ms, event)
-                drain(partition)
-                if not number & 0xFF and partitions > 1:
-                    for other in merger.partitions():
-                        drain(other)
-                if on_progress is not None and not number & 0x3FFF:
-                    on_progress(number)
-                continue
-        report.rejected += 1
-        report.reject_reasons[reason_kind(reason)] += 1
-        write_reject(reject_record(number, reason, raw))
+        event = validate(raw, OVERSIZED_LINE)
+        if isinstance(event, Rejection):
+            report.rejected += 1
+            report.reject_reasons[event.kind] += 1
+            write_reject(reject_record(number, event.reason, raw))
+            continue
+        report.events += 1
+        if observe is not None:
+            observe(event)
+        ts_ms = to_ms(event.ts)
+        if ts_ms > order.newest_ms:
+            order.newest_ms = ts_ms
+        partition = partition_for(event.account_id, partitions)
+        merger.push(partition, source_index(event), ts_ms, event)
+        drain(partition)
+        if not number & 0xFF and partitions > 1:
+            for other in merger.partitions():
+                drain(other)
+        if on_progress is not None and not number & 0x3FFF:
+            on_progress(number)
     order.ended = True
     for partition in merger.partitions():
         drain(partition)
