@@ -16,17 +16,34 @@ changes nothing. The same rules run in backtests (:class:`Portfolio`) and in Red
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from schemas.events import EventBase
-from stream.offline.outcomes import is_involuntary
+from stream.core.timeutil import DAY_MS, from_ms, to_ms
 
 COUNTERS = ("new_accounts", "new_mrr", "lost", "lost_joiners", "voluntary", "involuntary",
             "lost_mrr", "lost_mrr_joiners", "contraction", "expansion")  # fmt: skip
 
+INVOLUNTARY_LOOKBACK_DAYS = 30
+"""A cancellation with a failed payment this recently, never paid since, is involuntary."""
+
+
+def is_involuntary(voluntary: bool | None, unpaid_failure_ms: int | None, cancel_ms: int) -> bool:
+    """The event's word when it gives one; else a failed payment, never paid since, within the
+    lookback before the cancellation.
+
+    It lives here, in the pure core, because three places must agree on it: the portfolio
+    (backtests and the reference fold), the Redis portfolio script the read model runs, and
+    the outcomes backtests score against.
+    """
+    if voluntary is not None:
+        return not voluntary
+    return unpaid_failure_ms is not None and (
+        cancel_ms - unpaid_failure_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
+    )
+
 
 def month_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m")
+    return from_ms(ms).strftime("%Y-%m")
 
 
 @dataclass
@@ -48,14 +65,14 @@ class Portfolio:
 
     def observe(self, event: EventBase) -> None:
         kind = getattr(event, "type", None)
-        ms = int(event.ts.timestamp() * 1000 + 0.5)
+        ms = to_ms(event.ts)
         month = month_of(ms)
         acct = self.accounts.get(event.account_id)
         if kind in ("subscription_started", "subscription_renewed"):
             mrr = float(event.mrr)  # type: ignore[attr-defined]
             if acct is None:
                 started = event.started_at  # type: ignore[attr-defined]
-                start = month_of(int(started.timestamp() * 1000)) if started else month
+                start = month_of(to_ms(started)) if started else month
                 self.accounts[event.account_id] = _Account(start, mrr)
                 self._add(start, "new_accounts", 1)
                 self._add(start, "new_mrr", mrr)

@@ -25,11 +25,10 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from schemas.alerts import SIGNALS
-from stream.core.timeutil import DAY_MS
-from stream.offline.outcomes import Outcome
+from stream.core.timeutil import DAY_MS, day_date, from_ms
+from stream.offline.outcomes import AccountOutcome
 
 OVERALL = "all_signals"
 
@@ -108,7 +107,7 @@ def _weekly_bins(leads: list[float], horizon_days: int) -> list[int]:
 def _score_group(
     openings: dict[str, list[int]],
     resolutions: dict[str, int],
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, AccountOutcome],
     log_end_ms: int,
     exposure_days: float,
     scoring: Scoring,
@@ -169,12 +168,12 @@ def _score_group(
 def _week(ms: int) -> str:
     day = ms // DAY_MS
     monday = day - (day + 3) % 7  # 1970-01-01 was a Thursday
-    return datetime.fromtimestamp(monday * 86_400, UTC).date().isoformat()
+    return day_date(monday).isoformat()
 
 
 def score(
     marks: Iterable[Mark],
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, AccountOutcome],
     log_start_ms: int,
     log_end_ms: int,
     scoring: Scoring = Scoring(),
@@ -206,8 +205,8 @@ def score(
             "churned": len(churners),
             "involuntary": sum(1 for out in churners if out.involuntary),
             "account_months": round(exposure_days / 30, 1),
-            "log_start": datetime.fromtimestamp(log_start_ms / 1000, UTC).isoformat(),
-            "log_end": datetime.fromtimestamp(log_end_ms / 1000, UTC).isoformat(),
+            "log_start": from_ms(log_start_ms).isoformat(),
+            "log_end": from_ms(log_end_ms).isoformat(),
         },
         "signals": {
             group: _score_group(

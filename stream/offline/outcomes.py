@@ -17,28 +17,22 @@ from datetime import datetime
 import orjson
 
 from schemas.events import EventBase
-from stream.core.timeutil import DAY_MS
-
-INVOLUNTARY_LOOKBACK_DAYS = 30
-"""A cancellation with a failed payment this recently, never paid since, is involuntary."""
+from stream.core.portfolio import is_involuntary
+from stream.core.timeutil import to_ms
 
 
 class LabelsError(ValueError):
     """A labels file that cannot be used; the message names the line and the problem."""
 
 
-def is_involuntary(voluntary: bool | None, unpaid_failure_ms: int | None, cancel_ms: int) -> bool:
-    """The event's word when it gives one; else a failed payment, never paid since, within the
-    lookback before the cancellation."""
-    if voluntary is not None:
-        return not voluntary
-    return unpaid_failure_ms is not None and (
-        cancel_ms - unpaid_failure_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
-    )
-
-
 @dataclass
-class Outcome:
+class AccountOutcome:
+    """What became of one account in the log: when it was first seen and when it cancelled.
+
+    Named apart from :class:`stream.run.live.Outcome` (what one Kafka record asks the worker
+    to do), which is a different thing entirely.
+    """
+
     account_id: str
     first_ms: int
     cancel_ms: int | None = None
@@ -58,18 +52,18 @@ class OutcomeObserver:
     """Collects outcomes and exposure from the events of a replay, one call per event."""
 
     def __init__(self) -> None:
-        self.accounts: dict[str, Outcome] = {}
+        self.accounts: dict[str, AccountOutcome] = {}
         self.start_ms: int | None = None
         self.end_ms = 0
 
     def __call__(self, event: EventBase) -> None:
-        ms = int(event.ts.timestamp() * 1000 + 0.5)
+        ms = to_ms(event.ts)
         if self.start_ms is None or ms < self.start_ms:
             self.start_ms = ms
         self.end_ms = max(self.end_ms, ms)
         out = self.accounts.get(event.account_id)
         if out is None:
-            out = self.accounts[event.account_id] = Outcome(event.account_id, ms)
+            out = self.accounts[event.account_id] = AccountOutcome(event.account_id, ms)
         elif ms < out.first_ms:
             out.first_ms = ms
         kind = event.type  # type: ignore[attr-defined]
@@ -122,7 +116,12 @@ def apply_labels_file(observer: OutcomeObserver, text: bytes, source: str) -> in
                 raise LabelsError(f"{where}: cancel_ts is not an ISO time: {cancel!r}") from None
             if when.tzinfo is None:
                 raise LabelsError(f"{where}: cancel_ts needs a timezone: {cancel!r}")
-            out.cancel_ms = int(when.timestamp() * 1000)
+            out.cancel_ms = to_ms(when)
             kind = row.get("churn_type")
             out.involuntary = None if kind is None else kind == "involuntary"
     return seen
+
+
+Outcome = AccountOutcome
+"""The former name, kept only until ``stream.offline.calibrate`` and ``tests/tuning`` import
+:class:`AccountOutcome` (they are being edited elsewhere); remove it then."""

@@ -1,6 +1,6 @@
 """The portfolio in Redis, kept from the billing topic by the read-model feed.
 
-One script per billing record applies the rules of :class:`stream.portfolio.Portfolio`
+One script per billing record applies the rules of :class:`stream.core.portfolio.Portfolio`
 atomically: per account ``start|mrr_cents|cancelled|failed_ms`` in ``{p}:pf:acct``, per month
 integer counters (money in cents) in ``{p}:pf:m:{YYYY-MM}``. Each partition's last applied
 offset is kept with them, so a batch delivered again after a crash is skipped record by record
@@ -14,9 +14,8 @@ from collections.abc import Iterable
 import redis
 
 from schemas.events import EventBase
-from stream.core.portfolio import COUNTERS, month_of, monthly
-from stream.core.timeutil import DAY_MS
-from stream.offline.outcomes import INVOLUNTARY_LOOKBACK_DAYS
+from stream.core.portfolio import COUNTERS, INVOLUNTARY_LOOKBACK_DAYS, month_of, monthly
+from stream.core.timeutil import DAY_MS, to_ms
 
 _MONEY = {"new_mrr", "lost_mrr", "lost_mrr_joiners", "contraction", "expansion"}
 _APPLY = """
@@ -107,7 +106,7 @@ class RedisPortfolio:
         pipe = self.r.pipeline(transaction=False)
         p, count = self.p, 0
         for partition, offset, event in records:
-            ms = int(event.ts.timestamp() * 1000 + 0.5)
+            ms = to_ms(event.ts)
             kind = getattr(event, "type", "")
             month = month_of(ms)
             mrr = getattr(event, "mrr", None)
@@ -116,7 +115,7 @@ class RedisPortfolio:
                 if mrr is None:
                     continue  # a seat change without a price says nothing about MRR
             started = getattr(event, "started_at", None)
-            start = month_of(int(started.timestamp() * 1000)) if started else month
+            start = month_of(to_ms(started)) if started else month
             voluntary = getattr(event, "voluntary", None)
             flag = "" if voluntary is None else ("1" if voluntary else "0")
             self._apply(
