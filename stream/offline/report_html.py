@@ -2,7 +2,8 @@
 
 A report is opened from a mail attachment or a CI artifact, often offline, so everything it
 shows is drawn here as SVG from the JSON report's own numbers. Each plot has an ``id`` the
-browser test looks for.
+browser test looks for. The page shell, its style and the portfolio table are the API page's
+too (:mod:`stream.render.html`).
 """
 
 from __future__ import annotations
@@ -10,26 +11,9 @@ from __future__ import annotations
 from html import escape
 
 from stream.offline.backtest import OVERALL
+from stream.render.html import fmt_cell, page, portfolio_table
 
 _W, _H, _PAD = 640, 240, 40
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1000px}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
-table{border-collapse:collapse;font-size:.85rem}td,th{padding:.25rem .6rem;text-align:right}
-th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
-tr:nth-child(even) td{background:#f7f8fa}.note{color:#5b6575;font-size:.85rem}
-svg{background:#fbfcfd;border:1px solid #e3e7ee;margin:.5rem 0}
-"""
-
-
-def _fmt(value: object, percent: bool = False) -> str:
-    if value is None:
-        return "–"
-    if percent and isinstance(value, float):
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return escape(f"{value:,}" if isinstance(value, int) else str(value))
 
 
 def _bars(plot_id: str, title: str, labels: list[str], series: dict[str, list[float]]) -> str:
@@ -116,37 +100,17 @@ def _distributions(plot_id: str, title: str, churned: list[float], retained: lis
     return "".join(parts)
 
 
-def _page(title: str, body: list[str]) -> str:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-        f"</title><style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
-        + "".join(body)
-        + "</body></html>\n"
-    )
-
-
 def _signal_table(signals: dict[str, dict]) -> str:
     head = ("signal", "openings", "per 100 acct/mo", "precision", "recall", "detected",
             "lead p25", "lead median", "lead p75", "recovered")  # fmt: skip
     rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for name, s in signals.items():
         lead = s["lead_days"]
-        cells = (name, s["openings"], s["per_100_accounts_per_month"], _fmt(s["precision"], True),
-                 _fmt(s["recall"], True), f"{s['churners_detected']}/{s['churners_eligible']}",
+        cells = (name, s["openings"], s["per_100_accounts_per_month"],
+                 fmt_cell(s["precision"], True), fmt_cell(s["recall"], True),
+                 f"{s['churners_detected']}/{s['churners_eligible']}",
                  lead["p25"], lead["median"], lead["p75"], s["recovered_accounts"])  # fmt: skip
-        rows.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
-    return "".join(rows) + "</table>"
-
-
-def portfolio_table(months: list[dict]) -> str:
-    head = ("month", "accounts at start", "lost", "voluntary", "involuntary", "logo churn",
-            "MRR at start", "MRR lost", "revenue churn", "joined")  # fmt: skip
-    rows = ['<table class="portfolio"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
-    for m in months:
-        cells = (m["month"], m["accounts_at_start"], m["lost"], m["voluntary"], m["involuntary"],
-                 _fmt(m["logo_churn"], True), m["mrr_at_start"], m["mrr_lost"],
-                 _fmt(m["revenue_churn"], True), m["new_accounts"])  # fmt: skip
-        rows.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>")
     return "".join(rows) + "</table>"
 
 
@@ -181,7 +145,7 @@ def backtest_html(report: dict) -> str:
     if report.get("portfolio"):
         body.append("<h2>Portfolio: churn per month (whole log)</h2>")
         body.append(portfolio_table(report["portfolio"]))
-    return _page("churnwatch backtest", body)
+    return page("churnwatch backtest", "".join(body))
 
 
 def calibration_html(report: dict) -> str:
@@ -193,9 +157,9 @@ def calibration_html(report: dict) -> str:
     ]
     for cell in report["cells"]:
         values = (cell["segment"], cell["stage"], cell["line"], cell["current"],
-                  cell["churners"], _fmt(cell["precision"], True), _fmt(cell["recall"], True),
-                  cell["note"])  # fmt: skip
-        body.append("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in values) + "</tr>")
+                  cell["churners"], fmt_cell(cell["precision"], True),
+                  fmt_cell(cell["recall"], True), cell["note"])  # fmt: skip
+        body.append("<tr>" + "".join(f"<td>{fmt_cell(v)}</td>" for v in values) + "</tr>")
     body.append("</table>")
     if report["disabled_signals"]:
         body.append("<h2>Signals switched off</h2><ul>")
@@ -216,4 +180,4 @@ def calibration_html(report: dict) -> str:
         for name, signals in report["holdout"].items():
             body.append(f"<h3>{escape(name)}</h3>")
             body.append(_signal_table({OVERALL: signals}))
-    return _page("churnwatch calibrate", body)
+    return page("churnwatch calibrate", "".join(body))

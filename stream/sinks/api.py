@@ -146,7 +146,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
 
     async def portfolio(request: web.Request) -> web.Response:
         _query(request, set())
-        return _json(store.portfolio())
+        return _json(store.portfolio_report())
 
     async def healthz(request: web.Request) -> web.Response:
         _query(request, set())
@@ -164,7 +164,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
         segment = _segment(_query(request, {"segment"}))
         views = store.at_risk(50, segment)
         details = [with_line(store.account(v["account_id"]) or v) for v in views]
-        html = at_risk_page(details, store.portfolio(), segment)
+        html = at_risk_page(details, store.portfolio_report(), segment)
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:

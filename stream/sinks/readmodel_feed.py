@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 
-import orjson
 import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
@@ -23,11 +22,10 @@ from kafka.errors import CommitFailedError, KafkaError
 from schemas.events import EventBase, InvalidEvent, decode_event
 from stream.kafka.settings import WorkerSettings
 from stream.run.metrics import Registry
+from stream.sinks.alert_records import parse
 from stream.sinks.readmodel_store import RedisReadModel
 
 log = logging.getLogger("churnwatch.readmodel")
-REQUIRED = ("alert_id", "sequence", "kind", "account_id", "ts", "signal", "severity", "health",
-            "account")  # fmt: skip
 
 
 _METRICS = (
@@ -43,7 +41,8 @@ _METRICS = (
 )  # fmt: skip
 
 
-def describe_metrics(metrics: Registry) -> None:
+def describe_readmodel_metrics(metrics: Registry) -> None:
+    """Register the feed's metrics (named apart from the worker's own ``describe_metrics``)."""
     for name, kind, text in _METRICS:
         metrics.describe(name, kind, text)
     metrics.set("churnwatch_redis_up", 1)  # until a write fails
@@ -56,17 +55,6 @@ def _billing_event(value: bytes | None) -> EventBase | None:
         return None
 
 
-def parse(value: bytes | None) -> dict | None:
-    """An alert record, or None for anything else (the topic is ours, but be defensive)."""
-    try:
-        alert = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(alert, dict) or any(key not in alert for key in REQUIRED):
-        return None
-    return alert
-
-
 class ReadModelFeed:
     def __init__(self, settings: WorkerSettings, store: RedisReadModel, metrics: Registry,
                  group: str | None = None) -> None:  # fmt: skip
@@ -75,7 +63,7 @@ class ReadModelFeed:
         self.metrics = metrics
         self.group = group or f"{settings.app_id}-readmodel"
         self.stop = threading.Event()
-        describe_metrics(metrics)
+        describe_readmodel_metrics(metrics)
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -138,7 +126,7 @@ class ReadModelFeed:
         while not self.stop.is_set():
             try:
                 applied = self.store.apply(alerts)
-                self.store.billing.apply(billing)
+                self.store.portfolio.apply(billing)
             except redis.RedisError as exc:
                 if self.metrics.value("churnwatch_redis_up") != 0:
                     log.warning("Redis write failed (%s); holding %d records and retrying",

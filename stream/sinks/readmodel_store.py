@@ -61,7 +61,8 @@ class RedisReadModel:
         self.r = client
         self.p = prefix
         self._apply = client.register_script(_APPLY)
-        self.billing = RedisPortfolio(client, prefix)
+        self.portfolio = RedisPortfolio(client, prefix)
+        """Churn per month, kept from the billing topic beside the alerts' read model."""
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
@@ -156,9 +157,9 @@ class RedisReadModel:
         rows = [raw.decode() for raw in self.r.hvals(f"{self.p}:opensev")]
         return mrr_at_risk(rows)
 
-    def portfolio(self) -> dict:
+    def portfolio_report(self) -> dict:
         """What CS leaders report: MRR at risk now, and churn per month from billing."""
-        return {**self.mrr_at_risk(), "months": self.billing.report()}
+        return {**self.mrr_at_risk(), "months": self.portfolio.report()}
 
     def ping(self) -> bool:
         try:

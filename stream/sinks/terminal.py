@@ -1,7 +1,8 @@
 """Terminal views: a live, readable tail of the alerts topic, and one account explained.
 
-Formatting is pure (:func:`alert_line`, :func:`explain_account`) so tests check the words;
-:func:`tail` is the kafka-python loop around it.
+Formatting is pure (:func:`stream.render.text.alert_line`, shared with the demo, and
+:func:`explain_account`) so tests check the words; :func:`tail` is the kafka-python loop
+around it.
 """
 
 from __future__ import annotations
@@ -17,19 +18,8 @@ from kafka import KafkaConsumer, TopicPartition
 from schemas.alerts import DIMENSIONS
 from stream.core.policy import Policy
 from stream.kafka.settings import WorkerSettings
-from stream.sinks.readmodel_feed import parse
-
-_SEVERITY_MARK = {"critical": "!!!", "high": "!! ", "medium": "!  ", "low": ".  "}
-
-
-def alert_line(alert: dict) -> str:
-    kind = alert["kind"]
-    text = alert.get("resolution") if kind == "resolved" else alert["explanation"]
-    return (
-        f"{alert['ts'][:16].replace('T', ' ')}  {_SEVERITY_MARK.get(alert['severity'], '   ')} "
-        f"{alert['severity']:<8} {kind:<8} {alert['signal']:<20} {alert['account_id']:<14} "
-        f"{text or ''}"
-    )
+from stream.render.text import alert_line
+from stream.sinks.alert_records import parse
 
 
 def keep(alert: dict, signals: set[str], severities: set[str]) -> bool:

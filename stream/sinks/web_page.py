@@ -2,7 +2,8 @@
 
 Server-rendered HTML with inline SVG, no scripts: it works behind any proxy and in a
 screenshot. Each account's chart plots the daily logins its latest usage alert carried as
-evidence against its baseline (dashed) and the danger-zone line for its segment (red).
+evidence against its baseline (dashed) and the danger-zone line for its segment (red). The
+page shell, style and churn-per-month table are the reports' (:mod:`stream.render.html`).
 """
 
 from __future__ import annotations
@@ -10,19 +11,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from stream.offline.report_html import portfolio_table
+from stream.render.html import page, portfolio_table
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2430;max-width:1100px}
-h1{font-size:1.4rem}.acct{border:1px solid #e3e7ee;border-radius:6px;padding:.8rem;margin:.8rem 0}
-.acct h2{font-size:1rem;margin:0 0 .4rem}.meta{color:#5b6575;font-size:.85rem}
-.alert{font-size:.9rem;margin:.3rem 0}
-.sev{font-weight:600;text-transform:uppercase;font-size:.75rem;padding:.05rem .35rem;
-border-radius:3px;color:#fff}.critical{background:#8b1a1a}
-.high{background:#d9534f}.medium{background:#e0a030}.low{background:#6c8ebf}
-table{border-collapse:collapse;font-size:.85rem}td,th{padding:.2rem .6rem;text-align:right}
-svg{background:#fbfcfd;border:1px solid #eef1f5}
-"""
 _W, _H, _PAD = 360, 110, 18
 _WEEKLY_BASELINE = ("logins_per_week", "days_without_activity")  # baselines in logins/week
 
@@ -94,11 +84,6 @@ def _card(view: dict) -> str:
     )
 
 
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-            f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")  # fmt: skip
-
-
 def _portfolio(portfolio: dict) -> str:
     cells = "".join(
         f"<tr><td>{escape(sev)}</td><td>{row['accounts']:,}</td><td>{row['mrr']:,.2f}</td></tr>"
@@ -114,8 +99,7 @@ def _portfolio(portfolio: dict) -> str:
 def at_risk_page(views: list[dict], portfolio: dict, segment: str | None) -> str:
     title = "Accounts at risk" + (f" ({segment})" if segment else "")
     cards = "".join(_card(v) for v in views) or "<p>No account is at risk.</p>"
-    return _page(title, f"<h1>{escape(title)}</h1>{_portfolio(portfolio)}"
-                        f'<div id="accounts">{cards}</div>')  # fmt: skip
+    return page(title, f'{_portfolio(portfolio)}<div id="accounts">{cards}</div>')
 
 
 def account_page(view: dict) -> str:
@@ -124,4 +108,4 @@ def account_page(view: dict) -> str:
                    if k not in ("status",))  # fmt: skip
     body = (f'<p><a href="/">← accounts at risk</a></p>{_card(view)}'
             f'<h2>Health by dimension</h2><table id="health">{dims}</table>')  # fmt: skip
-    return _page(f"Account {view['account_id']}", body)
+    return page(f"Account {view['account_id']}", body)

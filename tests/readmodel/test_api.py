@@ -68,7 +68,7 @@ def test_at_risk_open_alerts_and_portfolio(api, store):
     assert body["alerts"] and all(a["signal"] == "danger_zone" for a in body["alerts"])
     assert body["alerts"] == store.open_alerts(1000, "danger_zone")
     _, body, _ = api.get("/portfolio")
-    assert body == store.portfolio()
+    assert body == store.portfolio_report()
     status, body, _ = api.get("/healthz")
     assert status == 200 and body["redis"] is True
 

@@ -122,10 +122,10 @@ def test_portfolio_in_redis_equals_the_backtests_and_redelivery_counts_once(stor
     for _, _, event in records:
         reference.observe(event)
     half = len(records) // 2
-    assert store.billing.apply(records[:half]) > 0
-    assert store.billing.apply(records[:half]) == 0  # a batch delivered again changes nothing
-    store.billing.apply(records[half - 100 :])  # overlapping redelivery, then the rest
-    assert store.billing.report() == reference.report()
+    assert store.portfolio.apply(records[:half]) > 0
+    assert store.portfolio.apply(records[:half]) == 0  # a batch delivered again changes nothing
+    store.portfolio.apply(records[half - 100 :])  # overlapping redelivery, then the rest
+    assert store.portfolio.report() == reference.report()
     months = reference.report()
     assert sum(m["lost"] for m in months) > 10 and any(m["involuntary"] for m in months)
     assert all(m["logo_churn"] is None or 0 <= m["logo_churn"] <= 1 for m in months)

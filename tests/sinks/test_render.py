@@ -1,0 +1,73 @@
+"""The shared presentation: one alert line for tail and demo, one page shell for every page."""
+
+from __future__ import annotations
+
+import orjson
+
+from stream.devtools import demo
+from stream.offline.report_html import calibration_html
+from stream.render.html import STYLE, page, portfolio_table
+from stream.render.text import alert_line
+from stream.sinks import terminal
+from stream.sinks.alert_records import REQUIRED, parse
+from stream.sinks.web_page import account_page, at_risk_page
+
+ALERT = {
+    "alert_id": "a-1", "sequence": 1, "kind": "opened", "account_id": "acct-7",
+    "ts": "2026-02-03T04:05:06.789Z", "signal": "engagement_drop", "severity": "high",
+    "health": {"overall": 40}, "account": {}, "explanation": "logins fell by 60%",
+}  # fmt: skip
+
+
+def test_alert_line_is_the_tail_format():
+    assert alert_line(ALERT) == (
+        "2026-02-03 04:05  !!  high     opened   engagement_drop      acct-7         "
+        "logins fell by 60%"
+    )
+    resolved = {**ALERT, "kind": "resolved", "severity": "low", "resolution": "back to normal"}
+    assert alert_line(resolved).endswith(
+        " resolved engagement_drop      acct-7         back to normal"
+    )
+
+
+def test_tail_and_demo_print_the_same_line():
+    assert terminal.alert_line is alert_line and demo.alert_line is alert_line
+
+
+def test_parse_takes_alert_records_and_skips_anything_else():
+    assert parse(orjson.dumps(ALERT)) == ALERT
+    for value in (None, b"", b"not json", b"[1]", orjson.dumps({k: 1 for k in REQUIRED[:-1]})):
+        assert parse(value) is None
+
+
+MONTH = {"month": "2026-01", "accounts_at_start": 1200, "lost": 30, "voluntary": 20,
+         "involuntary": 10, "logo_churn": 0.025, "mrr_at_start": 123456.5, "mrr_lost": 1000.0,
+         "revenue_churn": None, "new_accounts": 40}  # fmt: skip
+
+
+def test_portfolio_table_formats_counts_shares_and_missing_values():
+    table = portfolio_table([MONTH])
+    assert table.startswith('<table class="portfolio">')
+    assert "<td>1,200</td>" in table and "<td>2.5%</td>" in table and "<td>–</td>" in table
+    assert "<td>123,456.50</td>" in table
+
+
+def test_page_shell_escapes_the_title_and_heads_the_body():
+    html = page("A & B", "<p>x</p>")
+    assert html.startswith("<!doctype html>") and html.endswith("</html>\n")
+    assert "<title>A &amp; B</title>" in html and "<h1>A &amp; B</h1><p>x</p>" in html
+
+
+def test_api_page_and_reports_share_the_shell_and_the_portfolio_table():
+    view = {"account_id": "acct-<7>", "segment": "smb", "stage": "mature", "mrr": 10.0,
+            "seats": 3, "health": {"overall": 40, "status": "at_risk"},
+            "last_alert_ts": "2026-02-03T04:05:06Z", "open_alerts": []}  # fmt: skip
+    portfolio = {"mrr_at_risk_by_severity": {}, "accounts_with_open_alerts": 0,
+                 "mrr_at_risk": 0.0, "months": [MONTH]}  # fmt: skip
+    report = {"log": "x.jsonl", "split": "all", "objective": "f1", "cells": [],
+              "disabled_signals": {}}  # fmt: skip
+    pages = [at_risk_page([view], portfolio, None), account_page(view), calibration_html(report)]
+    for html in pages:
+        assert f"<style>{STYLE}</style>" in html
+    assert portfolio_table([MONTH]) in pages[0]
+    assert "<h1>Account acct-&lt;7&gt;</h1>" in pages[1]
