@@ -8,38 +8,48 @@ episode start, so a redelivered input after a crash reproduces the same id. With
 
 The published JSON Schema (``schemas/alert.schema.json``) is generated from
 :class:`AlertEvent`; a test fails when the two disagree.
+
+The signal names are not spelled here: they come from the signal registry
+(:mod:`stream.core.signals.registry`), where each signal is declared once. That module is pure
+and imports nothing from this package, so the contract can depend on it without a cycle. The
+published schema enumerates the shipped signals; validation accepts the registry that is active
+(the shipped one, outside tests that register an extra signal).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+
+from stream.core.signals import registry
 
 ALERT_SCHEMA_VERSION = 1
 ALERT_SCHEMA_PATH = Path(__file__).with_name("alert.schema.json")
 
-Signal = Literal[
-    "engagement_drop",
-    "time_in_product_drop",
-    "danger_zone",
-    "footprint_shrink",
-    "onboarding_stall",
-    "payment_failed",
-    "invoice_overdue",
-    "downgrade",
-    "support_silence",
-    "nps_detractor",
+
+def _registered(name: str) -> str:
+    if name not in registry.active.index:
+        raise ValueError(f"unknown signal {name!r}; expected one of {', '.join(SIGNALS)}")
+    return name
+
+
+SIGNALS: tuple[str, ...] = registry.SIGNALS
+"""The shipped signals, in evaluation order."""
+Signal = Annotated[
+    str,
+    AfterValidator(_registered),
+    WithJsonSchema({"enum": list(SIGNALS), "type": "string"}),
 ]
+"""A registered signal's name; the JSON Schema lists the shipped ones."""
 Dimension = Literal["usage", "adoption", "billing", "support", "sentiment"]
 Severity = Literal["low", "medium", "high", "critical"]
 Kind = Literal["opened", "updated", "resolved"]
 HealthStatus = Literal["healthy", "watch", "at_risk", "critical"]
 Stage = Literal["onboarding", "established"]
 
-SIGNALS: tuple[Signal, ...] = Signal.__args__  # type: ignore[attr-defined]
 DIMENSIONS: tuple[Dimension, ...] = Dimension.__args__  # type: ignore[attr-defined]
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 

@@ -14,8 +14,8 @@ from schemas.alerts import AccountContext, AlertEvent, DailyPoint, Evidence, Fac
 from stream.core import ring
 from stream.core.episodes import Transition
 from stream.core.health import health
+from stream.core.signals import registry
 from stream.core.signals.base import Ctx
-from stream.core.signals.registry import DIMENSION_OF
 from stream.core.state import AccountState
 from stream.core.timeutil import day_date, from_ms
 
@@ -31,6 +31,7 @@ def alert_id(account_id: str, signal: str, episode_start_ms: int) -> str:
 
 
 def build_alert(acct: AccountState, t: Transition, ctx: Ctx, trigger: str) -> AlertEvent:
+    """The record for one transition: what happened, why, the evidence and what to do."""
     f = t.finding
     signal = f.signal
     resolved = t.kind == "resolved"
@@ -50,7 +51,7 @@ def build_alert(acct: AccountState, t: Transition, ctx: Ctx, trigger: str) -> Al
         kind=t.kind,
         account_id=acct.account_id,
         signal=signal,
-        dimension=DIMENSION_OF[signal],
+        dimension=registry.active.dimension_of[signal],
         severity=t.severity,
         ts=from_ms(ctx.at_ms),
         episode_start=from_ms(t.episode_start),

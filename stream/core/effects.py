@@ -1,8 +1,11 @@
-"""How each event type changes an account's state, and which detectors it wakes at once.
+"""How each event type changes an account's state.
 
-Usage events only fill the day's counters: usage signals are judged when a day closes, on
-complete days. Billing and survey events carry their own signal, so the detectors they feed
-run on the event itself and the alert leaves within the same call.
+A handler changes state and says whether it did (:data:`APPLIED`), found nothing to change
+(:data:`IGNORED`, e.g. an NPS answer older than the one on file) or cancelled the subscription
+(:data:`CANCELLED`). Which signals an applied event judges at once is the registry's business
+(``SignalSpec.woken_by``): usage events only fill the day's counters and wake nothing, so usage
+signals are judged when a day closes, on complete days; billing and survey events wake the
+signals they feed, and the alert leaves within the same call.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from stream.core.ring import RING_DAYS
 from stream.core.state import FACT_HISTORY, AccountState
 from stream.core.timeutil import to_ms
 
-Handler = Callable[[AccountState, ev.EventBase, int, int], tuple[str, ...]]
-CANCELLED = ("*cancelled*",)
-"""Marker returned for a cancellation: the engine closes every open episode."""
+IGNORED = 0
+"""The event changed nothing, so it wakes nothing."""
+APPLIED = 1
+"""The event changed the state: the signals it wakes are judged now."""
+CANCELLED = 2
+"""The subscription was cancelled: the engine closes every open episode."""
 
-_PAYMENT = ("payment_failed", "invoice_overdue")
-_NONE: tuple[str, ...] = ()
+Handler = Callable[[AccountState, ev.EventBase, int, int], int]
 
 
 def _used(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> None:
@@ -31,70 +36,70 @@ def _used(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> None:
         ring.mark_user(acct.users, day, user)
 
 
-def _login(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _login(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     slot = day % RING_DAYS
     if acct.logins[slot] < 0xFFFF:
         acct.logins[slot] += 1
     _used(acct, event, ms, day)
-    return _NONE
+    return APPLIED
 
 
-def _session(acct: AccountState, event: ev.Session, ms: int, day: int) -> tuple[str, ...]:
+def _session(acct: AccountState, event: ev.Session, ms: int, day: int) -> int:
     minutes = int(event.duration_s + 30) // 60
     if minutes:
         ring.add(acct.minutes, day, minutes)
     _used(acct, event, ms, day)
-    return _NONE
+    return APPLIED
 
 
-def _feature(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _feature(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     slot = day % RING_DAYS
     if acct.features[slot] < 0xFFFF:
         acct.features[slot] += 1
     _used(acct, event, ms, day)
-    return _NONE
+    return APPLIED
 
 
-def _activated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _activated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     acct.activated_users += 1
     _used(acct, event, ms, day)
-    return _NONE
+    return APPLIED
 
 
-def _deactivated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _deactivated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     if acct.activated_users > 0:
         acct.activated_users -= 1
-    return _NONE
+    return APPLIED
 
 
-def _ticket(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _ticket(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     ring.add(acct.tickets, day)
-    return _NONE
+    return APPLIED
 
 
-def _nps(acct: AccountState, event: ev.NpsResponse, ms: int, day: int) -> tuple[str, ...]:
+def _nps(acct: AccountState, event: ev.NpsResponse, ms: int, day: int) -> int:
     if ms < acct.nps_ms:
-        return _NONE  # an older answer arriving late does not replace the newer one
+        return IGNORED  # an older answer arriving late does not replace the newer one
     acct.nps_prev = acct.nps_score
     acct.nps_score = event.score
     acct.nps_ms = ms
-    return ("nps_detractor",)
+    return APPLIED
 
 
-def _paid(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _paid(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     if ms > acct.last_paid_ms:
         acct.last_paid_ms = ms
-    return _PAYMENT
+    return APPLIED
 
 
-def _failed(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _failed(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     acct.failures = [*acct.failures, ms][-FACT_HISTORY:]
-    return ("payment_failed",)
+    return APPLIED
 
 
-def _overdue(acct: AccountState, event: ev.InvoiceOverdue, ms: int, day: int) -> tuple[str, ...]:
+def _overdue(acct: AccountState, event: ev.InvoiceOverdue, ms: int, day: int) -> int:
     acct.overdue = [*acct.overdue, (ms, event.days_late, event.invoice_id or "")][-FACT_HISTORY:]
-    return ("invoice_overdue",)
+    return APPLIED
 
 
 def _set_mrr(acct: AccountState, new_mrr: float, ms: int) -> None:
@@ -112,26 +117,24 @@ def _set_mrr(acct: AccountState, new_mrr: float, ms: int) -> None:
         acct.contraction_to_mrr = new_mrr  # a partial or full recovery; the detector judges it
 
 
-def _plan(acct: AccountState, event: ev.PlanChanged, ms: int, day: int) -> tuple[str, ...]:
+def _plan(acct: AccountState, event: ev.PlanChanged, ms: int, day: int) -> int:
     if acct.mrr is None:
         acct.mrr = event.previous_mrr
     acct.plan = event.new_plan
     _set_mrr(acct, event.new_mrr, ms)
-    return ("downgrade",)
+    return APPLIED
 
 
-def _seats(acct: AccountState, event: ev.SeatsChanged, ms: int, day: int) -> tuple[str, ...]:
+def _seats(acct: AccountState, event: ev.SeatsChanged, ms: int, day: int) -> int:
     acct.seats = event.new_seats
     if event.new_mrr is not None:
         _set_mrr(acct, event.new_mrr, ms)
     elif acct.mrr is not None and event.previous_seats > 0:
         _set_mrr(acct, acct.mrr * event.new_seats / event.previous_seats, ms)
-    return ("downgrade",)
+    return APPLIED
 
 
-def _subscription(
-    acct: AccountState, event: ev.SubscriptionStarted, ms: int, day: int
-) -> tuple[str, ...]:
+def _subscription(acct: AccountState, event: ev.SubscriptionStarted, ms: int, day: int) -> int:
     if event.started_at is not None:
         acct.created_ms = to_ms(event.started_at)
     elif event.type == "subscription_started":
@@ -141,10 +144,10 @@ def _subscription(
     acct.billing_period = event.billing_period
     _set_mrr(acct, event.mrr, ms)
     acct.cancelled_ms = 0
-    return ("downgrade",)
+    return APPLIED
 
 
-def _cancelled(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> tuple[str, ...]:
+def _cancelled(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
     acct.cancelled_ms = ms
     return CANCELLED
 

@@ -31,8 +31,8 @@ from stream.core.alert_builder import build_alert
 from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
 from stream.core.ring import RING_DAYS
-from stream.core.signals.base import CLEAR, Ctx, Finding
-from stream.core.signals.registry import DETECTORS, ON_DAY_CLOSE
+from stream.core.signals import registry
+from stream.core.signals.base import CLEAR, Ctx, Detector, Finding
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
 
@@ -51,7 +51,14 @@ class PartitionEngine:
         clock_ms: int = 0,
         track_changes: bool = False,
     ) -> None:
+        signals = registry.active
+        if policy.registry is not signals:
+            raise ValueError(
+                f"the policy has thresholds for {policy.registry}, the engine judges {signals}"
+            )
         self.policy = policy
+        self._signals = signals
+        self._woken_by = signals.woken_by
         self.accounts: MutableMapping[str, AccountState] = accounts if accounts is not None else {}
         self.clock_ms = clock_ms
         self._lateness = policy.lateness_ms
@@ -118,13 +125,14 @@ class PartitionEngine:
             acct.advance_to(day)
         if event.segment is not None or event.plan is not None:
             effects.apply_attributes(acct, event)
-        wake = handler(acct, event, ms, day)
-        if wake:
-            if wake is effects.CANCELLED:
-                alerts = alerts + self._resolve_all(acct, ms, day, "the subscription was cancelled")
-            elif not acct.cancelled:
+        outcome = handler(acct, event, ms, day)
+        if outcome == effects.APPLIED:
+            woken = self._woken_by.get(event.type)
+            if woken and not acct.cancelled:
                 ctx = self._context(acct, ms, day)
-                alerts = alerts + self._evaluate(acct, wake, ctx, "event")
+                alerts = alerts + self._evaluate(acct, woken, ctx, "event")
+        elif outcome == effects.CANCELLED:
+            alerts = alerts + self._resolve_all(acct, ms, day, "the subscription was cancelled")
         return alerts
 
     # --- the clock ------------------------------------------------------------------------
@@ -165,7 +173,7 @@ class PartitionEngine:
             acct.advance_to(day)
             self._stats["day_closes"] += 1
             ctx = self._context(acct, (day + 1) * DAY_MS, day)
-            found = self._evaluate(acct, None, ctx, "day_close")
+            found = self._evaluate(acct, self._signals.on_day_close, ctx, "day_close")
             if found:
                 alerts += found
             if self.day_probe is not None:
@@ -183,14 +191,14 @@ class PartitionEngine:
     def _evaluate(
         self,
         acct: AccountState,
-        signals: tuple[str, ...] | None,
+        detectors: tuple[tuple[str, Detector], ...],
         ctx: Ctx,
         trigger: str,
     ) -> list[AlertEvent]:
-        detectors = ON_DAY_CLOSE if signals is None else [(s, DETECTORS[s]) for s in signals]
+        """Run ``detectors`` (name, detector pairs in registry order) and step their episodes."""
         transitions = []
-        for _, detect in detectors:
-            finding = detect(acct, ctx)
+        for signal, detect in detectors:
+            finding = detect(acct, ctx, signal)
             if finding is None:
                 continue
             outcome = episodes.step(acct, finding, ctx.at_ms, ctx)
@@ -205,7 +213,7 @@ class PartitionEngine:
     def _resolve_all(self, acct: AccountState, at_ms: int, day: int, why: str) -> list[AlertEvent]:
         ctx = self._context(acct, at_ms, day)
         transitions = []
-        for signal in DETECTORS:
+        for signal in self._signals.names:
             done = episodes.close(acct, signal, Finding(signal, CLEAR, explanation=why))
             if done is not None:
                 transitions.append(done)

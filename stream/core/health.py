@@ -6,15 +6,14 @@ platforms do, instead of averaging a billing emergency away behind good usage.
 
 from __future__ import annotations
 
-from schemas.alerts import DIMENSIONS, SIGNALS, Health, HealthStatus
-from stream.core.signals.registry import DIMENSION_OF
+from schemas.alerts import DIMENSIONS, Health, HealthStatus
+from stream.core.signals import registry
 
 
 def dimension_scores(risk: bytes | bytearray) -> dict[str, int]:
-    """``risk`` holds one byte per signal, in ``SIGNALS`` order."""
+    """``risk`` holds one byte per signal, in registry order."""
     worst = dict.fromkeys(DIMENSIONS, 0)
-    for signal, value in zip(SIGNALS, risk, strict=True):
-        dim = DIMENSION_OF[signal]
+    for dim, value in zip(registry.active.dimension_of.values(), risk, strict=True):
         if value > worst[dim]:
             worst[dim] = value
     return {dim: 100 - value for dim, value in worst.items()}

@@ -26,16 +26,36 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from stream.core.ring import RING_DAYS, USER_RING_DAYS
+from schemas.alerts import Stage
+from stream.core.signals import registry as signals
+from stream.core.signals.base import SignalPolicy
+from stream.core.signals.registry import Registry
 
-Stage = Literal["onboarding", "established"]
-STAGES: tuple[Stage, ...] = ("onboarding", "established")
+__all__ = [
+    "DEFAULT_SEGMENT",
+    "STAGES",
+    "Lifecycle",
+    "Policy",
+    "PolicyError",
+    "SignalPolicy",
+    "Stage",
+    "StreamSettings",
+    "Thresholds",
+    "dump_policy_toml",
+    "load_policy",
+    "parse_policy",
+    "policy_model",
+    "thresholds_model",
+    "to_toml",
+]
+
+STAGES: tuple[Stage, ...] = Stage.__args__  # type: ignore[attr-defined]
 DEFAULT_SEGMENT = "default"
 
 
@@ -47,194 +67,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SignalPolicy(_Strict):
-    enabled: bool = True
-    max_opens: int = Field(default=2, ge=1, le=1000, description="Cooldown: at most this many")
-    per_days: int = Field(
-        default=30, ge=1, le=3650, description="episodes opened per this many days"
-    )
-    playbook: str = Field(default="", max_length=500)
+def thresholds_model(registry: Registry) -> type[BaseModel]:
+    """Every detector's settings for one (segment, stage): one field per registered signal.
 
-
-class _DropPolicy(SignalPolicy):
-    """Shared shape of relative-drop detectors: recent window against the account's own past."""
-
-    window_days: int = Field(default=14, ge=1, le=60)
-    baseline_days: int = Field(default=56, ge=7, le=RING_DAYS - 1)
-    min_baseline_days: int = Field(default=28, ge=7, le=RING_DAYS - 1)
-    drop_medium: float = Field(default=0.4, gt=0, le=1)
-    drop_high: float = Field(default=0.6, gt=0, le=1)
-    clear_below: float = Field(default=0.25, ge=0, lt=1)
-    min_z: float = Field(
-        default=2.0,
-        ge=0,
-        le=10,
-        description="the drop must also be this many standard deviations of the account's own "
-        "daily variation below its baseline (0 disables): the volume floor that adapts itself",
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _DropPolicy:
-        if not self.clear_below < self.drop_medium <= self.drop_high:
-            raise ValueError("needs clear_below < drop_medium <= drop_high (hysteresis)")
-        if self.window_days + self.baseline_days > RING_DAYS:
-            raise ValueError(f"window_days + baseline_days must fit the {RING_DAYS}-day history")
-        if self.min_baseline_days > self.baseline_days:
-            raise ValueError("min_baseline_days must not exceed baseline_days")
-        return self
-
-
-class EngagementDrop(_DropPolicy):
-    min_baseline_per_week: float = Field(
-        default=3.0, ge=0, description="volume floor (logins/week)"
-    )
-    silence_days: int = Field(default=10, ge=1, le=RING_DAYS)
-    silence_min_baseline_per_week: float = Field(default=1.0, ge=0)
-    playbook: str = (
-        "Call the champion: ask what changed, review their goals, offer a working session."
+    Field order is the registry's, so ``churnwatch policy --defaults`` lists signals in
+    evaluation order; each default is the signal policy class with its own defaults.
+    """
+    fields: dict[str, Any] = {spec.name: (spec.policy, spec.policy()) for spec in registry.specs}
+    return create_model(
+        "Thresholds",
+        __base__=_Strict,
+        __doc__="Every detector's settings for one (segment, stage).",
+        __module__=__name__,
+        **fields,
     )
 
 
-class TimeInProductDrop(_DropPolicy):
-    min_baseline_per_week: float = Field(default=60.0, ge=0, description="floor (minutes/week)")
-    drop_medium: float = Field(default=0.5, gt=0, le=1)
-    drop_high: float = Field(default=0.7, gt=0, le=1)
-    clear_below: float = Field(default=0.3, ge=0, lt=1)
-    playbook: str = "Review which workflows they abandoned; send targeted enablement content."
-
-
-class DangerZone(SignalPolicy):
-    """Level of engagement against the line for comparable accounts (segment and stage)."""
-
-    line: float = Field(default=0.6, ge=0, description="logins per seat per week")
-    window_days: int = Field(default=28, ge=7, le=RING_DAYS)
-    min_tenure_days: int = Field(default=10, ge=1, le=365)
-    high_fraction: float = Field(default=0.5, gt=0, lt=1, description="high below line*this")
-    clear_margin: float = Field(default=0.15, ge=0, le=2, description="clear above line*(1+this)")
-    min_z: float = Field(
-        default=1.0,
-        ge=0,
-        le=10,
-        description="logins must be this many Poisson standard deviations below what the line "
-        "implies for the account's seats (0 disables), so tiny accounts are not judged on noise",
-    )
-    playbook: str = "Engagement is in the danger zone for its segment: run an adoption plan now."
-
-
-class FootprintShrink(SignalPolicy):
-    window_days: int = Field(default=28, ge=1, le=USER_RING_DAYS, description="active-user window")
-    min_seats: int = Field(default=3, ge=1)
-    min_tenure_days: int = Field(default=30, ge=0)
-    ratio_medium: float = Field(default=0.3, gt=0, le=1, description="active users / seats")
-    ratio_high: float = Field(default=0.15, gt=0, le=1)
-    clear_margin: float = Field(default=0.05, ge=0, le=1)
-    playbook: str = "Few licensed users are active: find new champions and re-onboard teams."
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FootprintShrink:
-        if self.ratio_high > self.ratio_medium:
-            raise ValueError("ratio_high must not exceed ratio_medium")
-        return self
-
-
-class OnboardingStall(SignalPolicy):
-    min_tenure_days: int = Field(default=14, ge=1)
-    ramp_days: int = Field(default=60, ge=1, description="days to reach target_adoption")
-    target_adoption: float = Field(default=0.6, gt=0, le=1, description="active users / seats")
-    stall_fraction: float = Field(default=0.5, gt=0, lt=1, description="fire below expected*this")
-    clear_fraction: float = Field(default=0.75, gt=0, le=2)
-    active_days_window: int = Field(default=14, ge=1, le=USER_RING_DAYS)
-    min_active_days: int = Field(default=3, ge=0)
-    playbook: str = "Onboarding has stalled: book a kickoff review and set a time-to-value plan."
-
-    @model_validator(mode="after")
-    def _ordered(self) -> OnboardingStall:
-        if self.clear_fraction <= self.stall_fraction:
-            raise ValueError("clear_fraction must exceed stall_fraction (hysteresis)")
-        if self.min_active_days > self.active_days_window:
-            raise ValueError("min_active_days cannot exceed active_days_window")
-        return self
-
-
-class PaymentFailed(SignalPolicy):
-    high_failures: int = Field(default=2, ge=1, description="failures within window_days for high")
-    window_days: int = Field(default=30, ge=1, le=365)
-    playbook: str = "Payment failed: confirm the card on file with the billing contact today."
-
-
-class InvoiceOverdue(SignalPolicy):
-    medium_days: int = Field(default=7, ge=0)
-    high_days: int = Field(default=30, ge=0)
-    repeat_window_days: int = Field(default=90, ge=1, le=3650)
-    playbook: str = "Invoice overdue: check with finance whether budget or approval is blocked."
-
-    @model_validator(mode="after")
-    def _ordered(self) -> InvoiceOverdue:
-        if self.high_days < self.medium_days:
-            raise ValueError("high_days must be at least medium_days")
-        return self
-
-
-class Downgrade(SignalPolicy):
-    min_contraction: float = Field(default=0.1, gt=0, le=1, description="MRR share lost")
-    high_contraction: float = Field(default=0.3, gt=0, le=1)
-    quiet_days: int = Field(default=30, ge=1, le=365, description="resolve after this calm")
-    playbook: str = "Contraction: learn why they cut back before the renewal conversation."
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Downgrade:
-        if self.high_contraction < self.min_contraction:
-            raise ValueError("high_contraction must be at least min_contraction")
-        return self
-
-
-class SupportSilence(SignalPolicy):
-    window_days: int = Field(default=42, ge=7, le=RING_DAYS)
-    baseline_days: int = Field(default=78, ge=7, le=RING_DAYS)
-    min_baseline_tickets: float = Field(
-        default=5.0, ge=0, description="tickets per window_days the account used to open"
-    )
-    min_baseline_days: int = Field(default=42, ge=7, le=RING_DAYS)
-    playbook: str = (
-        "They stopped asking for help: check in before silence turns into a cancellation."
-    )
-
-    @model_validator(mode="after")
-    def _fits(self) -> SupportSilence:
-        if self.window_days + self.baseline_days > RING_DAYS:
-            raise ValueError(f"window_days + baseline_days must fit the {RING_DAYS}-day history")
-        if self.min_baseline_days > self.baseline_days:
-            raise ValueError("min_baseline_days must not exceed baseline_days")
-        return self
-
-
-class NpsDetractor(SignalPolicy):
-    detractor_max: int = Field(default=6, ge=0, le=10)
-    severe_max: int = Field(default=3, ge=0, le=10)
-    promoter_min: int = Field(default=9, ge=0, le=10)
-    expire_days: int = Field(default=120, ge=1, le=3650)
-    playbook: str = "Detractor: close the loop personally within 48 hours and log the reason."
-
-    @model_validator(mode="after")
-    def _ordered(self) -> NpsDetractor:
-        if not self.severe_max <= self.detractor_max < self.promoter_min:
-            raise ValueError("needs severe_max <= detractor_max < promoter_min")
-        return self
-
-
-class Thresholds(_Strict):
-    """Every detector's settings for one (segment, stage)."""
-
-    engagement_drop: EngagementDrop = EngagementDrop()
-    time_in_product_drop: TimeInProductDrop = TimeInProductDrop()
-    danger_zone: DangerZone = DangerZone()
-    footprint_shrink: FootprintShrink = FootprintShrink()
-    onboarding_stall: OnboardingStall = OnboardingStall()
-    payment_failed: PaymentFailed = PaymentFailed()
-    invoice_overdue: InvoiceOverdue = InvoiceOverdue()
-    downgrade: Downgrade = Downgrade()
-    support_silence: SupportSilence = SupportSilence()
-    nps_detractor: NpsDetractor = NpsDetractor()
+Thresholds = thresholds_model(signals.DEFAULT)
+"""The thresholds model of the shipped signals (``policy.thresholds(...)`` returns one)."""
 
 
 class StreamSettings(_Strict):
@@ -251,6 +101,9 @@ class Lifecycle(_Strict):
 
 
 class Policy(_Strict):
+    registry: ClassVar[Registry] = signals.DEFAULT
+    """The signals this policy class has thresholds for (see :func:`policy_model`)."""
+
     stream: StreamSettings = StreamSettings()
     lifecycle: Lifecycle = Lifecycle()
     defaults: Thresholds = Thresholds()
@@ -274,6 +127,26 @@ class Policy(_Strict):
         return self.stream.allowed_lateness_seconds * 1000
 
 
+@cache
+def policy_model(registry: Registry) -> type[Policy]:
+    """The policy class whose ``defaults`` hold thresholds for ``registry``'s signals.
+
+    The shipped signals get :class:`Policy` itself; another registry (a test's) gets a
+    subclass, so every function taking a ``Policy`` accepts it.
+    """
+    if registry is signals.DEFAULT:
+        return Policy
+    thresholds = thresholds_model(registry)
+    model = create_model(
+        "Policy",
+        __base__=Policy,
+        __module__=__name__,
+        defaults=(thresholds, thresholds()),
+    )
+    model.registry = registry
+    return model
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
@@ -286,11 +159,14 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_all(policy: Policy) -> dict[tuple[str, Stage], Thresholds]:
     defaults = policy.defaults.model_dump()
+    model = type(policy.defaults)
     table: dict[tuple[str, Stage], Thresholds] = {}
     for stage in STAGES:
         stage_layer = policy.stages.get(stage, {})
         staged = _merge(defaults, stage_layer)
-        table[(DEFAULT_SEGMENT, stage)] = _validate_layer(staged, f"stages.{stage}", stage_layer)
+        table[(DEFAULT_SEGMENT, stage)] = _validate_layer(
+            model, staged, f"stages.{stage}", stage_layer
+        )
     for segment, layer in policy.segments.items():
         if not isinstance(layer, dict):
             raise PolicyError(f"segments.{segment}: must be a table")
@@ -303,26 +179,29 @@ def _resolve_all(policy: Policy) -> dict[tuple[str, Stage], Thresholds]:
                 raise PolicyError(_unknown(f"segments.{segment}.stages", name, STAGES))
         for stage in STAGES:
             merged = _merge(_merge(defaults, policy.stages.get(stage, {})), layer)
-            table[(segment, stage)] = _validate_layer(merged, f"segments.{segment}", layer)
+            table[(segment, stage)] = _validate_layer(model, merged, f"segments.{segment}", layer)
             inner = per_stage.get(stage, {})
             if inner:
                 merged = _merge(merged, inner)
                 where = f"segments.{segment}.stages.{stage}"
-                table[(segment, stage)] = _validate_layer(merged, where, inner)
+                table[(segment, stage)] = _validate_layer(model, merged, where, inner)
     return table
 
 
-def _validate_layer(merged: dict[str, Any], where: str, layer: dict[str, Any]) -> Thresholds:
+def _validate_layer(
+    model: type[BaseModel], merged: dict[str, Any], where: str, layer: dict[str, Any]
+) -> Thresholds:
     try:
-        return Thresholds.model_validate(merged)
+        return model.model_validate(merged)
     except ValidationError as exc:
-        raise PolicyError(_format(exc, where, layer)) from None
+        raise PolicyError(_format(exc, model, where, layer)) from None
 
 
-def _format(exc: ValidationError, where: str, layer: dict[str, Any] | None = None) -> str:
-    """One line per problem, each naming the key as it is spelled in the file."""
+def _format(
+    exc: ValidationError, root: type[BaseModel], where: str, layer: dict[str, Any] | None = None
+) -> str:
+    """One line per problem, each naming the key as it is spelled in ``root``'s file layer."""
     lines = []
-    root: type[BaseModel] = Thresholds if where else Policy
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
         msg = err["msg"].removeprefix("Value error, ")
@@ -367,10 +246,11 @@ def _unknown(where: str, name: str, choices: tuple[str, ...]) -> str:
 
 def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
     """Validate a parsed policy document and every (segment, stage) it implies."""
+    model = policy_model(signals.active)
     try:
-        policy = Policy.model_validate(data)
+        policy = model.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(f"{source}: " + _format(exc, "")) from None
+        raise PolicyError(f"{source}: " + _format(exc, model, "")) from None
     for stage, layer in policy.stages.items():
         if not isinstance(layer, dict):
             raise PolicyError(f"{source}: stages.{stage}: must be a table")

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import zlib
 
-from schemas.alerts import SIGNALS
 from stream.core import ring
+from stream.core.signals import registry
 from stream.core.timeutil import DAY_MS
 
-SIGNAL_INDEX = {signal: i for i, signal in enumerate(SIGNALS)}
 _NO_EPISODES: dict[str, Episode] = {}  # shared and never written: most accounts never alert
 
 DEDUP_HORIZON = 32
@@ -110,7 +109,8 @@ class AccountState:
         self.nps_prev = -1
         self.nps_ms = 0
         self.episodes: dict[str, Episode] = _NO_EPISODES
-        self.risk = bytearray(len(SIGNALS))  # each signal's latest risk, 0 (fine) .. 100
+        # Each signal's latest risk, 0 (fine) .. 100, one byte per signal in registry order.
+        self.risk = bytearray(len(registry.active.names))
 
     # --- redelivery ---------------------------------------------------------------------
 
@@ -170,10 +170,10 @@ class AccountState:
         return found
 
     def risk_of(self, signal: str) -> int:
-        return self.risk[SIGNAL_INDEX[signal]]
+        return self.risk[registry.active.index[signal]]
 
     def set_risk(self, signal: str, value: int) -> None:
-        self.risk[SIGNAL_INDEX[signal]] = value
+        self.risk[registry.active.index[signal]] = value
 
     def is_open(self, signal: str) -> bool:
         found = self.episodes.get(signal)

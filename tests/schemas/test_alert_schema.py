@@ -1,10 +1,19 @@
-"""The published alert JSON Schema is exactly what the model produces."""
+"""The published alert JSON Schema is exactly what the model produces, from the registry."""
 
 from __future__ import annotations
 
-from schemas.alerts import ALERT_SCHEMA_PATH, SIGNALS, AlertEvent, alert_json_schema_text
+import pytest
+from pydantic import ValidationError
+
+from schemas.alerts import (
+    ALERT_SCHEMA_PATH,
+    DIMENSIONS,
+    SIGNALS,
+    AlertEvent,
+    alert_json_schema_text,
+)
 from schemas.codec import loads
-from stream.core.signals.registry import DETECTORS, DIMENSION_OF
+from stream.core.signals import registry
 
 
 def test_checked_in_schema_matches_the_model():
@@ -16,14 +25,46 @@ def test_checked_in_schema_matches_the_model():
 
 def test_schema_names_every_signal_and_required_explanation_fields():
     schema = loads(ALERT_SCHEMA_PATH.read_bytes())
-    assert set(schema["properties"]["signal"]["enum"]) == set(SIGNALS)
+    assert schema["properties"]["signal"]["enum"] == list(registry.DEFAULT.names)
     for name in ("alert_id", "sequence", "kind", "explanation", "evidence", "health", "playbook"):
         assert name in schema["required"]
     assert schema["additionalProperties"] is False
 
 
-def test_every_signal_has_a_detector_and_a_dimension():
-    assert set(DETECTORS) == set(SIGNALS) == set(DIMENSION_OF)
-    assert set(AlertEvent.model_fields["dimension"].annotation.__args__) == set(
-        DIMENSION_OF.values()
+def test_every_signal_has_a_detector_and_a_known_dimension():
+    assert SIGNALS == registry.DEFAULT.names == tuple(registry.DEFAULT.detectors)
+    assert set(registry.DEFAULT.dimension_of.values()) == set(DIMENSIONS)
+    assert set(AlertEvent.model_fields["health"].annotation.model_fields) >= set(DIMENSIONS)
+
+
+def test_signal_order_is_the_evaluation_and_storage_order():
+    # Part of the output contract (alerts of one evaluation) and of the state codec (risk
+    # bytes): appending is fine, reordering is not.
+    assert SIGNALS[:10] == (
+        "engagement_drop",
+        "time_in_product_drop",
+        "danger_zone",
+        "footprint_shrink",
+        "onboarding_stall",
+        "payment_failed",
+        "invoice_overdue",
+        "downgrade",
+        "support_silence",
+        "nps_detractor",
     )
+
+
+def test_an_unregistered_signal_is_rejected():
+    fields = loads(_some_alert_json())
+    AlertEvent.model_validate(fields)
+    with pytest.raises(ValidationError, match="unknown signal 'made_up'"):
+        AlertEvent.model_validate({**fields, "signal": "made_up"})
+
+
+def _some_alert_json() -> bytes:
+    from tests.helpers import Harness, at
+
+    h = Harness()
+    h.send("subscription_started", ts=at(0), plan="pro", mrr=100.0, seats=5)
+    (alert,) = h.send("payment_failed", ts=at(1))
+    return alert.model_dump_json().encode()

@@ -8,24 +8,66 @@ profile (expected adoption rising over ``ramp_days``) instead of a history they 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
 
 from stream.core import ring
+from stream.core.ring import USER_RING_DAYS
 from stream.core.signals.base import (
     CLEAR,
     Ctx,
     Finding,
+    SignalPolicy,
     decide,
     fmt,
     graded_risk,
     hold_or_none,
     set_risk,
+    stand_down,
 )
-from stream.core.state import AccountState
+
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
 
 
-def footprint_shrink(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.footprint_shrink
-    signal = "footprint_shrink"
+class FootprintShrinkPolicy(SignalPolicy):
+    window_days: int = Field(default=28, ge=1, le=USER_RING_DAYS, description="active-user window")
+    min_seats: int = Field(default=3, ge=1)
+    min_tenure_days: int = Field(default=30, ge=0)
+    ratio_medium: float = Field(default=0.3, gt=0, le=1, description="active users / seats")
+    ratio_high: float = Field(default=0.15, gt=0, le=1)
+    clear_margin: float = Field(default=0.05, ge=0, le=1)
+    playbook: str = "Few licensed users are active: find new champions and re-onboard teams."
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FootprintShrinkPolicy:
+        if self.ratio_high > self.ratio_medium:
+            raise ValueError("ratio_high must not exceed ratio_medium")
+        return self
+
+
+class OnboardingStallPolicy(SignalPolicy):
+    min_tenure_days: int = Field(default=14, ge=1)
+    ramp_days: int = Field(default=60, ge=1, description="days to reach target_adoption")
+    target_adoption: float = Field(default=0.6, gt=0, le=1, description="active users / seats")
+    stall_fraction: float = Field(default=0.5, gt=0, lt=1, description="fire below expected*this")
+    clear_fraction: float = Field(default=0.75, gt=0, le=2)
+    active_days_window: int = Field(default=14, ge=1, le=USER_RING_DAYS)
+    min_active_days: int = Field(default=3, ge=0)
+    playbook: str = "Onboarding has stalled: book a kickoff review and set a time-to-value plan."
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OnboardingStallPolicy:
+        if self.clear_fraction <= self.stall_fraction:
+            raise ValueError("clear_fraction must exceed stall_fraction (hysteresis)")
+        if self.min_active_days > self.active_days_window:
+            raise ValueError("min_active_days cannot exceed active_days_window")
+        return self
+
+
+def footprint_shrink(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: FootprintShrinkPolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
     seats = acct.seats
@@ -67,24 +109,22 @@ def footprint_shrink(acct: AccountState, ctx: Ctx) -> Finding | None:
     )
 
 
-def onboarding_stall(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.onboarding_stall
-    signal = "onboarding_stall"
+def onboarding_stall(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: OnboardingStallPolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
     tenure = ctx.tenure
     if tenure is None:
         return hold_or_none(acct, signal, "account start unknown")
     if tenure >= ctx.policy.lifecycle.onboarding_days:
-        set_risk(acct, signal, 0)
-        if acct.is_open(signal):
-            return Finding(
-                signal,
-                CLEAR,
-                explanation=f"left the {ctx.policy.lifecycle.onboarding_days}-day onboarding",
-                metric="adoption",
-            )
-        return None
+        if not stand_down(acct, signal):
+            return None
+        return Finding(
+            signal,
+            CLEAR,
+            explanation=f"left the {ctx.policy.lifecycle.onboarding_days}-day onboarding",
+            metric="adoption",
+        )
     if tenure < p.min_tenure_days:
         return hold_or_none(acct, signal, "too new to judge")
     span = min(tenure + 1, ring.USER_RING_DAYS - 1, ctx.day - acct.first_day + 1)

@@ -1,6 +1,8 @@
 """What a detector sees and what it returns.
 
-A detector is a function ``(account, ctx) -> Finding | None``. It records the account's risk
+A detector is a function ``(account, ctx, signal) -> Finding | None``; ``signal`` is the name
+its :class:`~stream.core.signals.registry.SignalSpec` gives it, so a detector never spells its
+own name, and ``getattr(ctx.th, signal)`` is its policy. It records the account's risk
 for its signal (0 healthy .. 100 worst; 50 is the medium line, 75 the high line) in
 ``account.risk`` so the health score is always current, and returns a :class:`Finding` only
 when the alert lifecycle may have something to do: the signal fires, recovers or has an open
@@ -10,10 +12,16 @@ episode. Returning ``None`` on the healthy path keeps day closes cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from stream.core.policy import Policy, Stage, Thresholds
-from stream.core.state import AccountState
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    # Types only: the registry (imported by the contract layer and by the state) imports the
+    # signal modules, which import this one, so nothing here may import them back at runtime.
+    from schemas.alerts import Stage
+    from stream.core.policy import Policy, Thresholds
+    from stream.core.state import AccountState
 
 FIRING = 1
 CLEAR = 2
@@ -22,6 +30,24 @@ HOLD = 3
 
 MEDIUM_RISK = 50
 HIGH_RISK = 75
+
+
+class SignalPolicy(BaseModel):
+    """Settings every signal has; a signal's policy class adds its own thresholds.
+
+    Lives here rather than in :mod:`stream.core.policy` because each signal module defines its
+    policy class next to its detector, and the policy module in turn builds ``Thresholds``
+    from the registry of those modules.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    max_opens: int = Field(default=2, ge=1, le=1000, description="Cooldown: at most this many")
+    per_days: int = Field(
+        default=30, ge=1, le=3650, description="episodes opened per this many days"
+    )
+    playbook: str = Field(default="", max_length=500)
 
 
 @dataclass(slots=True)
@@ -52,15 +78,23 @@ class Finding:
 
 
 class Detector(Protocol):
-    def __call__(self, acct: AccountState, ctx: Ctx) -> Finding | None: ...
+    def __call__(self, acct: AccountState, ctx: Ctx, signal: str) -> Finding | None: ...
+
+
+def stand_down(acct: AccountState, signal: str, risk: int = 0) -> bool:
+    """The signal is not firing: record ``risk`` and tell whether an episode is still open.
+
+    Every non-firing path of a detector ends the same way: the risk is recorded so health
+    stays current, and only an open episode needs a finding (CLEAR or HOLD); with none open
+    the detector returns ``None`` without building one, which keeps day closes cheap.
+    """
+    acct.set_risk(signal, risk)
+    return acct.is_open(signal)
 
 
 def hold_or_none(acct: AccountState, signal: str, why: str = "") -> Finding | None:
     """Not judgeable now: keep an open episode as it is, and say nothing otherwise."""
-    acct.set_risk(signal, 0)
-    if acct.is_open(signal):
-        return Finding(signal, HOLD, explanation=why)
-    return None
+    return Finding(signal, HOLD, explanation=why) if stand_down(acct, signal) else None
 
 
 def decide(

@@ -6,20 +6,66 @@ These fire on the billing event itself, so CS hears within a second of the failu
 
 from __future__ import annotations
 
-from stream.core.signals.base import CLEAR, FIRING, HOLD, Ctx, Finding, fmt, set_risk
-from stream.core.state import AccountState
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
+
+from stream.core.signals.base import (
+    CLEAR,
+    FIRING,
+    HOLD,
+    Ctx,
+    Finding,
+    SignalPolicy,
+    fmt,
+    set_risk,
+    stand_down,
+)
 from stream.core.timeutil import DAY_MS
 
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
 
-def payment_failed(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.payment_failed
-    signal = "payment_failed"
+
+class PaymentFailedPolicy(SignalPolicy):
+    high_failures: int = Field(default=2, ge=1, description="failures within window_days for high")
+    window_days: int = Field(default=30, ge=1, le=365)
+    playbook: str = "Payment failed: confirm the card on file with the billing contact today."
+
+
+class InvoiceOverduePolicy(SignalPolicy):
+    medium_days: int = Field(default=7, ge=0)
+    high_days: int = Field(default=30, ge=0)
+    repeat_window_days: int = Field(default=90, ge=1, le=3650)
+    playbook: str = "Invoice overdue: check with finance whether budget or approval is blocked."
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InvoiceOverduePolicy:
+        if self.high_days < self.medium_days:
+            raise ValueError("high_days must be at least medium_days")
+        return self
+
+
+class DowngradePolicy(SignalPolicy):
+    min_contraction: float = Field(default=0.1, gt=0, le=1, description="MRR share lost")
+    high_contraction: float = Field(default=0.3, gt=0, le=1)
+    quiet_days: int = Field(default=30, ge=1, le=365, description="resolve after this calm")
+    playbook: str = "Contraction: learn why they cut back before the renewal conversation."
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DowngradePolicy:
+        if self.high_contraction < self.min_contraction:
+            raise ValueError("high_contraction must be at least min_contraction")
+        return self
+
+
+def payment_failed(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: PaymentFailedPolicy = getattr(ctx.th, signal)
     if not p.enabled or not acct.failures:
         return None
     unpaid = [ms for ms in acct.failures if ms > acct.last_paid_ms]
     if not unpaid:
-        set_risk(acct, signal, 0)
-        if not acct.is_open(signal):
+        if not stand_down(acct, signal):
             return None
         return Finding(
             signal,
@@ -49,9 +95,8 @@ def payment_failed(acct: AccountState, ctx: Ctx) -> Finding | None:
     )
 
 
-def invoice_overdue(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.invoice_overdue
-    signal = "invoice_overdue"
+def invoice_overdue(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: InvoiceOverduePolicy = getattr(ctx.th, signal)
     if not p.enabled or not acct.overdue:
         return None
     unpaid = [(ms, days) for ms, days, _ in acct.overdue if ms > acct.last_paid_ms]
@@ -59,8 +104,7 @@ def invoice_overdue(acct: AccountState, ctx: Ctx) -> Finding | None:
     since = ctx.at_ms - p.repeat_window_days * DAY_MS
     late_invoices = {inv for ms, days, inv in acct.overdue if ms > since and days >= p.medium_days}
     if worst < p.medium_days:
-        set_risk(acct, signal, 0)
-        if not acct.is_open(signal):
+        if not stand_down(acct, signal):
             return None
         return Finding(
             signal,
@@ -90,9 +134,8 @@ def invoice_overdue(acct: AccountState, ctx: Ctx) -> Finding | None:
     )
 
 
-def downgrade(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.downgrade
-    signal = "downgrade"
+def downgrade(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: DowngradePolicy = getattr(ctx.th, signal)
     if not p.enabled or not acct.contraction_ms:
         return None
     before, after = acct.contraction_from_mrr, acct.contraction_to_mrr
@@ -101,8 +144,7 @@ def downgrade(acct: AccountState, ctx: Ctx) -> Finding | None:
     if calm or contraction <= 0:
         # The contraction is over: forget it, so the next one is measured from the new MRR.
         acct.contraction_ms = 0
-        set_risk(acct, signal, 0)
-        if not acct.is_open(signal):
+        if not stand_down(acct, signal):
             return None
         why = (
             f"no further contraction for {p.quiet_days} days"
@@ -119,8 +161,8 @@ def downgrade(acct: AccountState, ctx: Ctx) -> Finding | None:
         )
     if contraction < p.min_contraction:
         # Small cuts accumulate from the same starting MRR until they add up to an alert.
-        set_risk(acct, signal, int(50 * contraction / p.min_contraction))
-        return Finding(signal, HOLD) if acct.is_open(signal) else None
+        held = stand_down(acct, signal, int(50 * contraction / p.min_contraction))
+        return Finding(signal, HOLD) if held else None
     high = contraction >= p.high_contraction
     set_risk(acct, signal, 80 if high else 60)
     return Finding(

@@ -1,42 +1,140 @@
-"""One detector per leading indicator in the domain notes, in a fixed evaluation order.
+"""Every signal, declared once: name, dimension, policy class, detector, and what wakes it.
 
-The order is part of the output contract: alerts produced by one evaluation are emitted in
-this order, in the live worker and in replay alike.
+A signal lives in its family module (:mod:`~stream.core.signals.usage`, ``adoption``,
+``billing``, ``voice``: the detector and its policy class side by side) plus one
+:class:`SignalSpec` line in :data:`SIGNAL_SPECS`. Everything else is derived from this table:
+
+* the evaluation order: alerts from one evaluation are emitted in table order, in the live
+  worker and in replay alike (part of the output contract);
+* ``SIGNALS``: the same order is the layout of ``AccountState.risk`` (one byte per signal),
+  which the state codec stores, so new signals go at the end;
+* ``Thresholds`` in :mod:`stream.core.policy` (one field per spec, typed by its policy class);
+* the alert contract: :mod:`schemas.alerts` validates ``signal`` against the active registry
+  and publishes this table's names as the JSON Schema enum;
+* the dimension an alert and the health score put a signal in;
+* which signals an event judges at once (:attr:`SignalSpec.woken_by`), so the effect handlers
+  in :mod:`stream.core.effects` only change state and never name a signal.
+
+Import graph (no cycles): this module imports the family modules; they import only
+:mod:`~stream.core.signals.base`, ``ring``, ``timeutil`` and pydantic at runtime, and name
+``AccountState``, ``Policy`` and ``Thresholds`` under ``TYPE_CHECKING`` only. So the contract
+layer (:mod:`schemas.alerts`), the state (:mod:`stream.core.state`) and the policy
+(:mod:`stream.core.policy`) can all import this module, and none of them is imported back.
+
+Tests that need an extra signal build ``DEFAULT.with_signals(spec)`` and run under
+:func:`installed`; production code only ever sees :data:`DEFAULT`.
 """
 
 from __future__ import annotations
 
-from stream.core.signals.adoption import footprint_shrink, onboarding_stall
-from stream.core.signals.base import Detector
-from stream.core.signals.billing import downgrade, invoice_overdue, payment_failed
-from stream.core.signals.usage import danger_zone, engagement_drop, time_in_product_drop
-from stream.core.signals.voice import nps_detractor, support_silence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-DETECTORS: dict[str, Detector] = {
-    "engagement_drop": engagement_drop,
-    "time_in_product_drop": time_in_product_drop,
-    "danger_zone": danger_zone,
-    "footprint_shrink": footprint_shrink,
-    "onboarding_stall": onboarding_stall,
-    "payment_failed": payment_failed,
-    "invoice_overdue": invoice_overdue,
-    "downgrade": downgrade,
-    "support_silence": support_silence,
-    "nps_detractor": nps_detractor,
-}
+from stream.core.signals import adoption, billing, usage, voice
+from stream.core.signals.base import Detector, SignalPolicy
 
-ON_DAY_CLOSE: tuple[tuple[str, Detector], ...] = tuple(DETECTORS.items())
-"""Every detector runs when a day closes: usage windows move, and billing or NPS episodes age."""
 
-DIMENSION_OF: dict[str, str] = {
-    "engagement_drop": "usage",
-    "time_in_product_drop": "usage",
-    "danger_zone": "usage",
-    "footprint_shrink": "adoption",
-    "onboarding_stall": "adoption",
-    "payment_failed": "billing",
-    "invoice_overdue": "billing",
-    "downgrade": "billing",
-    "support_silence": "support",
-    "nps_detractor": "sentiment",
-}
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    name: str
+    dimension: str
+    """One of the alert contract's dimensions (``schemas.alerts.DIMENSIONS``)."""
+    policy: type[SignalPolicy]
+    """Its thresholds; the policy file's ``[defaults.<name>]`` table."""
+    detect: Detector
+    woken_by: tuple[str, ...] = ()
+    """Event types that judge this signal on the event itself (billing, surveys), besides the
+    day close that judges every signal."""
+
+
+class Registry:
+    """An ordered set of signals and the lookups the engine, state and alerts need from it."""
+
+    __slots__ = ("detectors", "dimension_of", "index", "names", "on_day_close", "specs", "woken_by")
+
+    def __init__(self, specs: tuple[SignalSpec, ...]) -> None:
+        names = tuple(spec.name for spec in specs)
+        if len(set(names)) != len(names):
+            raise ValueError(f"signal names must be unique: {names}")
+        self.specs = specs
+        self.names = names
+        self.index = {name: i for i, name in enumerate(names)}
+        self.dimension_of = {spec.name: spec.dimension for spec in specs}
+        self.detectors: dict[str, Detector] = {spec.name: spec.detect for spec in specs}
+        self.on_day_close: tuple[tuple[str, Detector], ...] = tuple(self.detectors.items())
+        """Every detector runs when a day closes: windows move, and billing or NPS episodes age."""
+        woken: dict[str, list[tuple[str, Detector]]] = {}
+        for spec in specs:
+            for event_type in spec.woken_by:
+                woken.setdefault(event_type, []).append((spec.name, spec.detect))
+        self.woken_by = {event_type: tuple(found) for event_type, found in woken.items()}
+        """Event type -> the (name, detector) pairs it judges at once, in evaluation order."""
+
+    def with_signals(self, *specs: SignalSpec) -> Registry:
+        """This registry plus ``specs``, evaluated (and stored) after the existing signals."""
+        return Registry((*self.specs, *specs))
+
+    def __repr__(self) -> str:
+        return f"Registry({', '.join(self.names)})"
+
+
+SIGNAL_SPECS: tuple[SignalSpec, ...] = (
+    SignalSpec("engagement_drop", "usage", usage.EngagementDropPolicy, usage.engagement_drop),
+    SignalSpec(
+        "time_in_product_drop", "usage", usage.TimeInProductDropPolicy, usage.time_in_product_drop
+    ),
+    SignalSpec("danger_zone", "usage", usage.DangerZonePolicy, usage.danger_zone),
+    SignalSpec(
+        "footprint_shrink", "adoption", adoption.FootprintShrinkPolicy, adoption.footprint_shrink
+    ),
+    SignalSpec(
+        "onboarding_stall", "adoption", adoption.OnboardingStallPolicy, adoption.onboarding_stall
+    ),
+    SignalSpec(
+        "payment_failed", "billing", billing.PaymentFailedPolicy, billing.payment_failed,
+        woken_by=("invoice_paid", "payment_failed"),
+    ),
+    SignalSpec(
+        "invoice_overdue", "billing", billing.InvoiceOverduePolicy, billing.invoice_overdue,
+        woken_by=("invoice_paid", "invoice_overdue"),
+    ),
+    SignalSpec(
+        "downgrade", "billing", billing.DowngradePolicy, billing.downgrade,
+        woken_by=("plan_changed", "seats_changed", "subscription_started", "subscription_renewed"),
+    ),
+    SignalSpec("support_silence", "support", voice.SupportSilencePolicy, voice.support_silence),
+    SignalSpec(
+        "nps_detractor", "sentiment", voice.NpsDetractorPolicy, voice.nps_detractor,
+        woken_by=("nps_response",),
+    ),
+)  # fmt: skip
+
+DEFAULT = Registry(SIGNAL_SPECS)
+"""The signals churnwatch ships; the published alert schema lists exactly these."""
+
+SIGNALS: tuple[str, ...] = DEFAULT.names
+"""The shipped signals in evaluation order (also the layout of ``AccountState.risk``)."""
+
+active: Registry = DEFAULT
+"""The registry the engine, the account state, health and alert validation use right now.
+
+Read as ``registry.active`` at the point of use (never imported by value), so that
+:func:`installed` can swap it for a test.
+"""
+
+
+@contextmanager
+def installed(registry: Registry) -> Iterator[Registry]:
+    """Make ``registry`` the active one for the duration of a block (tests only).
+
+    Build policies, engines and account states inside the block: each is tied to the signal
+    set it was made for (thresholds, risk layout).
+    """
+    global active
+    previous = active
+    active = registry
+    try:
+        yield registry
+    finally:
+        active = previous

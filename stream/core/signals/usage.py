@@ -10,27 +10,98 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
 
 from stream.core import ring
-from stream.core.policy import DangerZone, EngagementDrop, TimeInProductDrop
+from stream.core.ring import RING_DAYS
 from stream.core.signals.base import (
     CLEAR,
     FIRING,
     MEDIUM_RISK,
     Ctx,
     Finding,
+    SignalPolicy,
     decide,
     fmt,
     graded_risk,
     hold_or_none,
     set_risk,
 )
-from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
+
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
+
+
+class _DropPolicy(SignalPolicy):
+    """Shared shape of relative-drop detectors: recent window against the account's own past."""
+
+    window_days: int = Field(default=14, ge=1, le=60)
+    baseline_days: int = Field(default=56, ge=7, le=RING_DAYS - 1)
+    min_baseline_days: int = Field(default=28, ge=7, le=RING_DAYS - 1)
+    drop_medium: float = Field(default=0.4, gt=0, le=1)
+    drop_high: float = Field(default=0.6, gt=0, le=1)
+    clear_below: float = Field(default=0.25, ge=0, lt=1)
+    min_z: float = Field(
+        default=2.0,
+        ge=0,
+        le=10,
+        description="the drop must also be this many standard deviations of the account's own "
+        "daily variation below its baseline (0 disables): the volume floor that adapts itself",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _DropPolicy:
+        if not self.clear_below < self.drop_medium <= self.drop_high:
+            raise ValueError("needs clear_below < drop_medium <= drop_high (hysteresis)")
+        if self.window_days + self.baseline_days > RING_DAYS:
+            raise ValueError(f"window_days + baseline_days must fit the {RING_DAYS}-day history")
+        if self.min_baseline_days > self.baseline_days:
+            raise ValueError("min_baseline_days must not exceed baseline_days")
+        return self
+
+
+class EngagementDropPolicy(_DropPolicy):
+    min_baseline_per_week: float = Field(
+        default=3.0, ge=0, description="volume floor (logins/week)"
+    )
+    silence_days: int = Field(default=10, ge=1, le=RING_DAYS)
+    silence_min_baseline_per_week: float = Field(default=1.0, ge=0)
+    playbook: str = (
+        "Call the champion: ask what changed, review their goals, offer a working session."
+    )
+
+
+class TimeInProductDropPolicy(_DropPolicy):
+    min_baseline_per_week: float = Field(default=60.0, ge=0, description="floor (minutes/week)")
+    drop_medium: float = Field(default=0.5, gt=0, le=1)
+    drop_high: float = Field(default=0.7, gt=0, le=1)
+    clear_below: float = Field(default=0.3, ge=0, lt=1)
+    playbook: str = "Review which workflows they abandoned; send targeted enablement content."
+
+
+class DangerZonePolicy(SignalPolicy):
+    """Level of engagement against the line for comparable accounts (segment and stage)."""
+
+    line: float = Field(default=0.6, ge=0, description="logins per seat per week")
+    window_days: int = Field(default=28, ge=7, le=RING_DAYS)
+    min_tenure_days: int = Field(default=10, ge=1, le=365)
+    high_fraction: float = Field(default=0.5, gt=0, lt=1, description="high below line*this")
+    clear_margin: float = Field(default=0.15, ge=0, le=2, description="clear above line*(1+this)")
+    min_z: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="logins must be this many Poisson standard deviations below what the line "
+        "implies for the account's seats (0 disables), so tiny accounts are not judged on noise",
+    )
+    playbook: str = "Engagement is in the danger zone for its segment: run an adoption plan now."
 
 
 def _windows(
-    counters: array, acct: AccountState, day: int, p: EngagementDrop | TimeInProductDrop
+    counters: array, acct: AccountState, day: int, p: EngagementDropPolicy | TimeInProductDropPolicy
 ) -> tuple[int, int, int, int] | None:
     """(recent sum, baseline sum, baseline first day, baseline days), or None if too young."""
     first = day - p.window_days + 1
@@ -63,7 +134,7 @@ def _drop_finding(
     acct: AccountState,
     ctx: Ctx,
     signal: str,
-    p: EngagementDrop | TimeInProductDrop,
+    p: EngagementDropPolicy | TimeInProductDropPolicy,
     counters: array,
     series: str,
     unit: str,
@@ -118,8 +189,8 @@ def _drop_finding(
     )
 
 
-def engagement_drop(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.engagement_drop
+def engagement_drop(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: EngagementDropPolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
     silent = _silent_days(acct, ctx.day)
@@ -129,9 +200,9 @@ def engagement_drop(acct: AccountState, ctx: Ctx) -> Finding | None:
         span = last_active - first + 1
         before = ring.window_sum(acct.logins, first, last_active) * 7 / span if span >= 7 else 0.0
         if before >= p.silence_min_baseline_per_week:
-            set_risk(acct, "engagement_drop", 100)
+            set_risk(acct, signal, 100)
             return Finding(
-                "engagement_drop",
+                signal,
                 FIRING,
                 "critical",
                 metric="days_without_activity",
@@ -145,16 +216,14 @@ def engagement_drop(acct: AccountState, ctx: Ctx) -> Finding | None:
                 ),
                 series="logins",
             )
-    return _drop_finding(acct, ctx, "engagement_drop", p, acct.logins, "logins", "logins")
+    return _drop_finding(acct, ctx, signal, p, acct.logins, "logins", "logins")
 
 
-def time_in_product_drop(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.time_in_product_drop
+def time_in_product_drop(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: TimeInProductDropPolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
-    return _drop_finding(
-        acct, ctx, "time_in_product_drop", p, acct.minutes, "minutes", "time in product (minutes)"
-    )
+    return _drop_finding(acct, ctx, signal, p, acct.minutes, "minutes", "time in product (minutes)")
 
 
 def _silent_days(acct: AccountState, day: int) -> int:
@@ -163,7 +232,7 @@ def _silent_days(acct: AccountState, day: int) -> int:
     return day - last
 
 
-def danger_measure(acct: AccountState, ctx: Ctx, p: DangerZone) -> tuple[int, int] | str:
+def danger_measure(acct: AccountState, ctx: Ctx, p: DangerZonePolicy) -> tuple[int, int] | str:
     """(logins, days) of the window the level is judged on, or why it cannot be judged yet.
 
     Shared with calibration, which samples the very quantity the detector holds against the
@@ -181,11 +250,10 @@ def danger_measure(acct: AccountState, ctx: Ctx, p: DangerZone) -> tuple[int, in
     return ring.window_sum(acct.logins, ctx.day - days + 1, ctx.day), days
 
 
-def danger_zone(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.danger_zone
+def danger_zone(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: DangerZonePolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
-    signal = "danger_zone"
     measured = danger_measure(acct, ctx, p)
     if isinstance(measured, str):
         return hold_or_none(acct, signal, measured)

@@ -7,15 +7,66 @@ answers 0-6 are detractors; a fall from promoter to detractor is the sharper sig
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
+
 from stream.core import ring
-from stream.core.signals.base import CLEAR, FIRING, HOLD, Ctx, Finding, fmt, hold_or_none, set_risk
-from stream.core.state import AccountState
+from stream.core.ring import RING_DAYS
+from stream.core.signals.base import (
+    CLEAR,
+    FIRING,
+    HOLD,
+    Ctx,
+    Finding,
+    SignalPolicy,
+    fmt,
+    hold_or_none,
+    set_risk,
+    stand_down,
+)
 from stream.core.timeutil import DAY_MS
 
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
 
-def support_silence(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.support_silence
-    signal = "support_silence"
+
+class SupportSilencePolicy(SignalPolicy):
+    window_days: int = Field(default=42, ge=7, le=RING_DAYS)
+    baseline_days: int = Field(default=78, ge=7, le=RING_DAYS)
+    min_baseline_tickets: float = Field(
+        default=5.0, ge=0, description="tickets per window_days the account used to open"
+    )
+    min_baseline_days: int = Field(default=42, ge=7, le=RING_DAYS)
+    playbook: str = (
+        "They stopped asking for help: check in before silence turns into a cancellation."
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> SupportSilencePolicy:
+        if self.window_days + self.baseline_days > RING_DAYS:
+            raise ValueError(f"window_days + baseline_days must fit the {RING_DAYS}-day history")
+        if self.min_baseline_days > self.baseline_days:
+            raise ValueError("min_baseline_days must not exceed baseline_days")
+        return self
+
+
+class NpsDetractorPolicy(SignalPolicy):
+    detractor_max: int = Field(default=6, ge=0, le=10)
+    severe_max: int = Field(default=3, ge=0, le=10)
+    promoter_min: int = Field(default=9, ge=0, le=10)
+    expire_days: int = Field(default=120, ge=1, le=3650)
+    playbook: str = "Detractor: close the loop personally within 48 hours and log the reason."
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NpsDetractorPolicy:
+        if not self.severe_max <= self.detractor_max < self.promoter_min:
+            raise ValueError("needs severe_max <= detractor_max < promoter_min")
+        return self
+
+
+def support_silence(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: SupportSilencePolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
     first = ctx.day - p.window_days + 1
@@ -31,8 +82,7 @@ def support_silence(acct: AccountState, ctx: Ctx) -> Finding | None:
         set_risk(acct, signal, 60)
         status, severity = FIRING, "medium"
     else:
-        set_risk(acct, signal, 0 if current >= baseline / 2 else 30)
-        if not acct.is_open(signal):
+        if not stand_down(acct, signal, 0 if current >= baseline / 2 else 30):
             return None
         status, severity = (CLEAR, "") if current >= max(1.0, baseline / 2) else (HOLD, "")
     text = (
@@ -53,16 +103,14 @@ def support_silence(acct: AccountState, ctx: Ctx) -> Finding | None:
     )
 
 
-def nps_detractor(acct: AccountState, ctx: Ctx) -> Finding | None:
-    p = ctx.th.nps_detractor
-    signal = "nps_detractor"
+def nps_detractor(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    p: NpsDetractorPolicy = getattr(ctx.th, signal)
     if not p.enabled or acct.nps_score < 0:
         return None
     score, previous = acct.nps_score, acct.nps_prev
     expired = ctx.at_ms - acct.nps_ms >= p.expire_days * DAY_MS
     if score > p.detractor_max or expired:
-        set_risk(acct, signal, 0)
-        if not acct.is_open(signal):
+        if not stand_down(acct, signal):
             return None
         why = (
             f"no newer answer for {p.expire_days} days"
