@@ -62,7 +62,11 @@ class Progress:
 
 
 class LogReader:
-    """Iterate ``(line_number, raw_line)``; an oversized line comes back as ``None``."""
+    """Iterate ``(line_number, raw_line)``; an oversized line comes back as ``None``.
+
+    ``None`` is what :func:`stream.run.validate.validate` refuses as
+    :data:`~stream.run.validate.OVERSIZED_LINE` when replay or produce pass it on.
+    """
 
     def __init__(self, path: str, max_line_bytes: int = MAX_EVENT_BYTES) -> None:
         self.path = path
