@@ -9,41 +9,46 @@ episode start, so a redelivered input after a crash reproduces the same id. With
 The published JSON Schema (``schemas/alert.schema.json``) is generated from
 :class:`AlertEvent`; a test fails when the two disagree.
 
-The signal names are not spelled here: they come from the signal registry
-(:mod:`stream.core.signals.registry`), where each signal is declared once. That module is pure
-and imports nothing from this package, so the contract can depend on it without a cycle. The
-published schema enumerates the shipped signals; validation accepts the registry that is active
-(the shipped one, outside tests that register an extra signal).
+Signal names belong to the signal registry (:mod:`stream.core.signals.registry`), where each
+signal is declared once. This contract layer sits below the core and imports nothing from it,
+so the model only checks a signal's form, and the published schema's enum is generated from the
+names the caller passes: ``alert_json_schema_text(registry.SIGNALS)``. The core only ever
+builds alerts for registered signals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
-
-from stream.core.signals import registry
+from pydantic import BaseModel, ConfigDict, Field
 
 ALERT_SCHEMA_VERSION = 1
 ALERT_SCHEMA_PATH = Path(__file__).with_name("alert.schema.json")
 
+Signal = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+"""A registered signal's name (``stream.core.signals.registry``)."""
 
-def _registered(name: str) -> str:
-    if name not in registry.active.index:
-        raise ValueError(f"unknown signal {name!r}; expected one of {', '.join(SIGNALS)}")
-    return name
+SIGNALS: tuple[str, ...] = (
+    "engagement_drop",
+    "time_in_product_drop",
+    "danger_zone",
+    "footprint_shrink",
+    "onboarding_stall",
+    "payment_failed",
+    "invoice_overdue",
+    "downgrade",
+    "support_silence",
+    "nps_detractor",
+)
+"""Deprecated copy of ``stream.core.signals.registry.SIGNALS`` (a test keeps them equal).
 
-
-SIGNALS: tuple[str, ...] = registry.SIGNALS
-"""The shipped signals, in evaluation order."""
-Signal = Annotated[
-    str,
-    AfterValidator(_registered),
-    WithJsonSchema({"enum": list(SIGNALS), "type": "string"}),
-]
-"""A registered signal's name; the JSON Schema lists the shipped ones."""
+Only for the callers above the core that still import it from here (the CLI, the read API,
+the backtest); once they import the registry's, delete it, and the registry line is the
+only place a signal is named.
+"""
 Dimension = Literal["usage", "adoption", "billing", "support", "sentiment"]
 Severity = Literal["low", "medium", "high", "critical"]
 Kind = Literal["opened", "updated", "resolved"]
@@ -129,16 +134,23 @@ class AlertEvent(_Frozen):
     playbook: str
 
 
-def alert_json_schema_text() -> str:
-    """The schema exactly as the checked-in file holds it."""
+def alert_json_schema_text(signals: Sequence[str] = SIGNALS) -> str:
+    """The schema exactly as the checked-in file holds it, listing ``signals``.
+
+    Pass ``stream.core.signals.registry.SIGNALS``; the default is the deprecated copy above.
+    """
     from schemas.codec import dumps_pretty
 
-    return dumps_pretty(alert_json_schema()).decode() + "\n"
+    return dumps_pretty(alert_json_schema(signals)).decode() + "\n"
 
 
-def alert_json_schema() -> dict:
-    """The JSON Schema CS tooling codes against, as published in the repository."""
+def alert_json_schema(signals: Sequence[str] = SIGNALS) -> dict:
+    """The JSON Schema CS tooling codes against, as published in the repository.
+
+    ``signal`` is published as the enum of the registered signals, in evaluation order.
+    """
     schema = AlertEvent.model_json_schema()
+    schema["properties"]["signal"] = {"enum": list(signals), "title": "Signal", "type": "string"}
     schema["$id"] = "https://churnwatch.dev/schemas/alert.schema.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -9,17 +9,19 @@ A signal lives in its family module (:mod:`~stream.core.signals.usage`, ``adopti
 * ``SIGNALS``: the same order is the layout of ``AccountState.risk`` (one byte per signal),
   which the state codec stores, so new signals go at the end;
 * ``Thresholds`` in :mod:`stream.core.policy` (one field per spec, typed by its policy class);
-* the alert contract: :mod:`schemas.alerts` validates ``signal`` against the active registry
-  and publishes this table's names as the JSON Schema enum;
+* the published alert schema: ``schemas.alerts.alert_json_schema_text(SIGNALS)`` lists this
+  table's names as the ``signal`` enum (the contract layer sits below the core, so it is
+  handed the names rather than importing them);
 * the dimension an alert and the health score put a signal in;
 * which signals an event judges at once (:attr:`SignalSpec.woken_by`), so the effect handlers
   in :mod:`stream.core.effects` only change state and never name a signal.
 
 Import graph (no cycles): this module imports the family modules; they import only
 :mod:`~stream.core.signals.base`, ``ring``, ``timeutil`` and pydantic at runtime, and name
-``AccountState``, ``Policy`` and ``Thresholds`` under ``TYPE_CHECKING`` only. So the contract
-layer (:mod:`schemas.alerts`), the state (:mod:`stream.core.state`) and the policy
-(:mod:`stream.core.policy`) can all import this module, and none of them is imported back.
+``AccountState``, ``Policy``, ``Thresholds`` and ``Stage`` under ``TYPE_CHECKING`` only. So the
+state (:mod:`stream.core.state`), the policy (:mod:`stream.core.policy`), health and the engine
+all import this module, and none of them is imported back. The contract layer
+(:mod:`schemas`) imports nothing from the core: it receives the names where it needs them.
 
 Tests that need an extra signal build ``DEFAULT.with_signals(spec)`` and run under
 :func:`installed`; production code only ever sees :data:`DEFAULT`.
