@@ -8,6 +8,7 @@ import sys
 from schemas.alerts import ALERT_SCHEMA_PATH, alert_json_schema_text
 from stream.cli.args import add_command
 from stream.core.policy import dump_policy_toml, load_policy
+from stream.core.signals.registry import SIGNALS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +49,7 @@ def _add_schema(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    text = alert_json_schema_text()
+    text = alert_json_schema_text(SIGNALS)
     if args.write:
         ALERT_SCHEMA_PATH.write_text(text, encoding="utf-8")
         print(f"wrote {ALERT_SCHEMA_PATH}", file=sys.stderr)

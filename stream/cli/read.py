@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from schemas.alerts import SEVERITY_RANK, SIGNALS
+from schemas.alerts import SEVERITY_RANK
 from schemas.codec import dumps_pretty
 from stream.cli.args import UsageError, add_command, non_negative, positive_int
 from stream.core.policy import load_policy
+from stream.core.signals.registry import SIGNALS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
