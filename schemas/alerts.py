@@ -31,24 +31,6 @@ ALERT_SCHEMA_PATH = Path(__file__).with_name("alert.schema.json")
 Signal = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 """A registered signal's name (``stream.core.signals.registry``)."""
 
-SIGNALS: tuple[str, ...] = (
-    "engagement_drop",
-    "time_in_product_drop",
-    "danger_zone",
-    "footprint_shrink",
-    "onboarding_stall",
-    "payment_failed",
-    "invoice_overdue",
-    "downgrade",
-    "support_silence",
-    "nps_detractor",
-)
-"""Deprecated copy of ``stream.core.signals.registry.SIGNALS`` (a test keeps them equal).
-
-Only for the callers above the core that still import it from here (the CLI, the read API,
-the backtest); once they import the registry's, delete it, and the registry line is the
-only place a signal is named.
-"""
 Dimension = Literal["usage", "adoption", "billing", "support", "sentiment"]
 Severity = Literal["low", "medium", "high", "critical"]
 Kind = Literal["opened", "updated", "resolved"]
@@ -134,17 +116,17 @@ class AlertEvent(_Frozen):
     playbook: str
 
 
-def alert_json_schema_text(signals: Sequence[str] = SIGNALS) -> str:
+def alert_json_schema_text(signals: Sequence[str]) -> str:
     """The schema exactly as the checked-in file holds it, listing ``signals``.
 
-    Pass ``stream.core.signals.registry.SIGNALS``; the default is the deprecated copy above.
+    Pass ``stream.core.signals.registry.SIGNALS``: the contract layer sits below the core.
     """
     from schemas.codec import dumps_pretty
 
     return dumps_pretty(alert_json_schema(signals)).decode() + "\n"
 
 
-def alert_json_schema(signals: Sequence[str] = SIGNALS) -> dict:
+def alert_json_schema(signals: Sequence[str]) -> dict:
     """The JSON Schema CS tooling codes against, as published in the repository.
 
     ``signal`` is published as the enum of the registered signals, in evaluation order.

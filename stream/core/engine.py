@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 
 from schemas.alerts import AlertEvent
 from schemas.events import EventBase
-from stream.core import effects, episodes
+from stream.core import effects, episodes, feature_counts
 from stream.core.alert_builder import build_alert
 from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
@@ -70,6 +70,10 @@ class PartitionEngine:
         self.evicted: list[str] = []  # accounts forgotten (when tracking changes)
         self._stats: Counter[str] = Counter()
         self.applied = 0  # a plain attribute: counted on every event
+        model = policy.risk_model
+        tracked = tuple(model.tracked_features) if model is not None else ()
+        self._feature_slot = {name: i for i, name in enumerate(tracked)}
+        self._feature_slots = feature_counts.slots_for(tracked)
         self.day_probe: Callable[[AccountState, Ctx], object] | None = None
         """Called after each account-day is judged: calibration samples the metrics here."""
 
@@ -126,6 +130,9 @@ class PartitionEngine:
         if event.segment is not None or event.plan is not None:
             effects.apply_attributes(acct, event)
         outcome = handler(acct, event, ms, day)
+        if self._feature_slots and event.type == "feature_used":
+            slot = self._feature_slot.get(event.feature, self._feature_slots - 1)  # type: ignore[attr-defined]
+            feature_counts.add(acct, slot, self._feature_slots, day)
         if outcome == effects.APPLIED:
             woken = self._woken_by.get(event.type)
             if woken and not acct.cancelled:

@@ -36,6 +36,7 @@ from schemas.alerts import Stage
 from stream.core.signals import registry as signals
 from stream.core.signals.base import SignalPolicy
 from stream.core.signals.registry import Registry
+from stream.core.signals.risk import RiskModel
 
 __all__ = [
     "DEFAULT_SEGMENT",
@@ -111,6 +112,8 @@ class Policy(_Strict):
         default_factory=lambda: {"onboarding": {"danger_zone": {"line": 0.4}}}
     )
     segments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    risk_model: RiskModel | None = None
+    """The learned churn-risk model (``churnwatch calibrate`` writes it); none built in."""
 
     @cached_property
     def _resolved(self) -> dict[tuple[str, Stage], Thresholds]:
@@ -281,7 +284,10 @@ def load_policy(path: str | Path | None) -> Policy:
 
 def dump_policy_toml(policy: Policy) -> str:
     """Render a policy as TOML (used by ``churnwatch policy --defaults`` and calibration)."""
-    return to_toml(policy.model_dump(exclude_defaults=False))
+    data = policy.model_dump(exclude_defaults=False)
+    if data.get("risk_model") is None:
+        data.pop("risk_model", None)  # TOML has no null: no model is no table
+    return to_toml(data)
 
 
 def to_toml(data: dict[str, Any]) -> str:

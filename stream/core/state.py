@@ -10,12 +10,14 @@ the same in the live worker's changelog-backed table and in an offline replay.
 from __future__ import annotations
 
 import zlib
+from array import array
 
 from stream.core import ring
 from stream.core.signals import registry
 from stream.core.timeutil import DAY_MS
 
 _NO_EPISODES: dict[str, Episode] = {}  # shared and never written: most accounts never alert
+_NO_FEATURE_WEEKS = array("H")  # shared and never written: replaced when first counted
 
 DEDUP_HORIZON = 32
 """Event ids remembered per account: a redelivery within its last 32 events is dropped."""
@@ -54,6 +56,8 @@ class AccountState:
         "created_ms",
         "episodes",
         "failures",
+        "feature_week",
+        "feature_weeks",
         "features",
         "first_day",
         "head_day",
@@ -95,6 +99,8 @@ class AccountState:
         self.logins = ring.new_counters()
         self.minutes = ring.new_counters()
         self.features = ring.new_counters()
+        self.feature_weeks = _NO_FEATURE_WEEKS  # per tracked feature, when the policy tracks any
+        self.feature_week = 0  # the newest week in feature_weeks
         self.tickets = ring.new_counters("B")
         self.users = ring.new_user_ring()
         self.recent_ids = bytearray(8 * DEDUP_HORIZON)

@@ -1,8 +1,12 @@
 """Account state to bytes and back: the value format of the changelog-backed table.
 
-Layout (version 1)::
+Layout (version 2)::
 
     b"CW" | version (1 byte) | scalar length (4 bytes, big-endian) | scalars (orjson) | rings
+
+Version 2 added the weekly per-feature counts (a scalar list, empty unless the policy tracks
+features) and the ``churn_risk`` risk byte. Version 1 values are still read: they had one risk
+byte fewer and no feature counts, so they decode with those empty.
 
 The scalars are a JSON array in a fixed field order; the rings (daily counters, the user sketch,
 the remembered event ids, the risks) follow as raw bytes in a fixed order and size. A value
@@ -20,7 +24,9 @@ from stream.core import ring
 from stream.core.state import DEDUP_HORIZON, AccountState, Episode
 
 MAGIC = b"CW"
-VERSION = 1
+VERSION = 2
+_READABLE = (1, 2)
+_V1_SIGNALS = 10  # risk bytes in a version 1 value
 _HEADER = len(MAGIC) + 1 + 4
 
 _SCALARS = (
@@ -47,6 +53,7 @@ _SCALARS = (
     "nps_ms",
     "applied",
     "clock_ms",
+    "feature_week",
 )
 _COUNTERS = ("logins", "minutes", "features", "tickets")
 _BLOBS = (*_COUNTERS, "users", "recent_ids", "risk")
@@ -60,6 +67,7 @@ def encode_state(acct: AccountState) -> bytes:
     scalars = [getattr(acct, name) for name in _SCALARS]
     scalars.append(acct.failures)
     scalars.append([list(o) for o in acct.overdue])
+    scalars.append(acct.feature_weeks.tolist())
     scalars.append(
         {
             signal: [ep.start_ms, ep.severity, ep.seq, ep.opens]
@@ -78,17 +86,25 @@ def decode_state(data: bytes) -> AccountState:
     if data[:2] != MAGIC:
         raise StateFormatError("not a churnwatch account state")
     version = data[2]
-    if version != VERSION:
+    if version not in _READABLE:
         raise StateFormatError(
-            f"account state version {version} is not readable by this release (reads {VERSION})"
+            f"account state version {version} is not readable by this release (reads "
+            f"{', '.join(map(str, _READABLE))})"
         )
+    fields = _SCALARS if version == 2 else _SCALARS[:-1]
     size = int.from_bytes(data[3:_HEADER], "big")
     scalars = orjson.loads(data[_HEADER : _HEADER + size])
     acct = AccountState.__new__(AccountState)
     AccountState.__init__(acct, "", 0)
-    for name, value in zip(_SCALARS, scalars, strict=False):
+    for name, value in zip(fields, scalars, strict=False):
         setattr(acct, name, value)
-    failures, overdue, episodes = scalars[len(_SCALARS) :]
+    rest = scalars[len(fields) :]
+    if version == 2:
+        failures, overdue, weeks, episodes = rest
+        if weeks:
+            acct.feature_weeks = array("H", weeks)
+    else:
+        failures, overdue, episodes = rest
     acct.failures = list(failures)
     acct.overdue = [tuple(o) for o in overdue]
     if episodes:
@@ -101,13 +117,15 @@ def decode_state(data: bytes) -> AccountState:
     for name in _BLOBS:
         blob = getattr(acct, name)
         width = len(blob.tobytes()) if isinstance(blob, array) else len(blob)
+        if name == "risk" and version == 1:
+            width = _V1_SIGNALS
         chunk = data[at : at + width]
         if len(chunk) != width:
             raise StateFormatError("account state is truncated")
         if isinstance(blob, array):
             blob[:] = array(blob.typecode, chunk)
         else:
-            blob[:] = chunk
+            blob[: len(chunk)] = chunk
         at += width
     if at != len(data):
         raise StateFormatError("account state has trailing bytes")

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from schemas.alerts import SIGNALS
+from stream.core.signals.registry import SIGNALS
 from stream.core.timeutil import DAY_MS, day_date, from_ms
 from stream.offline.outcomes import AccountOutcome
 

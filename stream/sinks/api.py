@@ -15,8 +15,9 @@ import orjson
 import redis
 from aiohttp import web
 
-from schemas.alerts import SEVERITY_RANK, SIGNALS
+from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
+from stream.core.signals.registry import SIGNALS
 from stream.run.metrics import Registry
 from stream.sinks.readmodel_store import RedisReadModel
 from stream.sinks.web_page import account_page, at_risk_page

@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from schemas.alerts import (
     ALERT_SCHEMA_PATH,
     DIMENSIONS,
-    SIGNALS,
     AlertEvent,
     alert_json_schema_text,
 )
@@ -30,13 +29,6 @@ def test_schema_names_every_signal_and_required_explanation_fields():
     for name in ("alert_id", "sequence", "kind", "explanation", "evidence", "health", "playbook"):
         assert name in schema["required"]
     assert schema["additionalProperties"] is False
-
-
-def test_the_contracts_deprecated_copy_of_the_names_is_the_registrys():
-    # schemas sits below the core and cannot import the registry; until the callers that
-    # still import schemas.alerts.SIGNALS move to the registry's, the copy must not drift.
-    assert SIGNALS == registry.SIGNALS
-    assert alert_json_schema_text() == alert_json_schema_text(registry.SIGNALS)
 
 
 def test_every_signal_has_a_detector_and_a_known_dimension():

@@ -81,3 +81,34 @@ def test_truncated_state_is_refused():
     data = encode_state(_busy_account().engine.accounts["acct-1"])
     with pytest.raises(StateFormatError, match="truncated"):
         decode_state(data[:-10])
+
+
+def test_feature_counts_round_trip_and_version_1_values_still_decode():
+    from array import array
+
+    from stream.core import feature_counts
+    from stream.core.state import AccountState
+    from stream.core.state_codec import decode_state, encode_state
+
+    acct = AccountState("acct-f", 20_000)
+    feature_counts.add(acct, 2, 3, 20_000)
+    feature_counts.add(acct, 2, 3, 20_001)
+    again = decode_state(encode_state(acct))
+    assert again.feature_weeks == acct.feature_weeks and again.feature_week == acct.feature_week
+    assert feature_counts.week_totals(again, 20_001, 4) == [0, 0, 2]
+    # a version 1 value: no feature counts, one risk byte fewer
+    plain = AccountState("acct-v1", 20_000)
+    v2 = encode_state(plain)
+    import orjson
+
+    size = int.from_bytes(v2[3:7], "big")
+    scalars = orjson.loads(v2[7 : 7 + size])
+    from stream.core.state_codec import _SCALARS
+
+    del scalars[_SCALARS.index("feature_week")]
+    del scalars[-2]  # the feature counts list
+    head = orjson.dumps(scalars)
+    v1 = b"CW\x01" + len(head).to_bytes(4, "big") + head + v2[7 + size : -1]
+    old = decode_state(v1)
+    assert old.account_id == "acct-v1" and old.feature_weeks == array("H")
+    assert len(old.risk) == len(plain.risk) and old.risk[-1] == 0

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from stream.core.signals import adoption, billing, usage, voice
+from stream.core.signals import adoption, billing, risk, usage, voice
 from stream.core.signals.base import Detector, SignalPolicy
 
 
@@ -110,6 +110,7 @@ SIGNAL_SPECS: tuple[SignalSpec, ...] = (
         "nps_detractor", "sentiment", voice.NpsDetractorPolicy, voice.nps_detractor,
         woken_by=("nps_response",),
     ),
+    SignalSpec("churn_risk", "usage", risk.ChurnRiskPolicy, risk.churn_risk),
 )  # fmt: skip
 
 DEFAULT = Registry(SIGNAL_SPECS)

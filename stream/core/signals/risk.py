@@ -1,0 +1,170 @@
+"""The learned churn risk: a logistic model over the account's metrics, scored at day closes.
+
+``churnwatch calibrate`` learns the model from the company's own history and writes it into
+the policy (``[risk_model]``: the metric names, their scaling, the weights and the retained
+accounts' deciles); the worker and replay score it with a dot product, no ML library. The
+built-in policy has no model, so the signal stays silent until a calibrated policy is loaded.
+
+An alert names the metrics that pushed the probability up most, in plain words and against
+retained accounts ("'reports' uses per week 0.5, in the bottom 10% of retained accounts"),
+because a bare score is what CS teams say they cannot act on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stream.core.feature_counts import MAX_TRACKED
+from stream.core.features import describe, feature_names, feature_vector
+from stream.core.signals.base import (
+    CLEAR,
+    FIRING,
+    HOLD,
+    Ctx,
+    Finding,
+    SignalPolicy,
+    fmt,
+    graded_risk,
+    hold_or_none,
+    stand_down,
+)
+
+if TYPE_CHECKING:
+    from stream.core.state import AccountState
+
+
+class RiskModel(BaseModel):
+    """A learned logistic model: ``p = 1 / (1 + exp(-(w . z + b)))`` with ``z`` the scaled
+    signed-log metrics. Written by ``calibrate``; validated so a hand edit cannot misalign it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tracked_features: list[str] = Field(default_factory=list, max_length=MAX_TRACKED)
+    features: list[str]
+    coefficients: list[float]
+    means: list[float]
+    scales: list[float]
+    intercept: float
+    horizon_days: int = Field(default=60, ge=1, le=365)
+    retained_deciles: list[list[float]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> RiskModel:
+        expected = feature_names(tuple(self.tracked_features))
+        if self.features != expected:
+            raise ValueError(
+                "features must be exactly the metrics this release computes for the tracked "
+                f"features, in order: {', '.join(expected)}"
+            )
+        n = len(self.features)
+        for name in ("coefficients", "means", "scales"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} must have one number per feature ({n})")
+        if any(s <= 0 for s in self.scales):
+            raise ValueError("scales must be positive")
+        if self.retained_deciles and len(self.retained_deciles) != n:
+            raise ValueError(f"retained_deciles must have one list per feature ({n})")
+        return self
+
+
+class ChurnRiskPolicy(SignalPolicy):
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="open at this probability")
+    high_threshold: float = Field(default=0.8, gt=0, le=1, description="high from here")
+    clear_ratio: float = Field(
+        default=0.8, gt=0, lt=1, description="resolve below threshold * this (hysteresis)"
+    )
+    min_tenure_days: int = Field(default=3, ge=0, le=365, description="days of data first")
+    max_opens: int = Field(default=1, ge=1, le=1000)
+    per_days: int = Field(default=60, ge=1, le=3650)
+    playbook: str = (
+        "Churn risk is high for accounts like this one: review the named metrics with the "
+        "champion and agree a success plan before the renewal."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ChurnRiskPolicy:
+        if self.high_threshold < self.threshold:
+            raise ValueError("high_threshold must be at least threshold")
+        return self
+
+
+def probability(model: RiskModel, values: list[float]) -> tuple[float, list[tuple[float, int]]]:
+    """The probability and each metric's contribution to the logit, largest first."""
+    logit = model.intercept
+    parts = []
+    for i, (x, w, m, s) in enumerate(
+        zip(values, model.coefficients, model.means, model.scales, strict=True)
+    ):
+        z = (math.copysign(math.log1p(abs(x)), x) - m) / s
+        contribution = w * z
+        logit += contribution
+        parts.append((contribution, i))
+    parts.sort(key=lambda p: (-p[0], p[1]))
+    logit = max(-30.0, min(30.0, logit))
+    return 1 / (1 + math.exp(-logit)), parts
+
+
+def _place(value: float, deciles: list[float]) -> str:
+    """Where ``value`` sits among retained accounts, in words."""
+    if not deciles:
+        return ""
+    below = sum(1 for d in deciles if value > d)
+    if below == 0:
+        return "in the bottom 10% of retained accounts"
+    if below >= len(deciles):
+        return "in the top 10% of retained accounts"
+    return f"around the {below * 10}th percentile of retained accounts"
+
+
+def explain(model: RiskModel, values: list[float], parts: list[tuple[float, int]]) -> str:
+    reasons = []
+    for contribution, i in parts[:3]:
+        if contribution <= 0:
+            break
+        deciles = model.retained_deciles[i] if model.retained_deciles else []
+        place = _place(values[i], deciles)
+        words = f"{describe(model.features[i])} {fmt(max(values[i], 0.0))}"
+        reasons.append(f"{words}, {place}" if place else words)
+    return "; ".join(reasons) or "no single metric stands out"
+
+
+def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    model = ctx.policy.risk_model
+    p: ChurnRiskPolicy = getattr(ctx.th, signal)
+    if model is None or not p.enabled:
+        return hold_or_none(acct, signal)
+    days_of_data = ctx.day - acct.first_day + 1
+    if days_of_data < p.min_tenure_days:
+        return hold_or_none(acct, signal)
+    values = feature_vector(acct, ctx.day, ctx.at_ms)
+    prob, parts = probability(model, values)
+    risk = graded_risk(prob, p.threshold, p.high_threshold, 1.0)
+    firing = prob >= p.threshold
+    if not firing and not stand_down(acct, signal, risk):
+        return None
+    if firing:
+        acct.set_risk(signal, risk)
+        status, severity = FIRING, "high" if prob >= p.high_threshold else "medium"
+    else:
+        status = CLEAR if prob < p.threshold * p.clear_ratio else HOLD
+        severity = ""
+    why = explain(model, values, parts)
+    return Finding(
+        signal,
+        status,
+        severity=severity,
+        metric="churn_probability",
+        value=round(prob, 4),
+        threshold=p.threshold,
+        window_days=28,
+        explanation=(
+            f"Churn risk {prob:.0%} within {model.horizon_days} days (alert at {p.threshold:.0%}), "
+            f"mostly from: {why}"
+            if firing
+            else f"churn risk back to {prob:.0%} (alert at {p.threshold:.0%})"
+        ),
+        series="logins",
+    )
