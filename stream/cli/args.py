@@ -99,6 +99,13 @@ def non_negative(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
 def open_fraction(text: str) -> float:
     """A split needs accounts on both sides, so 0 and 1 are refused."""
     value = fraction(text)

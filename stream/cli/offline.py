@@ -21,16 +21,17 @@ from stream.cli.args import (
     non_negative,
     non_negative_int,
     open_fraction,
+    positive_float,
     positive_int,
     rejects_note,
 )
 from stream.core.engine import PartitionedEngine
 from stream.core.policy import load_policy
-from stream.devtools.simulator import Label, Noise, SimConfig, generate, serialize
+from stream.devtools.simulator import SCENARIOS, Label, Noise, SimConfig, generate, serialize
 from stream.offline.backtest import OVERALL, Scoring, Split
 from stream.offline.calibrate import OBJECTIVES
 from stream.offline.report_html import backtest_html, calibration_html
-from stream.offline.tuning import LogSpec, backtest, calibrate, decisions
+from stream.offline.tuning import CalibrationError, LogSpec, backtest, calibrate, decisions
 from stream.run.logio import LogReader, Progress, RejectsFile, open_output
 from stream.run.replay import replay
 
@@ -79,6 +80,20 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="deliver events up to this late (mild reordering)",
     )
+    s.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="decline",
+        help="how churn arises: decline (usage fades first), level (renewals decided by how "
+        "much key features are used, no decline), random (unrelated to behaviour), mixed",
+    )
+    s.add_argument(
+        "--monthly-churn",
+        type=fraction,
+        default=None,
+        help="share of accounts cancelling per month (realistic: 0.02-0.04); unset: decline's "
+        "classic archetype mix (about 10%%), 0.03 for the other scenarios",
+    )
     s.add_argument("--duplicates", type=fraction, default=0.0, help="share delivered twice")
     s.add_argument("--junk", type=fraction, default=0.0, help="share of junk lines mixed in")
 
@@ -90,6 +105,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=args.start,
         new_fraction=args.new_fraction,
+        scenario=args.scenario,
+        monthly_churn=args.monthly_churn,
     )
     noise = Noise(
         jitter_seconds=args.jitter_seconds,
@@ -288,7 +305,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     cal = add_command(
         sub,
         "calibrate",
-        help="learn danger-zone lines from a log's cancellations; write a policy",
+        help="learn what precedes churn in a log (danger lines, a risk model); write a policy",
     )
     cal.set_defaults(handler=_cmd_calibrate)
     _add_scoring_args(cal)
@@ -319,13 +336,26 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         default=30,
         help="a segment and stage with fewer churners keeps its line",
     )
+    cal.add_argument(
+        "--max-openings-per-100-account-months",
+        dest="budget",
+        type=positive_float,
+        default=5.0,
+        help="alert budget: the learned risk threshold keeps openings at or below this",
+    )
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     scoring = Scoring(args.horizon_days, args.lead_days)
     split = Split("train", args.seed, args.holdout) if args.holdout else Split()
-    report, policy_text = calibrate(_spec(args, args.report), scoring, split, args.objective,
-                                    args.min_precision, args.min_churners)  # fmt: skip
+    try:
+        report, policy_text = calibrate(
+            _spec(args, args.report), scoring, split, args.objective,
+            args.min_precision, args.min_churners, args.budget,
+        )  # fmt: skip
+    except CalibrationError as exc:
+        print(f"churnwatch calibrate: {exc}", file=sys.stderr)
+        return 1
     Path(args.output).write_text(policy_text, encoding="utf-8")
     _write_reports(report, args.report, args.html, calibration_html)
     if not args.quiet:

@@ -34,7 +34,7 @@ from stream.core.ring import RING_DAYS
 from stream.core.signals import registry
 from stream.core.signals.base import CLEAR, Ctx, Detector, Finding
 from stream.core.state import AccountState
-from stream.core.timeutil import DAY_MS
+from stream.core.timeutil import DAY_MS, to_ms
 
 _NO_ALERTS: list[AlertEvent] = []  # shared empty result; callers only read it
 EVICT_AFTER_DAYS = RING_DAYS
@@ -95,7 +95,7 @@ class PartitionEngine:
         however many records the restart replays. This is the per-event hot path of both the
         worker and replay, hence the inlining.
         """
-        ms = int(event.ts.timestamp() * 1000 + 0.5)  # to_ms, inlined
+        ms = to_ms(event.ts)
         alerts: list[AlertEvent] = _NO_ALERTS
         if ms > self.clock_ms:
             self.clock_ms = ms

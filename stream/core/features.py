@@ -87,8 +87,12 @@ def _log_ratio(recent: float, recent_days: int, before: float, before_days: int)
     return math.log((recent + 1) / recent_days) - math.log((before + 1) / before_days)
 
 
-def feature_vector(acct: AccountState, day: int, at_ms: int) -> list[float]:
-    """The metrics of ``acct`` on the close of ``day`` (``at_ms`` is that instant)."""
+def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> list[float]:
+    """The metrics of ``acct`` on the close of ``day`` (``at_ms`` is that instant).
+
+    ``slots`` is how many per-feature rates follow the base metrics (tracked features plus
+    "other"; 0 when none are tracked): an account that never used one still has zeros there.
+    """
     first = max(acct.first_day, day - WINDOW + 1)
     days = day - first + 1
     logins = ring.window_sum(acct.logins, first, day)
@@ -151,7 +155,9 @@ def feature_vector(acct: AccountState, day: int, at_ms: int) -> list[float]:
         1.0 if acct.nps_score >= 0 else 0.0,
         float(acct.nps_score) if acct.nps_score >= 0 else 7.5,
     ]
-    vector.extend(tracked_feature_rates(acct, day))
+    if slots:
+        rates = tracked_feature_rates(acct, day)
+        vector.extend(rates if len(rates) == slots else [0.0] * slots)
     return vector
 
 

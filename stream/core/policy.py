@@ -30,6 +30,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from schemas.alerts import Stage
@@ -291,25 +292,5 @@ def dump_policy_toml(policy: Policy) -> str:
 
 
 def to_toml(data: dict[str, Any]) -> str:
-    out: list[str] = []
-
-    def scalar(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return repr(value)
-        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{text}"'
-
-    def table(prefix: str, node: dict[str, Any]) -> None:
-        plain = {k: v for k, v in node.items() if not isinstance(v, dict)}
-        nested = {k: v for k, v in node.items() if isinstance(v, dict)}
-        if plain and prefix:
-            out.append(f"\n[{prefix}]")
-        for key, value in plain.items():
-            out.append(f"{key} = {scalar(value)}")
-        for key, value in nested.items():
-            table(f"{prefix}.{key}" if prefix else key, value)
-
-    table("", data)
-    return "\n".join(out).lstrip("\n") + "\n"
+    """TOML that ``tomllib`` reads back to ``data`` (tomli-w does the quoting and the arrays)."""
+    return tomli_w.dumps(data)

@@ -71,7 +71,7 @@ class Deployment:
 
     def cli_script(self, path: str, *args: str) -> subprocess.CompletedProcess:
         """Run a script of the repository (an example) the way its docs say."""
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[2]
         done = subprocess.run([sys.executable, str(root / path), *args], env=self.env,
                               capture_output=True, timeout=300, check=False)  # fmt: skip
         if done.returncode != 0:

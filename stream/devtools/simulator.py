@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
-from stream.core.timeutil import DAY_MS, day_date
+from stream.core.timeutil import DAY_MS, day_date, to_ms
 
 ESTABLISHED_MIX: dict[str, float] = {
     "healthy": 0.58,
@@ -936,7 +936,7 @@ def _cancel(a: _Account, w: _Writer, day: int, ms: int) -> None:
 
 def generate(cfg: SimConfig, labels: list[Label] | None = None) -> Iterator[dict]:
     """Yield the log's events in event-time order; append each account's truth to ``labels``."""
-    start_ms = int(cfg.start.timestamp() * 1000) // DAY_MS * DAY_MS
+    start_ms = to_ms(cfg.start) // DAY_MS * DAY_MS
     w = _Writer(start_ms)
     master = random.Random(cfg.seed)
     if cfg.legacy:
@@ -1027,7 +1027,7 @@ def serialize(events: Iterator[dict], noise: Noise = Noise()) -> Iterator[bytes]
         if not jitter_ms:
             yield from emit(line)
             continue
-        ms = int(datetime.fromisoformat(event["ts"]).timestamp() * 1000)
+        ms = to_ms(datetime.fromisoformat(event["ts"]))
         serial += 1
         heapq.heappush(pending, (ms + rng.randrange(jitter_ms + 1), serial, line))
         while pending and pending[0][0] <= ms:

@@ -165,6 +165,19 @@ def _score_group(
     }
 
 
+def score_openings(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring = Scoring(),
+) -> dict:
+    """One group's figures for openings given directly (a learned rule or a naive baseline),
+    by the same account rules as :func:`score`."""
+    exposure = sum(max(out.end_ms(log_end_ms) - out.first_ms, DAY_MS) for out in outcomes.values())
+    kept = {a: times for a, times in openings.items() if a in outcomes}
+    return _score_group(kept, {}, outcomes, log_end_ms, exposure / DAY_MS, scoring)
+
+
 def _week(ms: int) -> str:
     day = ms // DAY_MS
     monday = day - (day + 3) % 7  # 1970-01-01 was a Thursday

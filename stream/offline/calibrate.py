@@ -31,7 +31,7 @@ from stream.core.signals.usage import danger_measure
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
 from stream.offline.backtest import OVERALL, Scoring
-from stream.offline.outcomes import Outcome
+from stream.offline.outcomes import AccountOutcome
 
 OBJECTIVES = ("recall", "f1")
 DEFAULT_SCORING = Scoring()
@@ -101,7 +101,7 @@ class _Cell:
 
 def _cells(
     samples: DangerSamples,
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, AccountOutcome],
     log_end_ms: int,
     scoring: Scoring,
 ) -> dict[tuple[str, str], _Cell]:
@@ -157,7 +157,7 @@ def _f1(precision: float | None, recall: float | None) -> float:
 
 def choose_lines(
     samples: DangerSamples,
-    outcomes: dict[str, Outcome],
+    outcomes: dict[str, AccountOutcome],
     log_end_ms: int,
     scoring: Scoring = DEFAULT_SCORING,
     objective: str = "recall",

@@ -120,8 +120,3 @@ def apply_labels_file(observer: OutcomeObserver, text: bytes, source: str) -> in
             kind = row.get("churn_type")
             out.involuntary = None if kind is None else kind == "involuntary"
     return seen
-
-
-Outcome = AccountOutcome
-"""The former name, kept only until ``stream.offline.calibrate`` and ``tests/tuning`` import
-:class:`AccountOutcome` (they are being edited elsewhere); remove it then."""

@@ -17,18 +17,24 @@ baselines and the replayed policy are compared on one scale.
 
 from __future__ import annotations
 
+import copy
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import orjson
 
-from stream.core.features import describe, feature_names, feature_vector
+from stream.core.feature_counts import MAX_TRACKED
+from stream.core.features import BASE_FEATURES, describe, feature_names, feature_vector
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
 from stream.offline import risk_learning as rl
 from stream.offline.backtest import Scoring, score_openings
 from stream.offline.outcomes import AccountOutcome
+from stream.run.logio import LogReader
 
 CLEAR_RATIO = 0.8
 """An open churn-risk episode resolves below threshold x this (hysteresis)."""
@@ -52,7 +58,8 @@ class FeatureSamples:
         self.accounts.append(acct.account_id)
         self.segments.append(acct.segment_name())
         self.days.append(ctx.day)
-        self.values.extend(feature_vector(acct, ctx.day, ctx.at_ms))
+        slots = len(self.names) - len(BASE_FEATURES)
+        self.values.extend(feature_vector(acct, ctx.day, ctx.at_ms, slots))
 
     def frozen(self) -> rl.Samples:
         """The rows grouped by account (stable within an account), as numpy arrays."""
@@ -157,12 +164,15 @@ def learn(
 ) -> Model:
     """Fit on ``train``'s rows and choose the threshold on them within ``budget``."""
     z_all, scaling, coef, intercept, y_all, fit_rows = _fit(samples, ctx, train, l2)
+    base_rate = float(y_all[fit_rows].mean())
+    # Balanced class weights fit as if half the rows churned; moving the intercept by the
+    # prior's log-odds makes the score an honest probability again (what an alert prints).
+    intercept += rl.sigmoid_logit(base_rate)
     scores = rl.probabilities(scaling.apply(z_all), coef, intercept)
     rows = rl.AccountRows.of(samples)
     threshold, figures = choose_threshold(samples, rows, scores, ctx, train, budget)
     retained = fit_rows[y_all[fit_rows] == 0]
     deciles = [rl.deciles(samples.x[retained, j]) for j in range(len(samples.names))]
-    base_rate = float(y_all[fit_rows].mean())
     cohorts = {}
     for j, name in enumerate(samples.names):
         table = rl.cohort_rates(samples.x[fit_rows, j], y_all[fit_rows])
@@ -218,3 +228,69 @@ def model_scores(model: Model, samples: rl.Samples) -> np.ndarray:
     """Each row's probability under a learned model (for reports and tests)."""
     z = (rl.transform(samples.x) - np.array(model.means)) / np.array(model.scales)
     return rl.probabilities(z, np.array(model.coefficients), model.intercept)
+
+
+def top_features(path: str, limit: int = MAX_TRACKED) -> tuple[str, ...]:
+    """The product features used most in the log, most used first (ties by name).
+
+    A cheap pass: only lines that mention ``feature_used`` are parsed. The model tracks these
+    by name and counts every other feature as "other".
+    """
+    counts: Counter[str] = Counter()
+    with LogReader(path) as reader:
+        for _, line in reader:
+            if line is None or b"feature_used" not in line:
+                continue
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            feature = event.get("feature") if isinstance(event, dict) else None
+            if event.get("type") == "feature_used" and isinstance(feature, str) and feature:
+                counts[feature] += 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(name for name, _ in ranked[:limit])
+
+
+def tracking_policy_data(base: dict[str, Any], tracked: tuple[str, ...]) -> dict[str, Any]:
+    """The base policy, counting ``tracked`` features so that the samples can hold them.
+
+    The model table needs weights to validate; zero weights score nothing, and the signal is
+    switched off, so this policy alerts exactly as the base one does.
+    """
+    names = feature_names(tracked)
+    data = copy.deepcopy(base)
+    data["risk_model"] = {
+        "tracked_features": list(tracked),
+        "features": names,
+        "coefficients": [0.0] * len(names),
+        "means": [0.0] * len(names),
+        "scales": [1.0] * len(names),
+        "intercept": 0.0,
+    }
+    data.setdefault("defaults", {}).setdefault("churn_risk", {})["enabled"] = False
+    return data
+
+
+def model_policy_data(
+    base: dict[str, Any], model: Model, tracked: tuple[str, ...], horizon_days: int
+) -> dict[str, Any]:
+    """The base policy with the learned model switched on at its threshold."""
+    data = copy.deepcopy(base)
+    data["risk_model"] = {
+        "tracked_features": list(tracked),
+        "features": model.names,
+        "coefficients": model.coefficients,
+        "means": model.means,
+        "scales": model.scales,
+        "intercept": model.intercept,
+        "horizon_days": horizon_days,
+        "retained_deciles": model.retained_deciles,
+    }
+    risk = data.setdefault("defaults", {}).setdefault("churn_risk", {})
+    risk["enabled"] = True
+    risk["threshold"] = model.threshold
+    halfway_to_certain = 1 - (1 - model.threshold) / 2
+    risk["high_threshold"] = round(min(1.0, max(model.threshold, halfway_to_certain)), 6)
+    risk["clear_ratio"] = CLEAR_RATIO
+    return data

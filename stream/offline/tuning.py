@@ -8,10 +8,15 @@ deterministic: the same log, labels, policy and seed give byte-identical JSON.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from stream.core.features import describe
 from stream.core.policy import Policy, load_policy, parse_policy, to_toml
+from stream.core.signals import registry
+from stream.core.signals.base import Ctx
+from stream.core.state import AccountState
+from stream.offline import risk_calibration as rc
 from stream.offline.backtest import OVERALL, Scoring, Split, score
 from stream.offline.calibrate import (
     DangerSamples,
@@ -73,20 +78,48 @@ def calibrate(
     objective: str = "recall",
     min_precision: float = 0.6,
     min_churners: int = 30,
+    budget: float = rc.rl.DAY_ALERT_BUDGET,
 ) -> tuple[dict, str]:
     """Learn on ``split``'s side (train, or all); with a train split, also compare the base and
-    the calibrated policy on the held-out side. Returns the report and the policy's TOML."""
-    base = load_policy(spec.policy)
-    samples = DangerSamples()
-    run = _run(spec, base, "calibrate", probe=samples)
-    learn_on = {a: out for a, out in run.outcomes.accounts.items() if split(a)}
-    choices = choose_lines(samples, learn_on, run.span_ms[1], scoring, objective,
-                           min_precision, min_churners)  # fmt: skip
-    per_signal = _score(run, scoring, split)["signals"]
-    disabled = gate_signals(per_signal, min_precision)
+    the calibrated policy, and the naive baselines, on the held-out side. Returns the report
+    and the policy's TOML.
+
+    Two things are learned: the danger-zone lines (as before) and the churn-risk model over
+    every metric the state keeps. The model is written into the policy only when it beats the
+    better naive baseline on the held-out accounts; otherwise the report says so plainly and
+    the policy carries the other decisions only.
+    """
     base_data = tomllib.loads(Path(spec.policy).read_text()) if spec.policy else {}
+    load_policy(spec.policy)  # a bad base policy stops here, with its own message
+    tracked = rc.top_features(spec.log) if spec.log != "-" else ()
+    tracking = parse_policy(rc.tracking_policy_data(base_data, tracked), "the base policy")
+    danger, metrics = DangerSamples(), rc.FeatureSamples(tracked)
+
+    def probe(acct: AccountState, ctx: Ctx) -> None:
+        danger(acct, ctx)
+        metrics(acct, ctx)
+
+    run = _run(spec, tracking, "calibrate", probe=probe)
+    outcomes = run.outcomes.accounts
+    if not outcomes:
+        raise CalibrationError(f"{spec.log}: no valid events to learn from")
+    learn_on = {a: out for a, out in outcomes.items() if split(a)}
+    churners = sum(1 for out in learn_on.values() if out.churned)
+    if churners == 0:
+        raise CalibrationError(
+            f"{spec.log}: no account in the learning set cancelled, so there is nothing to "
+            "learn what precedes churn from (give --labels, or a log with cancellations)"
+        )
+    choices = choose_lines(danger, learn_on, run.span_ms[1], scoring, objective,
+                           min_precision, min_churners)  # fmt: skip
+    per_signal = _judged_signals(run, scoring, split)
+    disabled = gate_signals(per_signal, min_precision)
     data = calibrated_policy_data(base_data, choices, disabled)
-    tuned_policy = parse_policy(data, "the calibrated policy")  # never write one it would refuse
+    kept_volume = sum(
+        numbers["per_100_accounts_per_month"] or 0.0
+        for signal, numbers in per_signal.items()
+        if signal not in disabled and signal not in (OVERALL, "churn_risk")
+    )
     report: dict = {
         "log": spec.log,
         "policy": spec.policy or "built-in",
@@ -96,22 +129,110 @@ def calibrate(
         if objective == "f1"
         else f"best recall with precision >= {min_precision:.0%}",
         "scoring": {"horizon_days": scoring.horizon_days, "lead_days": scoring.lead_days},
+        "alert_budget_per_100_account_months": budget,
         "replay": _replay_counts(run),
         "cells": [asdict(choice) for choice in choices],
         "disabled_signals": disabled,
     }
+    samples = metrics.frozen()
+    context = rc.Context(outcomes, run.span_ms[1], scoring)
+    train = set(learn_on)
+    model = None
+    if len(samples):
+        try:
+            model = rc.learn(samples, context, train, max(0.5, budget - kept_volume))
+        except ValueError as exc:
+            report["risk_model"] = {"learned": False, "why": str(exc)}
+    with_model = data
+    if model is not None:
+        with_model = rc.model_policy_data(data, model, tracked, scoring.horizon_days)
+        report["risk_model"] = _model_summary(model, tracked)
+    tuned_policy = parse_policy(with_model, "the calibrated policy")  # never write one it refuses
+    written = with_model
     if split.part == "train":
         held_out = Split("test", split.seed, split.test_fraction)
+        test = {a for a in outcomes if held_out(a)}
         tuned = _run(spec, tuned_policy, "held-out check")
         before = _score(run, scoring, held_out)["signals"][OVERALL]
         after = _score(tuned, scoring, held_out)["signals"][OVERALL]
-        report["holdout"] = {"base policy": before, "calibrated policy": after}
+        naive = rc.baselines(samples, context, train, test, budget) if len(samples) else {}
+        report["holdout"] = {"base policy": before, "calibrated policy": after, **naive}
         report["holdout_change"] = {
             key: None if before[key] is None or after[key] is None
             else round(after[key] - before[key], 4)
             for key in ("precision", "recall", "f1", "per_100_accounts_per_month")
         }  # fmt: skip
-    return report, _policy_text(report, data)
+        best_name, best_f1 = max(
+            ((name, numbers["f1"] or 0.0) for name, numbers in naive.items()),
+            key=lambda kv: kv[1],
+            default=("", 0.0),
+        )
+        beats = (after["f1"] or 0.0) > best_f1
+        report["verdict"] = _verdict(beats, after, best_name, best_f1, model is not None)
+        if model is not None and not beats:
+            written = data  # the model did not earn its place: do not ship it
+            report["risk_model"]["written"] = False
+    return report, _policy_text(report, written)
+
+
+class CalibrationError(ValueError):
+    """A log calibration cannot learn from; the message says why and what to give instead."""
+
+
+def _judged_signals(run: LogRun, scoring: Scoring, split: Split) -> dict[str, dict]:
+    """Each signal's figures against the churn it predicts.
+
+    Billing signals foretell involuntary churn (the card failed, the invoice went unpaid): an
+    account that left for other reasons is not their miss, and a whole-churn precision would
+    switch off the one signal that catches involuntary churners. So they are scored against
+    involuntary cancellations only; every other signal against all churn.
+    """
+    start, end = run.span_ms
+    outcomes = run.outcomes.accounts
+    overall = score(run.marks, outcomes, start, end, scoring, split)["signals"]
+    involuntary = {
+        a: out if out.involuntary else replace(out, cancel_ms=None, involuntary=None)
+        for a, out in outcomes.items()
+    }
+    billing = score(run.marks, involuntary, start, end, scoring, split)["signals"]
+    return {
+        signal: billing[signal] if registry.DEFAULT.dimension_of.get(signal) == "billing"
+        else numbers
+        for signal, numbers in overall.items()
+    }  # fmt: skip
+
+
+def _model_summary(model: rc.Model, tracked: tuple[str, ...]) -> dict:
+    ranked = sorted(
+        zip(model.names, model.coefficients, strict=True), key=lambda kv: (-abs(kv[1]), kv[0])
+    )
+    return {
+        "learned": True,
+        "written": True,
+        "tracked_features": list(tracked),
+        "threshold": model.threshold,
+        "train": model.train,
+        "weights": [
+            {"metric": name, "words": describe(name), "weight": weight}
+            for name, weight in ranked[:12]
+        ],
+        "cohorts": model.cohorts,
+    }
+
+
+def _verdict(beats: bool, after: dict, best: str, best_f1: float, learned: bool) -> str:
+    f1 = after["f1"] or 0.0
+    if beats:
+        return (
+            f"The calibrated policy beats the best naive baseline on the held-out accounts "
+            f"(F1 {f1:.2f} against {best_f1:.2f}, '{best}'): recommended."
+        )
+    tail = " The learned risk model is not written into the policy." if learned else ""
+    return (
+        f"The calibrated policy does NOT beat the naive baseline '{best}' on the held-out "
+        f"accounts (F1 {f1:.2f} against {best_f1:.2f}). Behaviour does not predict churn well "
+        f"in this log, or there is too little of it: expect few useful alerts.{tail}"
+    )
 
 
 def decisions(report: dict) -> list[str]:
@@ -122,6 +243,18 @@ def decisions(report: dict) -> list[str]:
         for cell in report["cells"]
     ]
     lines += [f"{signal} switched off: {why}" for signal, why in report["disabled_signals"].items()]
+    model = report.get("risk_model")
+    if model and model.get("learned"):
+        top = ", ".join(w["words"] for w in model["weights"][:3])
+        state = "written" if model.get("written") else "NOT written"
+        lines.append(
+            f"churn risk model {state}: alert at probability {model['threshold']:.3f}; "
+            f"strongest metrics: {top}"
+        )
+    elif model:
+        lines.append(f"churn risk model not learned: {model['why']}")
+    if report.get("verdict"):
+        lines.append(report["verdict"])
     return lines
 
 

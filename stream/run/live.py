@@ -25,21 +25,14 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.codec import dump_model
-from schemas.events import (
-    BILLING_TYPES,
-    MAX_EVENT_BYTES,
-    USAGE_TYPES,
-    EventBase,
-    InvalidEvent,
-    decode_event,
-    reason_kind,
-    source_index,
-)
+from schemas.events import BILLING_TYPES, USAGE_TYPES, EventBase, source_index
 from stream.core.engine import PartitionEngine, partition_for
 from stream.core.policy import Policy
 from stream.core.state import AccountState
 from stream.core.state_codec import StateFormatError, decode_state, encode_state
+from stream.core.timeutil import to_ms
 from stream.run.merge import SOURCES, Merger
+from stream.run.validate import Rejection, validate
 
 _ALL_TYPES = USAGE_TYPES | BILLING_TYPES
 CLOCK_KEY_PREFIX = "\x00clock/"
@@ -255,7 +248,7 @@ class LiveProcessor:
             # The common case once caught up: nothing waits, nothing earlier can still come.
             ready = [(record, event, entry)]
         else:
-            ts_ms = int(event.ts.timestamp() * 1000 + 0.5)
+            ts_ms = to_ms(event.ts)
             merger.push(record.partition, record.source, ts_ms, (record, event, entry))
 
             def settled(partition: int, source: int, ts: int) -> bool:
@@ -322,17 +315,9 @@ class LiveProcessor:
         return out
 
     def _validate(self, record: Record, out: Outcome, now_ms: int) -> EventBase | None:
-        value = record.value
-        if value is None:
-            return self._dead(record, out, "record has no value", "no value")
-        if len(value) > MAX_EVENT_BYTES:
-            return self._dead(
-                record, out, f"record of {len(value)} bytes exceeds the limit", "too large"
-            )
-        try:
-            event = decode_event(value)
-        except InvalidEvent as exc:
-            return self._dead(record, out, exc.reason, reason_kind(exc.reason))
+        event = validate(record.value)
+        if isinstance(event, Rejection):
+            return self._dead(record, out, event.reason, event.kind)
         expected = source_index(event)
         if event.type in _ALL_TYPES and expected != record.source:
             return self._dead(
@@ -356,7 +341,7 @@ class LiveProcessor:
                     "wrong key",
                 )
         if self.max_future_ms:
-            ahead = int(event.ts.timestamp() * 1000) - now_ms
+            ahead = to_ms(event.ts) - now_ms
             if ahead > self.max_future_ms:
                 return self._dead(
                     record, out, f"ts is {ahead // 3_600_000} h ahead of the wall clock", "future"

@@ -20,5 +20,5 @@ def test_demo_runs_a_broker_a_worker_and_a_feed_and_prints_alerts():
     assert done.returncode == 0, err
     lines = done.stdout.decode().splitlines()
     assert len(lines) >= 10, err
-    assert any(" OPEN " in line and "engagement_drop" in line for line in lines)
+    assert any(" opened " in line and "engagement_drop" in line for line in lines)
     assert "episodes opened" in err

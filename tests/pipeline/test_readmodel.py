@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import quote
 
@@ -133,10 +132,7 @@ def test_terminal_tail_and_account(served):
 
 def test_the_documented_python_consumer_applies_the_idempotency_rule(served):
     dep, _, expected, _ = served
-    # An absolute path: Deployment.cli_script resolves relative ones against stream/ since the
-    # re-layout moved it into stream/devtools/ (it should use parents[2]).
-    example = Path(__file__).resolve().parents[2] / "examples" / "alerts_consumer.py"
-    done = dep.cli_script(str(example), "--bootstrap", dep.bootstrap,
+    done = dep.cli_script("examples/alerts_consumer.py", "--bootstrap", dep.bootstrap,
                           "--topic", dep.topics["alerts"], "--group", "doc-example")  # fmt: skip
     lines = done.stdout.decode().splitlines()
     open_now = sum(len(episodes) for episodes in expected.open_alerts.values())

@@ -6,15 +6,15 @@ import pytest
 
 from stream.core.timeutil import DAY_MS
 from stream.offline.backtest import OVERALL, Mark, Scoring, Split, score
-from stream.offline.outcomes import LabelsError, Outcome, OutcomeObserver, apply_labels_file
+from stream.offline.outcomes import AccountOutcome, LabelsError, OutcomeObserver, apply_labels_file
 from tests.helpers import event, model
 
 D = DAY_MS
 END = 200 * D
 
 
-def outcome(account: str, first_day: int, cancel_day: int | None = None) -> Outcome:
-    out = Outcome(account, first_day * D)
+def outcome(account: str, first_day: int, cancel_day: int | None = None) -> AccountOutcome:
+    out = AccountOutcome(account, first_day * D)
     out.cancel_ms = None if cancel_day is None else cancel_day * D
     return out
 

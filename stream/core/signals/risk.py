@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stream.core.feature_counts import MAX_TRACKED
-from stream.core.features import describe, feature_names, feature_vector
+from stream.core.features import BASE_FEATURES, describe, feature_names, feature_vector
 from stream.core.signals.base import (
     CLEAR,
     FIRING,
@@ -139,7 +139,8 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     days_of_data = ctx.day - acct.first_day + 1
     if days_of_data < p.min_tenure_days:
         return hold_or_none(acct, signal)
-    values = feature_vector(acct, ctx.day, ctx.at_ms)
+    slots = len(model.features) - len(BASE_FEATURES)
+    values = feature_vector(acct, ctx.day, ctx.at_ms, slots)
     prob, parts = probability(model, values)
     risk = graded_risk(prob, p.threshold, p.high_threshold, 1.0)
     firing = prob >= p.threshold
