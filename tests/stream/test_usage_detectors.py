@@ -220,3 +220,27 @@ def test_segment_change_mid_window_switches_the_line_it_is_judged_against():
     opened = h.of("danger_zone", "opened")
     assert opened and opened[0].threshold == 3.0
     assert opened[0].account.segment == "enterprise"
+
+
+def test_silence_on_a_low_volume_account_resolves_when_it_is_active_again():
+    # Two logins a week: under the 3/week drop floor, over the 1/week silence floor.
+    h = Harness()
+    _established(h)
+    h.daily_logins(range(0, 70), {d: 1 for d in range(0, 70) if d % 7 in (1, 4)})
+    h.tick(at(84))  # 14 days without a login
+    opened = h.of("engagement_drop", "opened")
+    assert len(opened) == 1 and opened[0].severity == "critical"
+    # Back to its own two logins a week: the episode must not stay open under the floor.
+    h.daily_logins(range(84, 112), {d: 1 for d in range(84, 112) if d % 7 in (1, 4)})
+    h.tick(at(113))
+    resolved = h.of("engagement_drop", "resolved")
+    assert len(resolved) == 1, "the silence episode resolves once the account is active again"
+    assert "resumed" in resolved[0].explanation and "-0" not in resolved[0].explanation
+    assert not h.engine.accounts["acct-1"].is_open("engagement_drop")
+
+
+def test_explanations_never_print_minus_zero():
+    from stream.core.signals.base import fmt
+
+    assert fmt(-0.0) == "0" and fmt(-0.001) == "0" and fmt(0.004) == "0"
+    assert fmt(-5.0) == "-5" and fmt(12.25) == "12.2"

@@ -136,7 +136,9 @@ def set_risk(acct: AccountState, signal: str, risk: int) -> None:
 
 
 def fmt(value: float) -> str:
-    """Numbers in explanations: few digits, no float noise."""
+    """Numbers in explanations: few digits, no float noise, and never "-0"."""
+    if abs(value) < 0.005:
+        return "0"
     if value >= 100:
         return f"{value:.0f}"
     if value >= 10:

@@ -19,6 +19,7 @@ from stream.core.ring import RING_DAYS
 from stream.core.signals.base import (
     CLEAR,
     FIRING,
+    HOLD,
     MEDIUM_RISK,
     Ctx,
     Finding,
@@ -28,6 +29,7 @@ from stream.core.signals.base import (
     graded_risk,
     hold_or_none,
     set_risk,
+    stand_down,
 )
 from stream.core.timeutil import DAY_MS
 
@@ -146,7 +148,7 @@ def _drop_finding(
     current = current_sum * 7 / p.window_days
     baseline = baseline_sum * 7 / base_days
     if baseline < p.min_baseline_per_week or baseline <= 0:
-        return hold_or_none(acct, signal, "baseline below the volume floor")
+        return _below_floor(acct, signal, p, current, baseline, series, unit)
     drop = 1.0 - current / baseline
     risk = graded_risk(drop, p.drop_medium, p.drop_high, 1.0)
     firing = drop >= p.drop_medium
@@ -165,9 +167,10 @@ def _drop_finding(
     status, severity = decision
     line = baseline * (1 - p.drop_medium)
     if status == CLEAR:
-        text = (
-            f"{unit.capitalize()} recovered to {fmt(current)}/week, within "
-            f"{fmt(max(drop, 0) * 100)}% of the {fmt(baseline)}/week baseline"
+        text = f"{unit.capitalize()} recovered to {fmt(current)}/week, " + (
+            f"at or above the {fmt(baseline)}/week baseline"
+            if drop <= 0
+            else f"{fmt(drop * 100)}% below the {fmt(baseline)}/week baseline"
         )
     else:
         text = (
@@ -185,6 +188,42 @@ def _drop_finding(
         threshold=round(line, 3),
         window_days=p.window_days,
         explanation=text,
+        series=series,
+    )
+
+
+def _below_floor(
+    acct: AccountState,
+    signal: str,
+    p: EngagementDropPolicy | TimeInProductDropPolicy,
+    current: float,
+    baseline: float,
+    series: str,
+    unit: str,
+) -> Finding | None:
+    """A baseline under the volume floor cannot open a drop, but it must not trap one open.
+
+    A silence episode opens from a lower baseline than a drop may (an account that goes
+    completely quiet is news at any volume); once the account is active again at its own
+    recent level, the episode resolves here instead of being held forever below the floor.
+    A drop episode is held: its baseline sinks as the decline moves into it, and that is no
+    recovery.
+    """
+    if not stand_down(acct, signal):
+        return None
+    silence = acct.episode(signal).severity == "critical"  # only silence opens as critical
+    if not silence or current <= 0 or current < baseline * (1 - p.clear_below):
+        return Finding(signal, HOLD, explanation="baseline below the volume floor")
+    return Finding(
+        signal,
+        CLEAR,
+        metric=f"{series}_per_week",
+        value=round(current, 3),
+        baseline=round(baseline, 3),
+        threshold=round(baseline * (1 - p.drop_medium), 3),
+        window_days=p.window_days,
+        explanation=f"{unit.capitalize()} resumed at {fmt(current)}/week, in line with the "
+        f"account's own {fmt(baseline)}/week",
         series=series,
     )
 
