@@ -47,7 +47,6 @@ class FeatureSamples:
     tracked: tuple[str, ...]
     names: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
-    segments: list[str] = field(default_factory=list)
     days: array = field(default_factory=lambda: array("q"))
     values: array = field(default_factory=lambda: array("d"))
 
@@ -56,7 +55,6 @@ class FeatureSamples:
 
     def __call__(self, acct: AccountState, ctx: Ctx) -> None:
         self.accounts.append(acct.account_id)
-        self.segments.append(acct.segment_name())
         self.days.append(ctx.day)
         slots = len(self.names) - len(BASE_FEATURES)
         self.values.extend(feature_vector(acct, ctx.day, ctx.at_ms, slots))
@@ -72,7 +70,6 @@ class FeatureSamples:
             accounts=[self.accounts[i] for i in order],
             days=np.frombuffer(self.days, dtype=np.int64)[index],
             x=x[index],
-            segments=[self.segments[i] for i in order],
         )
 
 
@@ -195,7 +192,7 @@ def learn(
 
 
 def baselines(
-    samples: rl.Samples, ctx: Context, train: set[str], test: set[str], budget: float
+    samples: rl.Samples, ctx: Context, train: set[str], test: set[str]
 ) -> dict[str, dict]:
     """The naive rules, learned (where they learn anything) on ``train``, scored on ``test``."""
     day_one = {a: [ctx.outcomes[a].first_ms // DAY_MS] for a in sorted(test) if a in ctx.outcomes}

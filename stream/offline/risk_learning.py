@@ -31,7 +31,6 @@ class Samples:
     accounts: list[str]  # one per row
     days: np.ndarray  # int64, the judged day (days since the epoch)
     x: np.ndarray  # float64, rows x features, raw (untransformed) values
-    segments: list[str]
 
     def __len__(self) -> int:
         return len(self.accounts)

@@ -155,7 +155,7 @@ def calibrate(
         tuned = _run(spec, tuned_policy, "held-out check")
         before = _score(run, scoring, held_out)["signals"][OVERALL]
         after = _score(tuned, scoring, held_out)["signals"][OVERALL]
-        naive = rc.baselines(samples, context, train, test, budget) if len(samples) else {}
+        naive = rc.baselines(samples, context, train, test) if len(samples) else {}
         report["holdout"] = {"base policy": before, "calibrated policy": after, **naive}
         report["holdout_change"] = {
             key: None if before[key] is None or after[key] is None

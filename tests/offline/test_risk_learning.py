@@ -43,7 +43,6 @@ def test_labels_leave_censored_rows_out() -> None:
         accounts=["churner", "churner", "stayer", "stayer"],
         days=np.array([10, 80, 10, 80]),
         x=np.zeros((4, 1)),
-        segments=["s"] * 4,
     )
     y, usable = rl.labels_within(samples, {"churner": 100, "stayer": None}, 120, 60)
     # churner: day 10 is 90 days before (negative, known); day 80 is 20 days before (positive)
