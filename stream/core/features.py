@@ -30,6 +30,8 @@ BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("active_days_28d", "active days in the last 28"),
     ("minutes_per_week", "minutes in the product per week"),
     ("feature_uses_per_week", "feature uses per week"),
+    ("feature_uses_per_login", "feature uses per login"),
+    ("minutes_per_login", "minutes per login"),
     ("active_users_28d", "active users in the last 28 days"),
     ("active_user_share", "share of seats active"),
     ("login_trend", "logins, last 14 days against the 28 before (log ratio)"),
@@ -38,6 +40,7 @@ BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("days_since_use", "days since anyone used the product"),
     ("tenure_days", "days since the subscription started"),
     ("days_to_renewal", "days to the next renewal"),
+    ("first_term", "still in the first billing term"),
     ("unpaid_failure", "a failed payment not yet paid"),
     ("failures_30d", "failed payments in 30 days"),
     ("overdue_90d", "overdue invoices in 90 days"),
@@ -56,13 +59,14 @@ RECENT = 14
 _PERIOD_DAYS = {"monthly": 30, "annual": 365, "yearly": 365, "quarterly": 91}
 
 
-def feature_key(feature: str) -> str:
-    return f"uses_of_{feature}_per_week"
+_PER = ("per_week", "per_login")
+"""The rates kept per tracked feature: how much it is used, and how deeply per visit (a team
+that logs in daily but never runs a report differs from one that runs reports at each login)."""
 
 
 def feature_names(tracked: tuple[str, ...]) -> list[str]:
-    """The vector's names: the base metrics, then one rate per tracked feature and "other"."""
-    extra = [feature_key(f) for f in (*tracked, "other")] if tracked else []
+    """The vector's names: the base metrics, then the rates of each tracked feature and "other"."""
+    extra = [f"uses_of_{f}_{per}" for f in (*tracked, "other") for per in _PER] if tracked else []
     return [name for name, _ in BASE_FEATURES] + extra
 
 
@@ -71,8 +75,10 @@ def describe(name: str) -> str:
     for key, words in BASE_FEATURES:
         if key == name:
             return words
-    if name.startswith("uses_of_") and name.endswith("_per_week"):
-        return f"'{name[len('uses_of_') : -len('_per_week')]}' uses per week"
+    for per in _PER:
+        if name.startswith("uses_of_") and name.endswith(f"_{per}"):
+            feature = name[len("uses_of_") : -len(per) - 1]
+            return f"'{feature}' uses {per.replace('_', ' ')}"
     return name.replace("_", " ")
 
 
@@ -90,8 +96,9 @@ def _log_ratio(recent: float, recent_days: int, before: float, before_days: int)
 def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> list[float]:
     """The metrics of ``acct`` on the close of ``day`` (``at_ms`` is that instant).
 
-    ``slots`` is how many per-feature rates follow the base metrics (tracked features plus
-    "other"; 0 when none are tracked): an account that never used one still has zeros there.
+    ``slots`` is how many feature slots the policy tracks (tracked features plus "other"; 0 when
+    none are tracked, see :func:`stream.core.feature_counts.slots_for`); each adds two rates,
+    and an account that never used one still has zeros there.
     """
     first = max(acct.first_day, day - WINDOW + 1)
     days = day - first + 1
@@ -126,6 +133,7 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
     ticket_before = max(acct.first_day, ticket_first - 2 * WINDOW)
     tickets = ring.window_sum(acct.tickets, ticket_first, day)
     since_use = (at_ms - acct.last_usage_ms) / DAY_MS if acct.last_usage_ms else float(days)
+    tenure_days = float(max(0, tenure))
     vector = [
         _rate(logins, days),
         _rate(ring.window_sum(acct.logins, week_first, day), day - week_first + 1),
@@ -133,12 +141,15 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
         float(ring.active_days(acct.logins, first, day)),
         _rate(minutes, days),
         _rate(uses, days),
+        uses / logins if logins else 0.0,
+        minutes / logins if logins else 0.0,
         users,
         min(users / seats, 1.0) if seats else 0.0,
         *trends,
         max(0.0, since_use),
-        float(max(0, tenure)),
-        float(period - max(0, tenure) % period),
+        tenure_days,
+        float(period - tenure_days % period),
+        1.0 if tenure_days < period else 0.0,
         unpaid,
         float(failures_30d),
         float(overdue_90d),
@@ -157,17 +168,22 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
     ]
     if slots:
         rates = tracked_feature_rates(acct, day)
-        vector.extend(rates if len(rates) == slots else [0.0] * slots)
+        vector.extend(rates if len(rates) == 2 * slots else [0.0] * (2 * slots))
     return vector
 
 
 def tracked_feature_rates(acct: AccountState, day: int) -> list[float]:
-    """Uses per week of each tracked feature (and "other") over the last four weeks.
+    """Per tracked feature (and "other"), uses per week and per login over the last four weeks.
 
-    The current week is partial, so the rate divides by the days the buckets cover.
+    The current week is partial, so the rates cover the days the buckets cover.
     """
     if not acct.feature_weeks:
         return []
     weeks = WINDOW // 7
     covered = min(day - acct.first_day + 1, (weeks - 1) * 7 + day % 7 + 1)
-    return [_rate(total, covered) for total in feature_counts.week_totals(acct, day, weeks)]
+    logins = ring.window_sum(acct.logins, day - covered + 1, day)
+    out = []
+    for total in feature_counts.week_totals(acct, day, weeks):
+        out.append(_rate(total, covered))
+        out.append(total / logins if logins else 0.0)
+    return out

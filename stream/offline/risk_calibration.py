@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream.core.feature_counts import MAX_TRACKED
-from stream.core.features import BASE_FEATURES, describe, feature_names, feature_vector
+from stream.core.feature_counts import MAX_TRACKED, slots_for
+from stream.core.features import describe, feature_names, feature_vector
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
@@ -38,6 +38,8 @@ from stream.run.logio import LogReader
 
 CLEAR_RATIO = 0.8
 """An open churn-risk episode resolves below threshold x this (hysteresis)."""
+MIN_SEGMENT_CHURNERS = 20
+"""A segment gets weights of its own only with this many churned training accounts."""
 
 
 @dataclass
@@ -47,6 +49,7 @@ class FeatureSamples:
     tracked: tuple[str, ...]
     names: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
     days: array = field(default_factory=lambda: array("q"))
     values: array = field(default_factory=lambda: array("d"))
 
@@ -55,9 +58,9 @@ class FeatureSamples:
 
     def __call__(self, acct: AccountState, ctx: Ctx) -> None:
         self.accounts.append(acct.account_id)
+        self.segments.append(acct.segment_name())
         self.days.append(ctx.day)
-        slots = len(self.names) - len(BASE_FEATURES)
-        self.values.extend(feature_vector(acct, ctx.day, ctx.at_ms, slots))
+        self.values.extend(feature_vector(acct, ctx.day, ctx.at_ms, slots_for(self.tracked)))
 
     def frozen(self) -> rl.Samples:
         """The rows grouped by account (stable within an account), as numpy arrays."""
@@ -70,6 +73,7 @@ class FeatureSamples:
             accounts=[self.accounts[i] for i in order],
             days=np.frombuffer(self.days, dtype=np.int64)[index],
             x=x[index],
+            segments=[self.segments[i] for i in order],
         )
 
 
@@ -95,34 +99,101 @@ class Context:
 
 
 @dataclass
-class Model:
-    names: list[str]
+class Fitted:
+    """One set of weights: for every account, or for one segment."""
+
     coefficients: list[float]
     means: list[float]
     scales: list[float]
     intercept: float
-    threshold: float
     retained_deciles: list[list[float]]
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        z = (rl.transform(x) - np.array(self.means)) / np.array(self.scales)
+        return rl.probabilities(z, np.array(self.coefficients), self.intercept)
+
+    def as_policy(self) -> dict[str, Any]:
+        return {
+            "coefficients": self.coefficients,
+            "means": self.means,
+            "scales": self.scales,
+            "intercept": self.intercept,
+            "retained_deciles": self.retained_deciles,
+        }
+
+
+@dataclass
+class Model:
+    names: list[str]
+    shared: Fitted
+    segments: dict[str, Fitted]
+    segment_notes: dict[str, str]
+    threshold: float
     train: dict
     cohorts: dict[str, dict]
+
+    def scores(self, samples: rl.Samples) -> np.ndarray:
+        """Each row's probability, by its segment's weights where it has its own."""
+        out = self.shared.scores(samples.x)
+        if self.segments and samples.segments is not None:
+            for segment, fitted in self.segments.items():
+                rows = np.array([s == segment for s in samples.segments], dtype=bool)
+                if rows.any():
+                    out[rows] = fitted.scores(samples.x[rows])
+        return out
 
 
 def _round(values: np.ndarray, digits: int = 6) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
-def _fit(
-    samples: rl.Samples, ctx: Context, train: set[str], l2: float
-) -> tuple[np.ndarray, rl.Scaling, np.ndarray, float, np.ndarray, np.ndarray]:
-    rows = samples.rows_of(train)
-    y_all, usable = rl.labels_within(
-        samples, ctx.cancel_days(), ctx.log_end_ms // DAY_MS, ctx.scoring.horizon_days
+def _fit(x: np.ndarray, z: np.ndarray, y: np.ndarray, rows: np.ndarray, l2: float) -> Fitted:
+    """Weights fitted on ``rows``, their intercept moved back to an honest probability.
+
+    Balanced class weights fit as if half the rows churned; moving the intercept by the
+    prior's log-odds makes the score a probability again (what an alert prints).
+    """
+    scaling = rl.Scaling.fit(z[rows])
+    coef, intercept = rl.fit_logistic(scaling.apply(z[rows]), y[rows], l2=l2)
+    intercept += rl.sigmoid_logit(float(y[rows].mean()))
+    retained = rows[y[rows] == 0]
+    return Fitted(
+        coefficients=_round(coef),
+        means=_round(scaling.means),
+        scales=_round(scaling.scales),
+        intercept=round(intercept, 6),
+        retained_deciles=[rl.deciles(x[retained, j]) for j in range(x.shape[1])],
     )
-    fit_rows = rows[usable[rows]]
-    z_all = rl.transform(samples.x)
-    scaling = rl.Scaling.fit(z_all[fit_rows])
-    coef, intercept = rl.fit_logistic(scaling.apply(z_all[fit_rows]), y_all[fit_rows], l2=l2)
-    return z_all, scaling, coef, intercept, y_all, fit_rows
+
+
+def _own_weights_help(
+    x: np.ndarray, z: np.ndarray, y: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
+    mine: np.ndarray, l2: float,
+) -> tuple[bool, float, float]:  # fmt: skip
+    """Whether a segment's own weights rank its churners better than the shared ones.
+
+    Decided inside the training accounts (never on the held-out ones): both are fitted on one
+    half of the training rows, split by account, and compared by AUC on the segment's rows of
+    the other half.
+    """
+    learn_rows, check_rows = halves
+    check_mine = check_rows[mine[check_rows]]
+    learn_mine = learn_rows[mine[learn_rows]]
+    if not len(check_mine) or y[learn_mine].sum() == 0 or y[check_mine].sum() == 0:
+        return False, 0.5, 0.5
+    shared = _fit(x, z, y, learn_rows, l2).scores(x[check_mine])
+    own = _fit(x, z, y, learn_mine, l2).scores(x[check_mine])
+    shared_auc, own_auc = rl.auc(shared, y[check_mine]), rl.auc(own, y[check_mine])
+    return own_auc > shared_auc, own_auc, shared_auc
+
+
+def _account_halves(samples: rl.Samples, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` in two halves by account: alternate accounts in collection order."""
+    parity = np.zeros(len(samples), dtype=np.int8)
+    grouped = rl.AccountRows.of(samples)
+    for k, account in enumerate(grouped.order):
+        parity[grouped.start[account] : grouped.stop[account]] = k % 2
+    return rows[parity[rows] == 0], rows[parity[rows] == 1]
 
 
 def choose_threshold(
@@ -160,35 +231,59 @@ def learn(
     samples: rl.Samples, ctx: Context, train: set[str], budget: float, l2: float = 1.0
 ) -> Model:
     """Fit on ``train``'s rows and choose the threshold on them within ``budget``."""
-    z_all, scaling, coef, intercept, y_all, fit_rows = _fit(samples, ctx, train, l2)
-    base_rate = float(y_all[fit_rows].mean())
-    # Balanced class weights fit as if half the rows churned; moving the intercept by the
-    # prior's log-odds makes the score an honest probability again (what an alert prints).
-    intercept += rl.sigmoid_logit(base_rate)
-    scores = rl.probabilities(scaling.apply(z_all), coef, intercept)
-    rows = rl.AccountRows.of(samples)
-    threshold, figures = choose_threshold(samples, rows, scores, ctx, train, budget)
-    retained = fit_rows[y_all[fit_rows] == 0]
-    deciles = [rl.deciles(samples.x[retained, j]) for j in range(len(samples.names))]
-    cohorts = {}
+    rows = samples.rows_of(train)
+    y, usable = rl.labels_within(
+        samples, ctx.cancel_days(), ctx.log_end_ms // DAY_MS, ctx.scoring.horizon_days
+    )
+    fit_rows = rows[usable[rows]]
+    z = rl.transform(samples.x)
+    shared = _fit(samples.x, z, y, fit_rows, l2)
+    segments, notes = _segment_weights(samples, z, y, fit_rows, l2)
+    model = Model(samples.names, shared, segments, notes, 0.0, {}, {})
+    scores = model.scores(samples)
+    account_rows = rl.AccountRows.of(samples)
+    threshold, figures = choose_threshold(samples, account_rows, scores, ctx, train, budget)
+    base_rate = float(y[fit_rows].mean())
+    model.threshold = round(threshold, 6)
+    model.train = {"base_rate": round(base_rate, 4), "rows": len(fit_rows), **figures}
     for j, name in enumerate(samples.names):
-        table = rl.cohort_rates(samples.x[fit_rows, j], y_all[fit_rows])
-        cohorts[name] = {
+        table = rl.cohort_rates(samples.x[fit_rows, j], y[fit_rows])
+        model.cohorts[name] = {
             "words": describe(name),
             "deciles": table,
             "danger_line": rl.danger_line(table, base_rate),
         }
-    return Model(
-        names=samples.names,
-        coefficients=_round(coef),
-        means=_round(scaling.means),
-        scales=_round(scaling.scales),
-        intercept=round(intercept, 6),
-        threshold=round(threshold, 6),
-        retained_deciles=deciles,
-        train={"base_rate": round(base_rate, 4), "rows": len(fit_rows), **figures},
-        cohorts=cohorts,
-    )
+    return model
+
+
+def _segment_weights(
+    samples: rl.Samples, z: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, l2: float
+) -> tuple[dict[str, Fitted], dict[str, str]]:
+    """Own weights for the segments with enough churners, where they beat the shared ones."""
+    if samples.segments is None:
+        return {}, {}
+    names = np.array(samples.segments, dtype=object)
+    halves = _account_halves(samples, fit_rows)
+    own: dict[str, Fitted] = {}
+    notes: dict[str, str] = {}
+    for segment in sorted(set(samples.segments)):
+        mine = names == segment
+        seg_rows = fit_rows[mine[fit_rows]]
+        churners = len({samples.accounts[i] for i in seg_rows[y[seg_rows] > 0].tolist()})
+        if churners < MIN_SEGMENT_CHURNERS:
+            notes[segment] = (
+                f"shared weights: {churners} churned accounts, fewer than {MIN_SEGMENT_CHURNERS}"
+            )
+            continue
+        helps, own_auc, shared_auc = _own_weights_help(samples.x, z, y, halves, mine, l2)
+        verdict = "own weights: they rank" if helps else "shared weights: its own ranked"
+        notes[segment] = (
+            f"{verdict} its churners {'better' if helps else 'no better'} (AUC {own_auc:.2f} "
+            f"against {shared_auc:.2f} for the shared ones, within the training accounts)"
+        )
+        if helps:
+            own[segment] = _fit(samples.x, z, y, seg_rows, l2)
+    return own, notes
 
 
 def baselines(
@@ -219,12 +314,6 @@ def baselines(
         label = f"{side} decile of the best single metric ({describe(name)})"
         out[label] = ctx.score(opened, test)
     return out
-
-
-def model_scores(model: Model, samples: rl.Samples) -> np.ndarray:
-    """Each row's probability under a learned model (for reports and tests)."""
-    z = (rl.transform(samples.x) - np.array(model.means)) / np.array(model.scales)
-    return rl.probabilities(z, np.array(model.coefficients), model.intercept)
 
 
 def top_features(path: str, limit: int = MAX_TRACKED) -> tuple[str, ...]:
@@ -277,12 +366,9 @@ def model_policy_data(
     data["risk_model"] = {
         "tracked_features": list(tracked),
         "features": model.names,
-        "coefficients": model.coefficients,
-        "means": model.means,
-        "scales": model.scales,
-        "intercept": model.intercept,
+        **model.shared.as_policy(),
         "horizon_days": horizon_days,
-        "retained_deciles": model.retained_deciles,
+        "segments": {name: fitted.as_policy() for name, fitted in model.segments.items()},
     }
     risk = data.setdefault("defaults", {}).setdefault("churn_risk", {})
     risk["enabled"] = True

@@ -31,6 +31,7 @@ class Samples:
     accounts: list[str]  # one per row
     days: np.ndarray  # int64, the judged day (days since the epoch)
     x: np.ndarray  # float64, rows x features, raw (untransformed) values
+    segments: list[str] | None = None  # one per row: the account's segment that day
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -114,6 +115,18 @@ def probabilities(z: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarr
     return 1.0 / (1.0 + np.exp(-np.clip(z @ coef + intercept, -30, 30)))
 
 
+def auc(scores: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half): how well scores rank churners first."""
+    positives = float(y.sum())
+    negatives = len(y) - positives
+    if positives == 0 or negatives == 0:
+        return 0.5
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)
+    ranks = ((last - counts + 1 + last) / 2)[inverse]  # tied scores share their mean rank
+    return float((ranks[y > 0].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 def episodes(
     values: np.ndarray, days: np.ndarray, fire: float, clear: float, above: bool = True
 ) -> list[int]:
@@ -177,9 +190,13 @@ def openings_for(
 
 
 def quantile_candidates(values: np.ndarray, count: int = 60) -> list[float]:
-    """Candidate thresholds: quantiles of the scores, high end dense (alerts are rare)."""
+    """Candidate thresholds: quantiles of the scores, high end dense (alerts are rare).
+
+    Probabilities, so kept inside (0, 1) where the policy takes them: a model that separates
+    its training rows perfectly scores some of them 1.0.
+    """
     qs = 1 - np.geomspace(0.3, 0.0005, count)
-    return sorted({round(float(v), 6) for v in np.quantile(values, qs)})
+    return sorted({min(max(round(float(v), 6), 1e-6), 0.999) for v in np.quantile(values, qs)})
 
 
 def deciles(values: Sequence[float]) -> list[float]:

@@ -203,19 +203,30 @@ def _judged_signals(run: LogRun, scoring: Scoring, split: Split) -> dict[str, di
 
 
 def _model_summary(model: rc.Model, tracked: tuple[str, ...]) -> dict:
-    ranked = sorted(
-        zip(model.names, model.coefficients, strict=True), key=lambda kv: (-abs(kv[1]), kv[0])
-    )
+    def strongest(fitted: rc.Fitted) -> list[dict]:
+        ranked = sorted(
+            zip(model.names, fitted.coefficients, strict=True),
+            key=lambda kv: (-abs(kv[1]), kv[0]),
+        )
+        return [
+            {"metric": name, "words": describe(name), "weight": weight}
+            for name, weight in ranked[:12]
+        ]
+
     return {
         "learned": True,
         "written": True,
         "tracked_features": list(tracked),
         "threshold": model.threshold,
         "train": model.train,
-        "weights": [
-            {"metric": name, "words": describe(name), "weight": weight}
-            for name, weight in ranked[:12]
-        ],
+        "weights": strongest(model.shared),
+        "segments": {
+            segment: {
+                "note": note,
+                "weights": strongest(model.segments[segment]) if segment in model.segments else [],
+            }
+            for segment, note in model.segment_notes.items()
+        },
         "cohorts": model.cohorts,
     }
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stream.core.feature_counts import MAX_TRACKED
-from stream.core.features import BASE_FEATURES, describe, feature_names, feature_vector
+from stream.core.feature_counts import MAX_TRACKED, slots_for
+from stream.core.features import describe, feature_names, feature_vector
 from stream.core.signals.base import (
     CLEAR,
     FIRING,
@@ -36,20 +36,41 @@ if TYPE_CHECKING:
     from stream.core.state import AccountState
 
 
-class RiskModel(BaseModel):
-    """A learned logistic model: ``p = 1 / (1 + exp(-(w . z + b)))`` with ``z`` the scaled
-    signed-log metrics. Written by ``calibrate``; validated so a hand edit cannot misalign it."""
+class Weights(BaseModel):
+    """One logistic model: ``p = 1 / (1 + exp(-(w . z + b)))`` with ``z`` the scaled
+    signed-log metrics, and the retained accounts' deciles the explanations compare with."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tracked_features: list[str] = Field(default_factory=list, max_length=MAX_TRACKED)
-    features: list[str]
     coefficients: list[float]
     means: list[float]
     scales: list[float]
     intercept: float
-    horizon_days: int = Field(default=60, ge=1, le=365)
     retained_deciles: list[list[float]] = Field(default_factory=list)
+
+    def check(self, n: int, where: str) -> None:
+        for name in ("coefficients", "means", "scales"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{where}{name} must have one number per feature ({n})")
+        if any(s <= 0 for s in self.scales):
+            raise ValueError(f"{where}scales must be positive")
+        if self.retained_deciles and len(self.retained_deciles) != n:
+            raise ValueError(f"{where}retained_deciles must have one list per feature ({n})")
+
+
+class RiskModel(Weights):
+    """The learned model: one set of weights for every account, and optionally one per segment.
+
+    What predicts churn differs by segment (a starter team lives in reports, an enterprise in
+    the API), so ``calibrate`` fits a segment of its own where it has the churners to learn
+    from; the other segments use the shared weights. Written by ``calibrate``; validated so a
+    hand edit cannot misalign it.
+    """
+
+    tracked_features: list[str] = Field(default_factory=list, max_length=MAX_TRACKED)
+    features: list[str]
+    horizon_days: int = Field(default=60, ge=1, le=365)
+    segments: dict[str, Weights] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _aligned(self) -> RiskModel:
@@ -60,14 +81,15 @@ class RiskModel(BaseModel):
                 f"features, in order: {', '.join(expected)}"
             )
         n = len(self.features)
-        for name in ("coefficients", "means", "scales"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"{name} must have one number per feature ({n})")
-        if any(s <= 0 for s in self.scales):
-            raise ValueError("scales must be positive")
-        if self.retained_deciles and len(self.retained_deciles) != n:
-            raise ValueError(f"retained_deciles must have one list per feature ({n})")
+        self.check(n, "")
+        for name, weights in self.segments.items():
+            weights.check(n, f"segments.{name}.")
         return self
+
+    def weights_for(self, segment: str) -> tuple[Weights, str]:
+        """The weights that score ``segment``, and whom its deciles describe."""
+        own = self.segments.get(segment)
+        return (own, f"retained {segment} accounts") if own else (self, "retained accounts")
 
 
 class ChurnRiskPolicy(SignalPolicy):
@@ -91,7 +113,7 @@ class ChurnRiskPolicy(SignalPolicy):
         return self
 
 
-def probability(model: RiskModel, values: list[float]) -> tuple[float, list[tuple[float, int]]]:
+def probability(model: Weights, values: list[float]) -> tuple[float, list[tuple[float, int]]]:
     """The probability and each metric's contribution to the logit, largest first."""
     logit = model.intercept
     parts = []
@@ -107,26 +129,32 @@ def probability(model: RiskModel, values: list[float]) -> tuple[float, list[tupl
     return 1 / (1 + math.exp(-logit)), parts
 
 
-def _place(value: float, deciles: list[float]) -> str:
-    """Where ``value`` sits among retained accounts, in words."""
+def _place(value: float, deciles: list[float], peers: str) -> str:
+    """Where ``value`` sits among ``peers`` (retained accounts), in words."""
     if not deciles:
         return ""
     below = sum(1 for d in deciles if value > d)
     if below == 0:
-        return "in the bottom 10% of retained accounts"
+        return f"in the bottom 10% of {peers}"
     if below >= len(deciles):
-        return "in the top 10% of retained accounts"
-    return f"around the {below * 10}th percentile of retained accounts"
+        return f"in the top 10% of {peers}"
+    return f"around the {below * 10}th percentile of {peers}"
 
 
-def explain(model: RiskModel, values: list[float], parts: list[tuple[float, int]]) -> str:
+def explain(
+    names: list[str],
+    weights: Weights,
+    peers: str,
+    values: list[float],
+    parts: list[tuple[float, int]],
+) -> str:
     reasons = []
     for contribution, i in parts[:3]:
         if contribution <= 0:
             break
-        deciles = model.retained_deciles[i] if model.retained_deciles else []
-        place = _place(values[i], deciles)
-        words = f"{describe(model.features[i])} {fmt(max(values[i], 0.0))}"
+        deciles = weights.retained_deciles[i] if weights.retained_deciles else []
+        place = _place(values[i], deciles, peers)
+        words = f"{describe(names[i])} {fmt(max(values[i], 0.0))}"
         reasons.append(f"{words}, {place}" if place else words)
     return "; ".join(reasons) or "no single metric stands out"
 
@@ -139,9 +167,9 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     days_of_data = ctx.day - acct.first_day + 1
     if days_of_data < p.min_tenure_days:
         return hold_or_none(acct, signal)
-    slots = len(model.features) - len(BASE_FEATURES)
-    values = feature_vector(acct, ctx.day, ctx.at_ms, slots)
-    prob, parts = probability(model, values)
+    values = feature_vector(acct, ctx.day, ctx.at_ms, slots_for(tuple(model.tracked_features)))
+    weights, peers = model.weights_for(acct.segment_name())
+    prob, parts = probability(weights, values)
     risk = graded_risk(prob, p.threshold, p.high_threshold, 1.0)
     firing = prob >= p.threshold
     if not firing and not stand_down(acct, signal, risk):
@@ -152,7 +180,7 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     else:
         status = CLEAR if prob < p.threshold * p.clear_ratio else HOLD
         severity = ""
-    why = explain(model, values, parts)
+    why = explain(model.features, weights, peers, values, parts)
     return Finding(
         signal,
         status,
