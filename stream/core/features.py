@@ -41,6 +41,8 @@ BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("tenure_days", "days since the subscription started"),
     ("days_to_renewal", "days to the next renewal"),
     ("first_term", "still in the first billing term"),
+    ("billing_period_days", "days in a billing period"),
+    ("renewals_next_60d", "renewals due in the next 60 days"),
     ("unpaid_failure", "a failed payment not yet paid"),
     ("failures_30d", "failed payments in 30 days"),
     ("overdue_90d", "overdue invoices in 90 days"),
@@ -56,6 +58,10 @@ BASE_FEATURES: tuple[tuple[str, str], ...] = (
 
 WINDOW = 28
 RECENT = 14
+RENEWAL_LOOKAHEAD = 60
+"""Renewals are when subscriptions end: an annual contract is at risk in the weeks before its
+renewal and hardly at all in between, which days-to-renewal alone cannot say without the
+period, so the vector also counts the renewals due within this many days."""
 _PERIOD_DAYS = {"monthly": 30, "annual": 365, "yearly": 365, "quarterly": 91}
 
 
@@ -134,6 +140,7 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
     tickets = ring.window_sum(acct.tickets, ticket_first, day)
     since_use = (at_ms - acct.last_usage_ms) / DAY_MS if acct.last_usage_ms else float(days)
     tenure_days = float(max(0, tenure))
+    to_renewal = float(period - tenure_days % period)
     vector = [
         _rate(logins, days),
         _rate(ring.window_sum(acct.logins, week_first, day), day - week_first + 1),
@@ -148,8 +155,12 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
         *trends,
         max(0.0, since_use),
         tenure_days,
-        float(period - tenure_days % period),
+        to_renewal,
         1.0 if tenure_days < period else 0.0,
+        float(period),
+        float(
+            0 if to_renewal > RENEWAL_LOOKAHEAD else 1 + (RENEWAL_LOOKAHEAD - to_renewal) // period
+        ),
         unpaid,
         float(failures_30d),
         float(overdue_90d),
@@ -173,17 +184,27 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
 
 
 def tracked_feature_rates(acct: AccountState, day: int) -> list[float]:
-    """Per tracked feature (and "other"), uses per week and per login over the last four weeks.
+    """Per tracked feature (and "other"): uses per week over the last four weeks, and uses per
+    login over all the weeks the buckets hold.
 
-    The current week is partial, so the rates cover the days the buckets cover.
+    The use per week follows recent change; the depth per login is a level, and a level is
+    read best from the longest span (a small team logs in a few dozen times a month). The
+    current week is partial, so each rate covers exactly the days its buckets cover.
     """
     if not acct.feature_weeks:
         return []
-    weeks = WINDOW // 7
-    covered = min(day - acct.first_day + 1, (weeks - 1) * 7 + day % 7 + 1)
-    logins = ring.window_sum(acct.logins, day - covered + 1, day)
+    recent = _covered(acct, day, WINDOW // 7)
+    longest = _covered(acct, day, feature_counts.WEEKS)
+    logins = ring.window_sum(acct.logins, day - longest + 1, day)
     out = []
-    for total in feature_counts.week_totals(acct, day, weeks):
-        out.append(_rate(total, covered))
-        out.append(total / logins if logins else 0.0)
+    per_week = feature_counts.week_totals(acct, day, WINDOW // 7)
+    per_span = feature_counts.week_totals(acct, day, feature_counts.WEEKS)
+    for week_total, span_total in zip(per_week, per_span, strict=True):
+        out.append(_rate(week_total, recent))
+        out.append(span_total / logins if logins else 0.0)
     return out
+
+
+def _covered(acct: AccountState, day: int, weeks: int) -> int:
+    """Days from the start of the bucket ``weeks - 1`` weeks back (or the first day) to ``day``."""
+    return min(day - acct.first_day + 1, (weeks - 1) * 7 + day % 7 + 1)
