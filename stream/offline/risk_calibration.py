@@ -188,11 +188,16 @@ def _own_weights_help(
 
 
 def _account_halves(samples: rl.Samples, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``rows`` in two halves by account: alternate accounts in collection order."""
+    """``rows`` in two halves by account: alternate accounts of each segment, in collection
+    order, so every segment is split evenly however its accounts interleave."""
     parity = np.zeros(len(samples), dtype=np.int8)
     grouped = rl.AccountRows.of(samples)
-    for k, account in enumerate(grouped.order):
-        parity[grouped.start[account] : grouped.stop[account]] = k % 2
+    seen: Counter[str] = Counter()
+    for account in grouped.order:
+        first = grouped.start[account]
+        segment = samples.segments[first] if samples.segments else ""
+        parity[first : grouped.stop[account]] = seen[segment] % 2
+        seen[segment] += 1
     return rows[parity[rows] == 0], rows[parity[rows] == 1]
 
 

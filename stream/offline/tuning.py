@@ -135,6 +135,12 @@ def calibrate(
         "disabled_signals": disabled,
     }
     samples = metrics.frozen()
+    if not _has_usage(samples):
+        raise CalibrationError(
+            f"{spec.log}: the log has no product usage (no login, session or feature_used "
+            "event), so there is no behaviour to learn what precedes churn from; give a log "
+            "with the usage topic's events alongside billing"
+        )
     context = rc.Context(outcomes, run.span_ms[1], scoring)
     train = set(learn_on)
     model = None
@@ -173,6 +179,12 @@ def calibrate(
             written = data  # the model did not earn its place: do not ship it
             report["risk_model"]["written"] = False
     return report, _policy_text(report, written)
+
+
+def _has_usage(samples: rc.rl.Samples) -> bool:
+    usage = [samples.names.index(n) for n in ("logins_per_week", "minutes_per_week",
+                                              "feature_uses_per_week")]  # fmt: skip
+    return bool(samples.x[:, usage].any())
 
 
 class CalibrationError(ValueError):

@@ -65,3 +65,56 @@ def test_cohorts_and_danger_line() -> None:
     assert [c["churn_rate"] for c in cohorts[:3]] == [1.0, 1.0, 0.0]
     assert rl.danger_line(cohorts, base_rate=0.2) == 19.0
     assert rl.danger_line(list(reversed(cohorts)), base_rate=0.2) is None
+
+
+def test_auc_counts_ties_as_half_and_knows_perfect_and_reversed_rankings() -> None:
+    y = np.array([0, 0, 1, 1], dtype=float)
+    assert rl.auc(np.array([0.1, 0.2, 0.3, 0.4]), y) == 1.0
+    assert rl.auc(np.array([0.4, 0.3, 0.2, 0.1]), y) == 0.0
+    assert rl.auc(np.array([0.5, 0.5, 0.5, 0.5]), y) == 0.5
+    # one positive above both negatives, one tied with one negative: (2 + 1.5) / 4
+    assert rl.auc(np.array([0.1, 0.5, 0.5, 0.9]), y) == pytest.approx(0.875)
+
+
+def _two_segments(seed: int = 4) -> tuple[rl.Samples, np.ndarray]:
+    """Churn follows metric 0 in "a" and metric 1 in "b": the pooled fit blurs both."""
+    rng = np.random.default_rng(seed)
+    accounts, segments, rows, labels = [], [], [], []
+    for k in range(600):
+        segment = "a" if k % 2 else "b"
+        level = rng.normal(size=2)
+        driver = level[0] if segment == "a" else level[1]
+        churns = rng.random() < 1 / (1 + np.exp(3.0 + 2.5 * driver))
+        for _ in range(10):
+            accounts.append(f"acct-{k:04d}")
+            segments.append(segment)
+            rows.append(np.exp(level + rng.normal(scale=0.2, size=2)))
+            labels.append(float(churns))
+    samples = rl.Samples(["m0", "m1"], accounts, np.arange(len(accounts)), np.array(rows),
+                         segments)  # fmt: skip
+    return samples, np.array(labels)
+
+
+def test_segments_get_weights_of_their_own_when_what_predicts_churn_differs() -> None:
+    from stream.offline import risk_calibration as rc
+
+    samples, y = _two_segments()
+    rows = np.arange(len(samples))
+    own, notes = rc._segment_weights(samples, rl.transform(samples.x), y, rows, l2=1.0)
+    assert set(own) == {"a", "b"}, notes
+    # each segment's weight sits on its own driver (scores fall as the driver rises)
+    a, b = own["a"].coefficients, own["b"].coefficients
+    assert a[0] < 0 and abs(a[0]) > 3 * abs(a[1])
+    assert b[1] < 0 and abs(b[1]) > 3 * abs(b[0])
+    assert all("own weights" in note for note in notes.values())
+
+
+def test_a_segment_with_few_churners_keeps_the_shared_weights() -> None:
+    from stream.offline import risk_calibration as rc
+
+    samples, y = _two_segments()
+    y[np.array(samples.segments) == "b"] = 0.0
+    rows = np.arange(len(samples))
+    own, notes = rc._segment_weights(samples, rl.transform(samples.x), y, rows, l2=1.0)
+    assert "b" not in own
+    assert notes["b"].startswith("shared weights: 0 churned accounts")
