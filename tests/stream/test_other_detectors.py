@@ -83,7 +83,7 @@ def test_accounts_of_unknown_start_are_not_put_through_onboarding():
 
 
 def test_failed_payment_alerts_on_the_event_itself_and_payment_resolves_it():
-    h = Harness()
+    h = Harness(defaults={"payment_failed": {"grace_days": 0}})
     h.subscribe(day=0)
     out = h.send("payment_failed", ts=at(3, 9), invoice_id="inv-1", amount=300)
     assert [a.kind for a in out] == ["opened"], "emitted in the same call as the event"
@@ -94,6 +94,35 @@ def test_failed_payment_alerts_on_the_event_itself_and_payment_resolves_it():
     out = h.send("invoice_paid", ts=at(9, 9), invoice_id="inv-1", amount=300)
     assert [(a.kind, a.sequence) for a in out] == [("resolved", 2)]
     assert len({a.alert_id for a in h.of("payment_failed")}) == 1
+
+
+def test_a_failed_payment_that_the_retry_pays_within_the_grace_opens_nothing():
+    h = Harness()
+    h.subscribe(day=0)
+    assert h.send("payment_failed", ts=at(3, 9), invoice_id="inv-1", amount=300) == []
+    h.send("invoice_paid", ts=at(5, 9), invoice_id="inv-1", amount=300)
+    h.tick(at(12))
+    assert h.of("payment_failed") == []
+    assert h.engine.accounts["acct-1"].risk_of("payment_failed") == 0
+
+
+def test_a_failed_payment_still_unpaid_after_the_grace_opens_at_that_day_s_close():
+    h = Harness()
+    h.subscribe(day=0)
+    h.send("payment_failed", ts=at(3, 9), invoice_id="inv-1", amount=300)
+    assert h.engine.accounts["acct-1"].risk_of("payment_failed") == 60, "health sees it at once"
+    h.tick(at(7, 0.5))
+    (opened,) = h.of("payment_failed", "opened")
+    assert opened.ts == at(7, 0) and opened.trigger == "day_close"  # 3 days after 09:00 on day 3
+    assert opened.severity == "medium"
+
+
+def test_a_second_failure_alerts_at_once_without_waiting_for_the_grace():
+    h = Harness()
+    h.subscribe(day=0)
+    h.send("payment_failed", ts=at(3, 9), invoice_id="inv-1", amount=300)
+    out = h.send("payment_failed", ts=at(4, 9), invoice_id="inv-1", amount=300)
+    assert only(out, "payment_failed") == [("opened", "high")]
 
 
 def test_failed_payment_arriving_after_a_later_payment_opens_nothing():
@@ -213,8 +242,21 @@ def test_nps_detractor_and_the_fall_from_promoter():
     assert only(out, "nps_detractor") == [("resolved", "high")]
 
 
-def test_nps_detractor_expires_without_a_newer_answer():
+def test_a_mild_detractor_answer_lowers_sentiment_without_an_alert_unless_asked():
     h = Harness()
+    h.subscribe(day=0)
+    assert only(h.send("nps_response", ts=at(1), score=5, user_id="u"), "nps_detractor") == []
+    assert h.engine.accounts["acct-1"].risk_of("nps_detractor") == 60
+    out = h.send("nps_response", ts=at(20), score=2, user_id="u")
+    assert only(out, "nps_detractor") == [("opened", "high")]
+    loud = Harness(defaults={"nps_detractor": {"alert_mild": True}})
+    loud.subscribe(day=0)
+    out = loud.send("nps_response", ts=at(1), score=5, user_id="u")
+    assert only(out, "nps_detractor") == [("opened", "medium")]
+
+
+def test_nps_detractor_expires_without_a_newer_answer():
+    h = Harness(defaults={"nps_detractor": {"alert_mild": True}})
     h.subscribe(day=0)
     out = h.send("nps_response", ts=at(1), score=6, user_id="u")
     assert [(a.kind, a.severity) for a in out] == [("opened", "medium")]

@@ -227,16 +227,30 @@ def test_silence_on_a_low_volume_account_resolves_when_it_is_active_again():
     h = Harness()
     _established(h)
     h.daily_logins(range(0, 70), {d: 1 for d in range(0, 70) if d % 7 in (1, 4)})
-    h.tick(at(84))  # 14 days without a login
+    h.tick(at(88))  # 20 days without a login: at two a week, chance alone gives 16 at most
     opened = h.of("engagement_drop", "opened")
     assert len(opened) == 1 and opened[0].severity == "critical"
     # Back to its own two logins a week: the episode must not stay open under the floor.
-    h.daily_logins(range(84, 112), {d: 1 for d in range(84, 112) if d % 7 in (1, 4)})
-    h.tick(at(113))
+    h.daily_logins(range(88, 116), {d: 1 for d in range(88, 116) if d % 7 in (1, 4)})
+    h.tick(at(117))
     resolved = h.of("engagement_drop", "resolved")
     assert len(resolved) == 1, "the silence episode resolves once the account is active again"
     assert "resumed" in resolved[0].explanation and "-0" not in resolved[0].explanation
     assert not h.engine.accounts["acct-1"].is_open("engagement_drop")
+
+
+def test_a_sparse_account_s_usual_gaps_are_not_silence():
+    # Two logins a week: ten quiet days happen by chance about one time in sixteen at that
+    # pace, so silence waits for a gap that pace makes unlikely (ln(100) / (2/7) = 16.1 days).
+    h = Harness()
+    _established(h)
+    h.daily_logins(range(0, 70), {d: 1 for d in range(0, 70) if d % 7 in (1, 4)})
+    h.tick(at(81, 0.5))  # the close of day 80: 12 quiet days
+    assert h.of("engagement_drop") == []
+    h.tick(at(86, 0.5))  # the close of day 85: 17 quiet days
+    (opened,) = h.of("engagement_drop", "opened")
+    assert opened.severity == "critical" and opened.threshold == 16.1
+    assert "happen by chance less than 1% of the time" in opened.explanation
 
 
 def test_explanations_never_print_minus_zero():

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 class PaymentFailedPolicy(SignalPolicy):
     high_failures: int = Field(default=2, ge=1, description="failures within window_days for high")
     window_days: int = Field(default=30, ge=1, le=365)
+    grace_days: int = Field(
+        default=3, ge=0, le=60, description="let the card retry pay before alerting (0: at once)"
+    )
     playbook: str = "Payment failed: confirm the card on file with the billing contact today."
 
 
@@ -78,6 +81,10 @@ def payment_failed(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     since = ctx.at_ms - p.window_days * DAY_MS
     recent = sum(1 for ms in acct.failures if ms > since)
     high = recent >= p.high_failures
+    if not high and ctx.at_ms - unpaid[0] < p.grace_days * DAY_MS:
+        # Most failed card payments are paid by the processor's retry within days: alerting
+        # on the first failure sends CS after accounts that were never at risk.
+        return Finding(signal, HOLD) if stand_down(acct, signal, 60) else None
     set_risk(acct, signal, 80 if high else 60)
     return Finding(
         signal,

@@ -71,6 +71,12 @@ class EngagementDropPolicy(_DropPolicy):
     )
     silence_days: int = Field(default=10, ge=1, le=RING_DAYS)
     silence_min_baseline_per_week: float = Field(default=1.0, ge=0)
+    silence_surprise: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="only a gap this unlikely at the account's own pace is silence",
+    )
     playbook: str = (
         "Call the champion: ask what changed, review their goals, offer a working session."
     )
@@ -238,7 +244,8 @@ def engagement_drop(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None
         first = max(acct.first_day, last_active - p.baseline_days + 1, ctx.day - ring.RING_DAYS + 1)
         span = last_active - first + 1
         before = ring.window_sum(acct.logins, first, last_active) * 7 / span if span >= 7 else 0.0
-        if before >= p.silence_min_baseline_per_week:
+        gap = unusual_gap(before, p) if before >= p.silence_min_baseline_per_week else math.inf
+        if silent >= gap:
             set_risk(acct, signal, 100)
             return Finding(
                 signal,
@@ -247,11 +254,13 @@ def engagement_drop(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None
                 metric="days_without_activity",
                 value=float(silent),
                 baseline=round(before, 3),
-                threshold=float(p.silence_days),
+                threshold=round(gap, 1),
                 window_days=silent,
                 explanation=(
                     f"No product activity for {silent} days; the account averaged "
-                    f"{fmt(before)} logins/week before it went silent"
+                    f"{fmt(before)} logins/week before it went silent, a pace at which "
+                    f"{math.ceil(gap)} quiet days happen by chance less than "
+                    f"{p.silence_surprise:.0%} of the time"
                 ),
                 series="logins",
             )
@@ -263,6 +272,18 @@ def time_in_product_drop(acct: AccountState, ctx: Ctx, signal: str) -> Finding |
     if not p.enabled:
         return None
     return _drop_finding(acct, ctx, signal, p, acct.minutes, "minutes", "time in product (minutes)")
+
+
+def unusual_gap(logins_per_week: float, p: EngagementDropPolicy) -> float:
+    """Days without use that the account's own pace makes unlikely (at least ``silence_days``).
+
+    A two-seat team that logs in once or twice a week goes ten days without a login about one
+    time in eight by chance alone; a daily team almost never does. With logins arriving at the
+    account's usual rate, a gap of ``g`` days has probability ``exp(-rate * g)``, so silence
+    starts where that falls below ``silence_surprise``.
+    """
+    per_day = logins_per_week / 7
+    return max(float(p.silence_days), math.log(1 / p.silence_surprise) / per_day)
 
 
 def _silent_days(acct: AccountState, day: int) -> int:

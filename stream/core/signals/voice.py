@@ -56,6 +56,10 @@ class NpsDetractorPolicy(SignalPolicy):
     severe_max: int = Field(default=3, ge=0, le=10)
     promoter_min: int = Field(default=9, ge=0, le=10)
     expire_days: int = Field(default=120, ge=1, le=3650)
+    alert_mild: bool = Field(
+        default=False,
+        description="alert on every detractor answer, not only severe ones or a promoter's fall",
+    )
     playbook: str = "Detractor: close the loop personally within 48 hours and log the reason."
 
     @model_validator(mode="after")
@@ -127,6 +131,10 @@ def nps_detractor(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
         )
     fell = previous >= p.promoter_min
     high = score <= p.severe_max or fell
+    if not high and not p.alert_mild:
+        # A 4-6 answer alone foretells little churn (most such accounts renew): it lowers the
+        # sentiment score CS sees, and opens an alert only when asked to.
+        return Finding(signal, HOLD) if stand_down(acct, signal, 60) else None
     set_risk(acct, signal, 80 if high else 60)
     text = f"NPS answer {score} (detractor: 0-{p.detractor_max})"
     if fell:
