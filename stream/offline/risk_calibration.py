@@ -235,19 +235,34 @@ def choose_threshold(
 def learn(
     samples: rl.Samples, ctx: Context, train: set[str], budget: float, l2: float = 1.0
 ) -> Model:
-    """Fit on ``train``'s rows and choose the threshold on them within ``budget``."""
+    """Fit on ``train``'s rows; choose the threshold within ``budget`` on scores it did not see.
+
+    A threshold chosen on the rows a model was fitted on believes the model: churners score
+    higher there than they will on new accounts, so alerts come out fewer and worse than
+    planned. So the threshold is chosen on cross-fitted scores (each half of the training
+    accounts scored by weights fitted on the other half); the weights are then refitted on all,
+    and their threshold alerts the same share of account-days as the chosen one did.
+    """
     rows = samples.rows_of(train)
     y, usable = rl.labels_within(
         samples, ctx.cancel_days(), ctx.log_end_ms // DAY_MS, ctx.scoring.horizon_days
     )
     fit_rows = rows[usable[rows]]
     z = rl.transform(samples.x)
-    shared = _fit(samples.x, z, y, fit_rows, l2)
     segments, notes = _segment_weights(samples, z, y, fit_rows, l2)
-    model = Model(samples.names, shared, segments, notes, 0.0, {}, {})
-    scores = model.scores(samples)
+    unseen = np.zeros(len(samples))
+    first, second = _account_halves(samples, rows)
+    for learn_rows, score_rows in ((first, second), (second, first)):
+        half = _refit(samples, z, y, learn_rows[usable[learn_rows]], segments, l2)
+        unseen[score_rows] = half.scores(_subset(samples, score_rows))
     account_rows = rl.AccountRows.of(samples)
-    threshold, figures = choose_threshold(samples, account_rows, scores, ctx, train, budget)
+    cut, figures = choose_threshold(samples, account_rows, unseen, ctx, train, budget)
+    model = Model(samples.names, _fit(samples.x, z, y, fit_rows, l2), segments, notes, 0, {}, {})
+    # Weights fitted on more rows score on a scale of their own, so what carries over from the
+    # cross-fitted choice is the share of account-days alerted, not the probability itself.
+    share_over = float((unseen[rows] >= cut).mean())
+    threshold = float(np.quantile(model.scores(_subset(samples, rows)), 1 - share_over))
+    threshold = min(max(threshold, 1e-6), 0.999)
     base_rate = float(y[fit_rows].mean())
     model.threshold = round(threshold, 6)
     model.train = {"base_rate": round(base_rate, 4), "rows": len(fit_rows), **figures}
@@ -259,6 +274,25 @@ def learn(
             "danger_line": rl.danger_line(table, base_rate),
         }
     return model
+
+
+def _refit(
+    samples: rl.Samples, z: np.ndarray, y: np.ndarray, rows: np.ndarray,
+    segments: dict[str, Fitted], l2: float,
+) -> Model:  # fmt: skip
+    """Shared weights, and weights for the segments that have their own, fitted on ``rows``."""
+    mine = np.array(samples.segments, dtype=object) if samples.segments is not None else None
+    own = {}
+    for segment in segments:
+        assert mine is not None
+        own[segment] = _fit(samples.x, z, y, rows[mine[rows] == segment], l2)
+    return Model(samples.names, _fit(samples.x, z, y, rows, l2), own, {}, 0.0, {}, {})
+
+
+def _subset(samples: rl.Samples, rows: np.ndarray) -> rl.Samples:
+    segments = None if samples.segments is None else [samples.segments[i] for i in rows.tolist()]
+    accounts = [samples.accounts[i] for i in rows.tolist()]
+    return rl.Samples(samples.names, accounts, samples.days[rows], samples.x[rows], segments)
 
 
 def _segment_weights(

@@ -143,10 +143,11 @@ def calibrate(
         )
     context = rc.Context(outcomes, run.span_ms[1], scoring)
     train = set(learn_on)
+    model_budget = max(0.5, budget - kept_volume)
     model = None
     if len(samples):
         try:
-            model = rc.learn(samples, context, train, max(0.5, budget - kept_volume))
+            model = rc.learn(samples, context, train, model_budget)
         except ValueError as exc:
             report["risk_model"] = {"learned": False, "why": str(exc)}
     with_model = data
@@ -178,6 +179,17 @@ def calibrate(
         if model is not None and not beats:
             written = data  # the model did not earn its place: do not ship it
             report["risk_model"]["written"] = False
+        elif model is not None:
+            # The method has proved itself on accounts it never saw; the policy gets the same
+            # method fitted on every account, twice the history to learn from.
+            final = rc.learn(samples, context, set(outcomes), model_budget)
+            written = rc.model_policy_data(data, final, tracked, scoring.horizon_days)
+            parse_policy(written, "the calibrated policy")
+            report["risk_model"] = {
+                **_model_summary(final, tracked),
+                "refit_on": "all accounts, after the held-out check",
+                "held_out_check_threshold": model.threshold,
+            }
     return report, _policy_text(report, written)
 
 
