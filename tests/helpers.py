@@ -35,9 +35,19 @@ def model(raw: dict) -> EventBase:
 
 
 class Harness:
-    """One partition engine plus helpers to write scenarios day by day."""
+    """One partition engine plus helpers to write scenarios day by day.
 
-    def __init__(self, policy: Policy | None = None, **overrides: Any) -> None:
+    Without a ``policy``, one is built from ``overrides`` (policy-file tables) that publishes
+    ``episodes`` episodes: per signal unless asked otherwise, because most tests judge one
+    detector at a time and read its own episode (:meth:`of`). The product's default is one
+    episode per account (``episodes="account"``).
+    """
+
+    def __init__(
+        self, policy: Policy | None = None, episodes: str = "signal", **overrides: Any
+    ) -> None:
+        if policy is None:
+            overrides.setdefault("alerting", {"episodes": episodes})
         self.policy = policy or parse_policy(overrides)
         self.engine = PartitionEngine(self.policy)
         self.alerts: list[AlertEvent] = []

@@ -17,6 +17,11 @@ each account's alerts depend only on its own events and their order, not on how 
 interleaved with other accounts' events, which is what makes the live worker (one clock per
 partition) and replay agree. Events later than that are counted and dropped; events that are
 late but inside the allowance land in their day's bucket.
+
+What is published follows the policy's ``[alerting] episodes``: each evaluation's signal
+transitions become one record each (``"signal"``), or are folded into the account's one
+episode (``"account"``, the default; :mod:`stream.core.account_episodes`), at most one record
+per evaluation.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from collections.abc import Callable, Iterator, MutableMapping
 
 from schemas.alerts import AlertEvent
 from schemas.events import EventBase
-from stream.core import effects, episodes, feature_counts
-from stream.core.alert_builder import build_alert
+from stream.core import account_episodes, effects, episodes, feature_counts
+from stream.core.alert_builder import build_account_alert, build_alert
 from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
 from stream.core.ring import RING_DAYS
@@ -62,6 +67,8 @@ class PartitionEngine:
         self.accounts: MutableMapping[str, AccountState] = accounts if accounts is not None else {}
         self.clock_ms = clock_ms
         self._lateness = policy.lateness_ms
+        self._per_account = policy.alerting.per_account
+        self._transitions = 0  # signal episode transitions so far (a sweep asks if it moved)
         # A restored engine sweeps at its first event: a crash may have cut a sweep short,
         # and closing a day twice is a no-op for the accounts that already closed it.
         self._next_sweep_ms = 0
@@ -151,18 +158,20 @@ class PartitionEngine:
         for account_id in list(self.accounts):
             acct = self.accounts[account_id]
             if acct.closed_day < through:
+                before = self._transitions
                 closed = self._close_through(acct, through)
                 if acct.cancelled and through - acct.head_day > EVICT_AFTER_DAYS:
                     del self.accounts[account_id]
                     self._stats["evicted"] += 1
                     if self.track_changes:
                         self.evicted.append(account_id)
-                elif closed:
+                elif self._transitions != before:
                     alerts += closed
                     if self.track_changes:
                         # Only a close that changed an episode must reach the table: any
                         # other close is a pure function of the stored state and is redone
-                        # identically after a restart, so writing it would only cost.
+                        # identically after a restart, so writing it would only cost. (With
+                        # account episodes a signal episode can change with nothing published.)
                         self.swept.add(account_id)
         return alerts
 
@@ -225,14 +234,21 @@ class PartitionEngine:
             if done is not None:
                 transitions.append(done)
         acct.risk[:] = bytes(len(acct.risk))
-        return self._emit(acct, transitions, ctx, "event")
+        return self._emit(acct, transitions, ctx, "event", why)
 
     def _emit(
-        self, acct: AccountState, transitions: list, ctx: Ctx, trigger: str
+        self, acct: AccountState, transitions: list, ctx: Ctx, trigger: str, why: str | None = None
     ) -> list[AlertEvent]:
         if not transitions:
             return []
-        alerts = [build_alert(acct, t, ctx, trigger) for t in transitions]
+        self._transitions += len(transitions)
+        if self._per_account:
+            rolled = account_episodes.advance(acct, transitions, ctx.at_ms, self._signals, why)
+            if rolled is None:
+                return []
+            alerts = [build_account_alert(acct, rolled, ctx, trigger)]
+        else:
+            alerts = [build_alert(acct, t, ctx, trigger) for t in transitions]
         for alert in alerts:
             self._stats[f"alerts_{alert.kind}"] += 1
         return alerts

@@ -5,6 +5,9 @@ A policy is TOML::
     [stream]                       # how the clock treats time
     allowed_lateness_seconds = 300
 
+    [alerting]                     # what is published: one episode per account at risk
+    episodes = "account"           # or "signal": one episode per (account, signal)
+
     [defaults.engagement_drop]     # thresholds for every account
     drop_medium = 0.4
 
@@ -28,7 +31,7 @@ import difflib
 import tomllib
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -42,6 +45,7 @@ from stream.core.signals.risk import RiskModel
 __all__ = [
     "DEFAULT_SEGMENT",
     "STAGES",
+    "Alerting",
     "Lifecycle",
     "Policy",
     "PolicyError",
@@ -102,11 +106,27 @@ class Lifecycle(_Strict):
     onboarding_days: int = Field(default=90, ge=1, le=730)
 
 
+class Alerting(_Strict):
+    """What is published. The per-signal episodes (detectors, hysteresis, cooldowns) run the
+    same either way; this only decides how they reach CS tooling."""
+
+    episodes: Literal["account", "signal"] = Field(
+        default="account",
+        description="'account': one account_at_risk episode per account, its firing signals "
+        "as reasons (one ticket per account); 'signal': one episode per (account, signal)",
+    )
+
+    @property
+    def per_account(self) -> bool:
+        return self.episodes == "account"
+
+
 class Policy(_Strict):
     registry: ClassVar[Registry] = signals.DEFAULT
     """The signals this policy class has thresholds for (see :func:`policy_model`)."""
 
     stream: StreamSettings = StreamSettings()
+    alerting: Alerting = Alerting()
     lifecycle: Lifecycle = Lifecycle()
     defaults: Thresholds = Thresholds()
     stages: dict[Stage, dict[str, Any]] = Field(

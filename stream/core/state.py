@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from array import array
+from typing import NamedTuple
 
 from stream.core import ring
 from stream.core.signals import registry
@@ -25,16 +26,41 @@ FACT_HISTORY = 4
 """Recent payment failures and overdue notices kept per account."""
 
 
-class Episode:
-    """One (account, signal) alert episode, plus the open times that drive the cooldown."""
+class StoredReason(NamedTuple):
+    """What an account-level alert says about one of its signals, kept between evaluations.
 
-    __slots__ = ("opens", "seq", "severity", "start_ms")
+    The account episode publishes every open signal as a reason, but a record is built at one
+    evaluation, where only some detectors ran (an NPS answer judges NPS, not logins): the
+    others are shown as their episode last published them, so that is what is kept.
+    """
+
+    metric: str
+    value: float
+    baseline: float | None
+    threshold: float
+    window_days: int | None
+    explanation: str
+    series: str | None  # the AccountState counter shown as daily evidence
+    facts: tuple[tuple[int, str], ...]
+
+
+class Episode:
+    """One alert episode of an account, plus the open times that drive the cooldown.
+
+    Keyed by signal in ``AccountState.episodes``; with one episode per account (the policy's
+    ``[alerting]``) the account-level episode sits beside them under
+    ``schemas.alerts.ACCOUNT_AT_RISK`` (with no cooldown, so no open times).
+    """
+
+    __slots__ = ("opens", "reason", "seq", "severity", "start_ms")
 
     def __init__(self) -> None:
         self.start_ms = 0  # 0 while no episode is open
         self.severity = ""
         self.seq = 0
         self.opens: list[int] = []
+        self.reason: StoredReason | None = None
+        """Account mode, while open: the judgement that opened or last escalated it."""
 
     @property
     def is_open(self) -> bool:

@@ -1,9 +1,12 @@
 """Account state to bytes and back: the value format of the changelog-backed table.
 
-Layout (version 2)::
+Layout (version 3)::
 
     b"CW" | version (1 byte) | scalar length (4 bytes, big-endian) | scalars (orjson) | rings
 
+Version 3 added an episode's stored reason (with one alert episode per account, what each
+open signal last published): a fifth element of the episode's list, present only while such
+an episode is open, so an account whose episodes carry none is stored as in version 2.
 Version 2 added the weekly per-feature counts (a scalar list, empty unless the policy tracks
 features) and the ``churn_risk`` risk byte. Version 1 values are still read: they had one risk
 byte fewer and no feature counts, so they decode with those empty.
@@ -21,11 +24,11 @@ from array import array
 import orjson
 
 from stream.core import ring
-from stream.core.state import DEDUP_HORIZON, AccountState, Episode
+from stream.core.state import DEDUP_HORIZON, AccountState, Episode, StoredReason
 
 MAGIC = b"CW"
-VERSION = 2
-_READABLE = (1, 2)
+VERSION = 3
+_READABLE = (1, 2, 3)
 _V1_SIGNALS = 10  # risk bytes in a version 1 value
 _HEADER = len(MAGIC) + 1 + 4
 
@@ -68,18 +71,26 @@ def encode_state(acct: AccountState) -> bytes:
     scalars.append(acct.failures)
     scalars.append([list(o) for o in acct.overdue])
     scalars.append(acct.feature_weeks.tolist())
-    scalars.append(
-        {
-            signal: [ep.start_ms, ep.severity, ep.seq, ep.opens]
-            for signal, ep in acct.episodes.items()
-        }
-    )
+    scalars.append({signal: _episode(ep) for signal, ep in acct.episodes.items()})
     head = orjson.dumps(scalars)
     parts = [MAGIC, bytes([VERSION]), len(head).to_bytes(4, "big"), head]
     for name in _BLOBS:
         blob = getattr(acct, name)
         parts.append(blob.tobytes() if isinstance(blob, array) else bytes(blob))
     return b"".join(parts)
+
+
+def _episode(ep: Episode) -> list:
+    fields: list = [ep.start_ms, ep.severity, ep.seq, ep.opens]
+    reason = ep.reason
+    if reason is not None:
+        fields.append([*reason[:-1], [list(fact) for fact in reason.facts]])
+    return fields
+
+
+def _reason(fields: list) -> StoredReason:
+    *head, facts = fields
+    return StoredReason(*head, tuple((ms, text) for ms, text in facts))
 
 
 def decode_state(data: bytes) -> AccountState:
@@ -91,7 +102,7 @@ def decode_state(data: bytes) -> AccountState:
             f"account state version {version} is not readable by this release (reads "
             f"{', '.join(map(str, _READABLE))})"
         )
-    fields = _SCALARS if version == 2 else _SCALARS[:-1]
+    fields = _SCALARS if version >= 2 else _SCALARS[:-1]
     size = int.from_bytes(data[3:_HEADER], "big")
     scalars = orjson.loads(data[_HEADER : _HEADER + size])
     acct = AccountState.__new__(AccountState)
@@ -99,7 +110,7 @@ def decode_state(data: bytes) -> AccountState:
     for name, value in zip(fields, scalars, strict=False):
         setattr(acct, name, value)
     rest = scalars[len(fields) :]
-    if version == 2:
+    if version >= 2:
         failures, overdue, weeks, episodes = rest
         if weeks:
             acct.feature_weeks = array("H", weeks)
@@ -109,9 +120,11 @@ def decode_state(data: bytes) -> AccountState:
     acct.overdue = [tuple(o) for o in overdue]
     if episodes:
         acct.episodes = {}
-        for signal, (start, severity, seq, opens) in episodes.items():
+        for signal, (start, severity, seq, opens, *reason) in episodes.items():
             ep = Episode()
             ep.start_ms, ep.severity, ep.seq, ep.opens = start, severity, seq, list(opens)
+            if reason:
+                ep.reason = _reason(reason[0])
             acct.episodes[signal] = ep
     at = _HEADER + size
     for name in _BLOBS:

@@ -27,6 +27,7 @@ FIRST = [
     "stream.core.policy",
     "stream.core.health",
     "stream.core.episodes",
+    "stream.core.account_episodes",
     "stream.core.alert_builder",
     "stream.core.effects",
     "stream.core.engine",

@@ -1,48 +1,73 @@
 """A seeded simulated log gives the expected alerts, and decliners are caught in time.
 
-The golden file pins the exact alert stream of a small seeded log (one line per alert plus a
-digest of the full payloads), so any change of behaviour shows up as a readable diff. After an
-intended change, regenerate it with ``UPDATE_GOLDEN=1 pytest tests/stream/test_golden.py`` and
-review the diff like code.
+The golden files pin the exact alert stream of a small seeded log (one line per alert plus a
+digest of the full payloads), so any change of behaviour shows up as a readable diff: one file
+for the default (one episode per account), one for per-signal episodes. After an intended
+change, regenerate them with ``UPDATE_GOLDEN=1 pytest tests/stream/test_golden.py`` and review
+the diff like code.
+
+The per-signal file is the alert stream of schema version 1, digest included: its payloads are
+digested without ``reasons`` and as version 1, so an unchanged file proves that per-signal
+episodes publish exactly what they did before version 2 added the reasons.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from schemas.alerts import AlertEvent
-from schemas.codec import dump_model
+from schemas.alerts import ACCOUNT_AT_RISK, AlertEvent
+from schemas.codec import dump_model, dumps
 from stream.core.engine import PartitionedEngine
-from stream.core.policy import load_policy
+from stream.core.policy import load_policy, parse_policy
 from stream.devtools.simulator import DECLINING, Label, Noise, SimConfig, generate, serialize
 from stream.run.replay import replay
 
-GOLDEN = Path(__file__).parents[1] / "golden" / "replay_seed11_300x150.txt"
+GOLDEN = Path(__file__).parents[1] / "golden"
+GOLDEN_ACCOUNT = GOLDEN / "replay_seed11_300x150_account.txt"
+GOLDEN_SIGNAL = GOLDEN / "replay_seed11_300x150.txt"
 CONFIG = SimConfig(accounts=300, days=150, seed=11)
+USAGE = {"engagement_drop", "time_in_product_drop", "danger_zone", "footprint_shrink"}
 
 
-@pytest.fixture(scope="module")
-def run() -> tuple[list, list[Label]]:
+def _replay(policy) -> tuple[list[AlertEvent], list[Label]]:
     labels: list[Label] = []
     lines = serialize(
         generate(CONFIG, labels), Noise(jitter_seconds=120, duplicate_rate=0.01, seed=CONFIG.seed)
     )
     out: list[bytes] = []
-    replay(enumerate(lines, 1), PartitionedEngine(load_policy(None)), out.append, _refuse)
+    replay(enumerate(lines, 1), PartitionedEngine(policy), out.append, _refuse)
     return [AlertEvent.model_validate_json(raw) for raw in out], labels
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[list[AlertEvent], list[Label]]:
+    """The default policy: one episode per account."""
+    return _replay(load_policy(None))
+
+
+@pytest.fixture(scope="module")
+def signal_run() -> tuple[list[AlertEvent], list[Label]]:
+    return _replay(parse_policy({"alerting": {"episodes": "signal"}}))
 
 
 def _refuse(record: bytes) -> None:
     raise AssertionError(f"the simulated log has no bad lines: {record!r}")
 
 
-def _render(alerts: list) -> str:
-    digest = hashlib.sha256(b"".join(dump_model(a) + b"\n" for a in alerts)).hexdigest()
+def _as_version_1(alert: AlertEvent) -> bytes:
+    fields = alert.model_dump(mode="python")
+    del fields["reasons"]
+    return dumps({**fields, "schema_version": 1})
+
+
+def _render(alerts: list, payload=dump_model) -> str:
+    digest = hashlib.sha256(b"".join(payload(a) + b"\n" for a in alerts)).hexdigest()
     rows = [
         f"{a.ts.isoformat()} {a.account_id} {a.signal} {a.kind} {a.severity} {a.alert_id}"
         for a in alerts
@@ -52,14 +77,63 @@ def _render(alerts: list) -> str:
     )
 
 
-def test_seeded_log_gives_the_golden_alerts(run):
-    alerts, _ = run
-    rendered = _render(alerts)
+def _check(rendered: str, golden: Path) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.write_text(rendered)
-    expected = GOLDEN.read_text()
+        golden.write_text(rendered)
+    expected = golden.read_text()
     assert rendered.splitlines()[1:] == expected.splitlines()[1:], "the alert stream changed"
     assert rendered.splitlines()[0] == expected.splitlines()[0], "alert payloads changed"
+
+
+def test_seeded_log_gives_the_golden_alerts(run):
+    _check(_render(run[0]), GOLDEN_ACCOUNT)
+
+
+def test_per_signal_episodes_publish_what_schema_version_1_did(signal_run):
+    _check(_render(signal_run[0], _as_version_1), GOLDEN_SIGNAL)
+
+
+def test_a_per_signal_record_lists_its_own_signal_as_its_one_reason(signal_run):
+    for alert in signal_run[0]:
+        (reason,) = alert.reasons
+        assert (reason.signal, reason.dimension, reason.severity, reason.since) == (
+            alert.signal, alert.dimension, alert.severity, alert.episode_start,
+        )  # fmt: skip
+        numbers = ("metric", "value", "baseline", "threshold", "window_days")
+        assert [getattr(reason, k) for k in numbers] == [getattr(alert, k) for k in numbers]
+        said = alert.resolution if alert.kind == "resolved" else alert.explanation
+        assert reason.explanation == said
+
+
+def test_account_episodes_roll_up_the_signal_episodes(run, signal_run):
+    alerts, signals = run[0], signal_run[0]
+    assert {a.signal for a in alerts} == {ACCOUNT_AT_RISK}
+    assert {a.account_id for a in alerts} == {a.account_id for a in signals}
+    opened = sum(a.kind == "opened" for a in alerts)
+    assert opened < 0.8 * sum(a.kind == "opened" for a in signals), "fewer tickets per account"
+    # Never two open account episodes for one account; each runs opened, updated..., resolved.
+    open_now: dict[str, AlertEvent] = {}
+    for alert in alerts:
+        previous = open_now.get(alert.account_id)
+        if alert.kind == "opened":
+            assert previous is None and alert.sequence == 0
+        else:
+            assert previous is not None and previous.alert_id == alert.alert_id
+            assert alert.sequence == previous.sequence + 1
+        open_now[alert.account_id] = alert
+        if alert.kind == "resolved":
+            del open_now[alert.account_id]
+    # Each record lists exactly the signal episodes open at that instant in per-signal mode.
+    open_signals: dict[str, set[str]] = defaultdict(set)
+    by_instant: dict[tuple[str, datetime], set[str]] = {}
+    for alert in signals:
+        change = open_signals[alert.account_id]
+        (change.discard if alert.kind == "resolved" else change.add)(alert.signal)
+        by_instant[(alert.account_id, alert.ts)] = set(change)
+    for alert in alerts:
+        listed = {r.signal for r in alert.reasons}
+        if alert.kind != "resolved":
+            assert listed == by_instant[(alert.account_id, alert.ts)]
 
 
 def test_every_clearly_declining_churner_is_alerted_before_it_cancels(run):
@@ -81,7 +155,6 @@ def test_every_clearly_declining_churner_is_alerted_before_it_cancels(run):
 
 def test_decliners_are_flagged_by_a_usage_signal_during_their_decline(run):
     alerts, labels = run
-    usage = {"engagement_drop", "time_in_product_drop", "danger_zone", "footprint_shrink"}
     for label in labels:
         if label.archetype not in DECLINING or label.outcome != "churned":
             continue
@@ -91,7 +164,7 @@ def test_decliners_are_flagged_by_a_usage_signal_during_their_decline(run):
             for a in alerts
             if a.account_id == label.account_id
             and a.kind in ("opened", "updated")
-            and a.signal in usage
+            and USAGE & {r.signal for r in a.reasons}
             and a.ts < cancelled
         ]
         assert any(day >= label.decline_day for day in days), (

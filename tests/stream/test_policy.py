@@ -18,6 +18,16 @@ def test_built_in_policy_is_valid_and_has_an_onboarding_line():
     assert policy.thresholds("unheard-of", "onboarding").danger_zone.line == 0.4
 
 
+def test_one_episode_per_account_is_the_default_and_per_signal_a_switch_away(tmp_path):
+    assert load_policy(None).alerting.episodes == "account"
+    assert load_policy(EXAMPLE).alerting.per_account
+    path = tmp_path / "per-signal.toml"
+    path.write_text('[alerting]\nepisodes = "signal"\n')
+    policy = load_policy(path)
+    assert policy.alerting.episodes == "signal" and not policy.alerting.per_account
+    assert '[alerting]\nepisodes = "signal"' in dump_policy_toml(policy)
+
+
 def test_overrides_layer_defaults_stage_segment_and_segment_stage():
     policy = load_policy(EXAMPLE)
     assert policy.thresholds("enterprise", "established").danger_zone.line == 0.45
@@ -61,6 +71,14 @@ def test_shown_policy_loads_back_unchanged(tmp_path):
         ({"stages": {"trial": {}}}, "stages.trial: unknown key; expected one of onboarding"),
         ({"segments": {"pro": {"stages": {"trial": {}}}}}, "segments.pro.stages.trial"),
         ({"stream": {"allowed_lateness_seconds": -1}}, "stream.allowed_lateness_seconds"),
+        (
+            {"alerting": {"episodes": "per-account"}},
+            "alerting.episodes: Input should be 'account' or 'signal'",
+        ),
+        (
+            {"alerting": {"episode": "signal"}},
+            "alerting.episode: unknown key (did you mean 'episodes'?)",
+        ),
         ({"segments": {"pro": 5}}, "segments.pro: Input should be a valid dictionary"),
         (
             {"defaults": {"support_silence": {"window_days": 60, "baseline_days": 70}}},

@@ -6,13 +6,12 @@ import pytest
 
 from schemas.codec import dump_model
 from stream.core.engine import PartitionEngine
-from stream.core.policy import load_policy
 from stream.core.state_codec import StateFormatError, decode_state, encode_state
 from tests.helpers import Harness, at, event, model
 
 
-def _busy_account() -> Harness:
-    h = Harness()
+def _busy_account(episodes: str = "signal") -> Harness:
+    h = Harness(episodes=episodes)
     h.subscribe(day=0, seats=12, mrr=480)
     h.daily_logins(range(0, 75), 8, users=6, minutes=20)
     h.send("support_ticket", ts=at(75, 1))
@@ -32,8 +31,13 @@ def _busy_account() -> Harness:
     return h
 
 
-def test_state_round_trips_and_keeps_behaving_the_same():
-    original = _busy_account()
+def _episodes(acct) -> dict:
+    return {s: (e.start_ms, e.severity, e.seq, e.opens, e.reason) for s, e in acct.episodes.items()}
+
+
+@pytest.mark.parametrize("episodes", ["signal", "account"])
+def test_state_round_trips_and_keeps_behaving_the_same(episodes):
+    original = _busy_account(episodes)
     acct = original.engine.accounts["acct-1"]
     data = encode_state(acct)
     copy = decode_state(data)
@@ -42,12 +46,17 @@ def test_state_round_trips_and_keeps_behaving_the_same():
         if name == "episodes":
             continue
         assert getattr(copy, name) == getattr(acct, name), name
-    assert {s: (e.start_ms, e.severity, e.seq, e.opens) for s, e in copy.episodes.items()} == {
-        s: (e.start_ms, e.severity, e.seq, e.opens) for s, e in acct.episodes.items()
-    }
+    assert _episodes(copy) == _episodes(acct)
+    if episodes == "account":
+        # The account episode and every open signal's kept reason survive the bytes.
+        assert copy.episodes["account_at_risk"].is_open
+        kept = {s for s, e in copy.episodes.items() if e.reason is not None}
+        assert kept == {s for s, e in copy.episodes.items() if e.is_open} - {"account_at_risk"}
+        assert len(kept) >= 4
+        assert any(e.reason.facts for e in copy.episodes.values() if e.reason is not None)
 
     # An engine restored from the bytes goes on to produce exactly the same alerts.
-    restored = PartitionEngine(load_policy(None), {"acct-1": copy}, original.engine.clock_ms)
+    restored = PartitionEngine(original.policy, {"acct-1": copy}, original.engine.clock_ms)
     later = [("login", at(92, 9)), ("invoice_paid", at(93, 9))]
 
     def run(engine):
@@ -57,12 +66,19 @@ def test_state_round_trips_and_keeps_behaving_the_same():
         out += engine.process(model(event("x", "other", at(120, 1), event_id="clock")))
         return [dump_model(a) for a in out]
 
-    assert run(restored) == run(original.engine)
+    again = run(restored)
+    assert again and again == run(original.engine)
 
 
 def test_value_is_compact():
     acct = _busy_account().engine.accounts["acct-1"]
     assert len(encode_state(acct)) < 3_000
+
+
+def test_value_with_an_account_episode_and_its_reasons_stays_within_4_kib():
+    acct = _busy_account("account").engine.accounts["acct-1"]
+    assert sum(1 for e in acct.episodes.values() if e.reason is not None) >= 4
+    assert len(encode_state(acct)) <= 4_096
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ A signal lives in its family module (:mod:`~stream.core.signals.usage`, ``adopti
 * ``Thresholds`` in :mod:`stream.core.policy` (one field per spec, typed by its policy class);
 * the published alert schema: ``schemas.alerts.alert_json_schema_text(SIGNALS)`` lists this
   table's names as the ``signal`` enum (the contract layer sits below the core, so it is
-  handed the names rather than importing them);
+  handed the names rather than importing them), followed by the contract's own
+  ``account_at_risk``, the per-account roll-up of these signals, which is therefore no name a
+  signal may take (:data:`PUBLISHED` is the whole list, for the read side's filters);
 * the dimension an alert and the health score put a signal in;
 * which signals an event judges at once (:attr:`SignalSpec.woken_by`), so the effect handlers
   in :mod:`stream.core.effects` only change state and never name a signal.
@@ -21,7 +23,8 @@ Import graph (no cycles): this module imports the family modules; they import on
 ``AccountState``, ``Policy``, ``Thresholds`` and ``Stage`` under ``TYPE_CHECKING`` only. So the
 state (:mod:`stream.core.state`), the policy (:mod:`stream.core.policy`), health and the engine
 all import this module, and none of them is imported back. The contract layer
-(:mod:`schemas`) imports nothing from the core: it receives the names where it needs them.
+(:mod:`schemas`) imports nothing from the core: it receives the names where it needs them
+(this module imports only its reserved roll-up name from it).
 
 Tests that need an extra signal build ``DEFAULT.with_signals(spec)`` and run under
 :func:`installed`; production code only ever sees :data:`DEFAULT`.
@@ -33,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from schemas.alerts import ACCOUNT_AT_RISK
 from stream.core.signals import adoption, billing, risk, usage, voice
 from stream.core.signals.base import Detector, SignalPolicy
 
@@ -59,6 +63,8 @@ class Registry:
         names = tuple(spec.name for spec in specs)
         if len(set(names)) != len(names):
             raise ValueError(f"signal names must be unique: {names}")
+        if ACCOUNT_AT_RISK in names:
+            raise ValueError(f"{ACCOUNT_AT_RISK!r} is the account-level episode, not a signal name")
         self.specs = specs
         self.names = names
         self.index = {name: i for i, name in enumerate(names)}
@@ -118,6 +124,11 @@ DEFAULT = Registry(SIGNAL_SPECS)
 
 SIGNALS: tuple[str, ...] = DEFAULT.names
 """The shipped signals in evaluation order (also the layout of ``AccountState.risk``)."""
+
+PUBLISHED: tuple[str, ...] = (*SIGNALS, ACCOUNT_AT_RISK)
+"""Every ``signal`` an alert record can carry: the shipped signals, then the account-level
+episode (``schemas.alerts.ACCOUNT_AT_RISK``) that rolls them up. Filters on the read side
+(``alerts tail --signal``, ``/alerts/open?signal=``) offer these."""
 
 active: Registry = DEFAULT
 """The registry the engine, the account state, health and alert validation use right now.
