@@ -289,9 +289,11 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     _write_reports(report, args.output, args.html, backtest_html)
     if not args.quiet:
         s = report["signals"][OVERALL]
+        per_account = load_policy(args.policy).alerting.per_account
+        counted = "account episodes" if per_account else "all signals"
         print(
             f"backtest: {report['population']['accounts']:,} accounts, "
-            f"{report['population']['churned']:,} churned; all signals: precision "
+            f"{report['population']['churned']:,} churned; {counted}: precision "
             f"{_pct(s['precision'])}, recall {_pct(s['recall'])} "
             f"({s['churners_detected']}/{s['churners_eligible']}), median lead "
             f"{s['lead_days']['median']} days, {s['per_100_accounts_per_month']} alerts per 100 "

@@ -14,6 +14,11 @@ Pure functions over the alerts a replay produced and the accounts' outcomes (see
 * **volume**: openings per 100 accounts per 30 days of observed account time.
 * **recovered**: alerted accounts that did not cancel and whose episodes all resolved.
 
+The all-signals figure counts the episodes CS receives: with one episode per account (the
+policy's default) those are the account episodes, so its volume is openings of accounts at
+risk; per signal, openings and resolutions are those of each signal's own episodes either
+way (:mod:`stream.offline.marks` reads them from the account episodes' reasons).
+
 The split gives the held-out evaluation calibration needs: accounts are assigned by a seeded
 hash of their id, so the halves do not depend on the log's order or size.
 """
@@ -81,6 +86,10 @@ class Mark:
     signal: str
     kind: str
     ts_ms: int
+    overall: bool = True
+    """Whether it also counts for the all-signals figure (and the weekly openings): a
+    published episode's mark does, a signal's mark read from an account episode's reasons
+    counts for that signal only."""
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -202,12 +211,12 @@ def score(
     for mark in marks:
         if mark.account_id not in chosen:
             continue
-        for group in (mark.signal, OVERALL):
+        for group in (mark.signal, OVERALL) if mark.overall else (mark.signal,):
             if mark.kind == "opened":
                 openings[group][mark.account_id].append(mark.ts_ms)
             elif mark.kind == "resolved":
                 resolutions[group][mark.account_id] += 1
-        if mark.kind == "opened":
+        if mark.kind == "opened" and mark.overall:
             weekly[_week(mark.ts_ms)][mark.signal] += 1
     churners = [out for out in chosen.values() if out.churned]
     groups = [OVERALL, *SIGNALS]

@@ -2,7 +2,9 @@
 
 ``churnwatch backtest`` and ``churnwatch calibrate`` both read a log this way; it is the same
 replay as ``churnwatch replay`` (bad lines go to a rejects file, ``-`` and gzip work), with an
-observer for outcomes and, for calibration, a probe that samples each account-day.
+observer for outcomes and, for calibration, a probe that samples each account-day. Marks are
+read from the published records (:mod:`stream.offline.marks`), so scoring sees what CS would
+have received under the policy's alerting mode.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from stream.core.policy import Policy
 from stream.core.portfolio import Portfolio, month_of
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
-from stream.core.timeutil import to_ms
 from stream.offline.backtest import Mark
+from stream.offline.marks import AlertMarks
 from stream.offline.outcomes import OutcomeObserver
 from stream.run.logio import LogReader, Progress, RejectsFile
 from stream.run.replay import ReplayReport, replay
@@ -60,8 +62,10 @@ def run_log(
         observer(event)
         portfolio.observe(event)
 
+    marks_of = AlertMarks()
+
     def mark(alert: AlertEvent) -> None:
-        marks.append(Mark(alert.account_id, alert.signal, alert.kind, to_ms(alert.ts)))
+        marks.extend(marks_of(alert))
 
     with LogReader(path) as reader, RejectsFile(rejects_path) as rejects:
         progress = Progress(label, reader.size, enabled=False if quiet else None)

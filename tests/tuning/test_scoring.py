@@ -6,8 +6,9 @@ import pytest
 
 from stream.core.timeutil import DAY_MS
 from stream.offline.backtest import OVERALL, Mark, Scoring, Split, score
+from stream.offline.marks import AlertMarks
 from stream.offline.outcomes import AccountOutcome, LabelsError, OutcomeObserver, apply_labels_file
-from tests.helpers import event, model
+from tests.helpers import Harness, at, event, model
 
 D = DAY_MS
 END = 200 * D
@@ -74,6 +75,60 @@ def test_overall_is_the_union_and_volume_is_per_account_month():
     assert overall["per_100_accounts_per_month"] == pytest.approx(3 / 260 * 30 * 100, abs=1e-3)
     assert overall["recall"] == 1.0 and overall["precision"] == 0.5
     assert s["nps_detractor"]["recovered_accounts"] == 1
+
+
+def _story(episodes: str) -> list:
+    """Two signals overlapping on one account: a failed payment, then a detractor answer
+    while it is unpaid, the payment, and a happy answer."""
+    at_once = {"payment_failed": {"grace_days": 0}}  # alert on the failure itself
+    h = Harness(episodes=episodes, defaults=at_once)
+    h.subscribe(day=0)
+    h.send("payment_failed", ts=at(2, 9), invoice_id="i-1")
+    h.send("nps_response", ts=at(5), score=2, user_id="u")
+    h.send("invoice_paid", ts=at(8, 9), invoice_id="i-1")
+    h.send("nps_response", ts=at(12), score=8, user_id="u")
+    return h.alerts
+
+
+def _ms(day: float, hour: float) -> int:
+    return int(at(day, hour).timestamp() * 1000)
+
+
+def test_account_episodes_count_overall_and_their_reasons_count_per_signal():
+    to_marks = AlertMarks()
+    marks = [m for alert in _story("account") for m in to_marks(alert)]
+    assert [(m.signal, m.kind, m.ts_ms, m.overall) for m in marks] == [
+        ("account_at_risk", "opened", _ms(2, 9), True),
+        ("payment_failed", "opened", _ms(2, 9), False),
+        ("account_at_risk", "updated", _ms(5, 10), True),
+        ("nps_detractor", "opened", _ms(5, 10), False),
+        ("account_at_risk", "updated", _ms(8, 9), True),
+        ("payment_failed", "resolved", _ms(8, 9), False),
+        ("account_at_risk", "resolved", _ms(12, 10), True),
+        ("nps_detractor", "resolved", _ms(12, 10), False),
+    ]
+    start = _ms(0, 0)
+    account = AccountOutcome("acct-1", start)
+    account.cancel_ms = _ms(50, 0)  # 48 days after the opening
+    scored = score(marks, {"acct-1": account}, start, _ms(200, 0), Scoring(60, 14), Split())
+    s = scored["signals"]
+    assert (s[OVERALL]["openings"], s[OVERALL]["alerted_accounts"]) == (1, 1)
+    assert s[OVERALL]["per_100_accounts_per_month"] == pytest.approx(1 / 50 * 30 * 100, abs=1e-3)
+    for signal in ("payment_failed", "nps_detractor"):
+        assert (s[signal]["openings"], s[signal]["hits"], s[signal]["churners_detected"]) == (
+            1, 1, 1,
+        )  # fmt: skip
+    assert s["nps_detractor"]["lead_days"]["median"] == pytest.approx(44.58, abs=0.01)
+    assert scored["weekly_openings"] == {"2026-01-05": {"account_at_risk": 1}}
+
+    # Per signal, the figures are those of per-signal episodes on the same input; overall,
+    # per-signal episodes count two openings where CS received one account episode.
+    to_marks = AlertMarks()
+    per_signal = [m for alert in _story("signal") for m in to_marks(alert)]
+    again = score(per_signal, {"acct-1": account}, start, _ms(200, 0), Scoring(60, 14), Split())
+    for signal in ("payment_failed", "nps_detractor"):
+        assert again["signals"][signal] == s[signal]
+    assert again["signals"][OVERALL]["openings"] == 2
 
 
 def test_split_halves_are_disjoint_seeded_and_cover_everyone():

@@ -10,8 +10,10 @@ import orjson
 import pytest
 
 from stream.core.policy import load_policy
+from stream.core.signals import registry
 from stream.devtools.simulator import Label, SimConfig, generate, serialize
 from stream.offline.backtest import OVERALL, Scoring, Split
+from stream.offline.calibrate import gate_signals
 from stream.offline.tuning import LogSpec, backtest, calibrate
 from stream.run.logio import open_output
 from tests.browser import render
@@ -67,6 +69,30 @@ def test_labels_from_cancellations_match_the_simulators_truth(sim, tmp_path):
     assert from_log["population"]["involuntary"] == involuntary
     # Same labels either way, so the same scores.
     assert from_log["signals"] == from_file["signals"]
+
+
+def test_account_episodes_count_overall_and_every_signal_is_still_scored(sim, tmp_path):
+    log, _ = sim
+    per_signal = tmp_path / "per-signal.toml"
+    per_signal.write_text('[alerting]\nepisodes = "signal"\n')
+    rejects = str(tmp_path / "r.jsonl")
+    account = backtest(LogSpec(str(log), rejects, quiet=True), Scoring(), Split())
+    signal = backtest(LogSpec(str(log), rejects, policy=str(per_signal), quiet=True), Scoring(),
+                      Split())  # fmt: skip
+    assert list(account["signals"]) == [OVERALL, *registry.SIGNALS] == list(signal["signals"])
+    for name in registry.SIGNALS:
+        assert account["signals"][name] == signal["signals"][name], name
+    assert sum(account["signals"][name]["openings"] for name in registry.SIGNALS) > 100
+    # Overall: the same accounts alerted, in fewer episodes (one per account at risk).
+    ours, theirs = account["signals"][OVERALL], signal["signals"][OVERALL]
+    assert ours["alerted_accounts"] == theirs["alerted_accounts"]
+    assert ours["openings"] < 0.8 * theirs["openings"]
+    assert ours["per_100_accounts_per_month"] < theirs["per_100_accounts_per_month"]
+    weekly = account["weekly_openings"].values()
+    assert {name for week in weekly for name in week} == {"account_at_risk"}
+    assert sum(week["account_at_risk"] for week in weekly) == ours["openings"]
+    # Calibration's per-signal gate decides the same either way.
+    assert gate_signals(account["signals"], 0.6) == gate_signals(signal["signals"], 0.6)
 
 
 def test_a_policy_calibrated_on_one_half_scores_better_on_the_other(calibrated):
