@@ -13,7 +13,7 @@ from schemas.alerts import SEVERITY_RANK
 from schemas.codec import dumps_pretty
 from stream.cli.args import UsageError, add_command, non_negative, positive_int
 from stream.core.policy import load_policy
-from stream.core.signals.registry import SIGNALS
+from stream.core.signals.registry import PUBLISHED
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,10 +61,11 @@ def _add_alerts(sub: argparse._SubParsersAction) -> None:
     tail_p.add_argument(
         "--signal",
         action="append",
-        choices=SIGNALS,
+        choices=PUBLISHED,
         default=[],
         metavar="SIGNAL",  # the list of choices would overflow the usage line
-        help=f"only this signal (repeatable; default: all): {', '.join(SIGNALS)}",
+        help="only alerts about this signal, as their own or as one of an account episode's "
+        f"reasons (repeatable; default: all): {', '.join(PUBLISHED)}",
     )
     tail_p.add_argument(
         "--severity",

@@ -25,7 +25,9 @@ from stream.devtools.simulator import Noise, SimConfig, generate, serialize
 from stream.render.text import alert_line
 
 
-def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter) -> None:
+def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter,
+          behind: set[tuple[str, str]]) -> None:  # fmt: skip
+    """Print the alerts topic; count records, and which signals were behind which episode."""
     consumer = KafkaConsumer(bootstrap_servers=dep.bootstrap)
     topic = dep.topics["alerts"]
     tps = [TopicPartition(topic, p) for p in range(dep.partitions)]
@@ -37,6 +39,9 @@ def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter) 
                 for record in batch:
                     alert = orjson.loads(record.value)
                     counts[(alert["signal"], alert["kind"])] += 1
+                    if alert["kind"] != "resolved":
+                        for reason in alert.get("reasons", ()):
+                            behind.add((alert["alert_id"], reason["signal"]))
                     out.write(alert_line(alert) + "\n")
                     out.flush()
     finally:
@@ -55,7 +60,8 @@ def run_demo(
     dep = Deployment(broker.bootstrap, work, partitions=3, prefix="demo")
     stop = threading.Event()
     counts: Counter = Counter()
-    tail = threading.Thread(target=_tail, args=(dep, out, stop, counts), daemon=True)
+    behind: set[tuple[str, str]] = set()
+    tail = threading.Thread(target=_tail, args=(dep, out, stop, counts, behind), daemon=True)
     try:
         log = work / "feed.jsonl"
         with log.open("wb") as fh:
@@ -87,7 +93,10 @@ def run_demo(
     for (signal, kind), v in counts.items():
         if kind == "opened":
             by_signal[signal] += v
+    reasons = Counter(signal for _, signal in behind)
     say(f"demo: {sum(counts.values())} alert records, {opened} episodes opened: "
-        + ", ".join(f"{s} {n}" for s, n in by_signal.most_common()))  # fmt: skip
+        + ", ".join(f"{s} {n}" for s, n in by_signal.most_common())
+        + "; signals behind them: "
+        + ", ".join(f"{s} {n}" for s, n in reasons.most_common()))  # fmt: skip
     say("demo: replay the same feed offline with `churnwatch simulate ... | churnwatch replay -`")
     return 0

@@ -15,6 +15,20 @@ REQUIRED = ("alert_id", "sequence", "kind", "account_id", "ts", "signal", "sever
 """The fields the read model and the terminal views rely on."""
 
 
+def reasons(alert: dict) -> list[dict]:
+    """The signals behind a record (schema version 2); a version 1 record is its own reason."""
+    found = alert.get("reasons")
+    if isinstance(found, list) and found:
+        return found
+    return [alert]
+
+
+def mentions(alert: dict, signal: str) -> bool:
+    """Whether a filter on ``signal`` keeps the record: its own signal, or one of its reasons
+    (an account episode is about every signal it lists)."""
+    return alert["signal"] == signal or any(r.get("signal") == signal for r in reasons(alert))
+
+
 def parse(value: bytes | None) -> dict | None:
     """An alert record, or None for anything else."""
     try:

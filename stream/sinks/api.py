@@ -17,7 +17,7 @@ from aiohttp import web
 
 from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
-from stream.core.signals.registry import SIGNALS
+from stream.core.signals.registry import PUBLISHED
 from stream.run.metrics import Registry
 from stream.sinks.readmodel_store import RedisReadModel
 from stream.sinks.web_page import account_page, at_risk_page
@@ -141,7 +141,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
 
     async def open_alerts(request: web.Request) -> web.Response:
         query = _query(request, {"limit", "signal", "severity"})
-        signal = _choice(query, "signal", SIGNALS)
+        signal = _choice(query, "signal", PUBLISHED)
         severity = _choice(query, "severity", tuple(SEVERITY_RANK))
         return _json({"alerts": store.open_alerts(_limit(query, 100), signal, severity)})
 
@@ -208,8 +208,9 @@ OPENAPI = {
                                                       "pattern": _SEGMENT.pattern})],
             "responses": {"200": _JSON_OK, **_ERRORS}}},
         "/alerts/open": {"get": {
-            "summary": "Open alert episodes, newest first",
-            "parameters": [_LIMIT, _param("signal", {"type": "string", "enum": list(SIGNALS)}),
+            "summary": "Open alert episodes, newest first; signal= keeps those about that "
+                       "signal (their own, or one of an account episode's reasons)",
+            "parameters": [_LIMIT, _param("signal", {"type": "string", "enum": list(PUBLISHED)}),
                            _param("severity", {"type": "string",
                                                "enum": list(SEVERITY_RANK)})],
             "responses": {"200": _JSON_OK, **_ERRORS}}},

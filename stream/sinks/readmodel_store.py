@@ -24,6 +24,7 @@ import orjson
 import redis
 
 from stream.kafka.settings import REDIS_SCHEMES
+from stream.sinks.alert_records import mentions
 from stream.sinks.portfolio_store import RedisPortfolio
 from stream.sinks.readmodel import mrr_at_risk, open_summary, risk_of, snapshot, ts_ms
 
@@ -134,7 +135,8 @@ class RedisReadModel:
 
     def open_alerts(self, limit: int, signal: str | None = None,
                     severity: str | None = None) -> list[dict]:  # fmt: skip
-        """Open episodes, newest first, optionally of one signal or severity."""
+        """Open episodes, newest first, optionally about one signal (as the episode's own signal
+        or one of its reasons) or of one severity."""
         ids = self.r.zrevrange(f"{self.p}:open", 0, -1)
         out: list[dict] = []
         for start in range(0, len(ids), 500):
@@ -143,7 +145,7 @@ class RedisReadModel:
                 if raw is None:
                     continue  # resolved between the two reads
                 alert = orjson.loads(raw)
-                if signal and alert["signal"] != signal:
+                if signal and not mentions(alert, signal):
                     continue
                 if severity and alert["severity"] != severity:
                     continue

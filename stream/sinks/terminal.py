@@ -19,11 +19,12 @@ from schemas.alerts import DIMENSIONS
 from stream.core.policy import Policy
 from stream.kafka.settings import WorkerSettings
 from stream.render.text import alert_line
-from stream.sinks.alert_records import parse
+from stream.sinks.alert_records import mentions, parse, reasons
 
 
 def keep(alert: dict, signals: set[str], severities: set[str]) -> bool:
-    return (not signals or alert["signal"] in signals) and (
+    """The tail's filter: a signal matches an account episode that lists it among its reasons."""
+    return (not signals or any(mentions(alert, s) for s in signals)) and (
         not severities or alert["severity"] in severities
     )
 
@@ -82,15 +83,24 @@ def explain_account(view: dict, policy: Policy) -> str:
     alerts = view.get("open_alerts", [])
     lines.append(f"  open alerts: {len(alerts)}")
     for alert in alerts:
-        baseline = "" if alert["baseline"] is None else f", baseline {alert['baseline']}"
-        window = "" if alert["window_days"] is None else f" over {alert['window_days']} days"
-        lines += [
-            f"  - {alert['signal']} ({alert['severity']}), open since {alert['episode_start']}",
-            f"    {alert['metric']} = {alert['value']}{window}{baseline}, threshold "
-            f"{alert['threshold']}",
-            f"    why: {alert['explanation']}",
-            f"    next step: {alert['playbook']}",
-        ]
+        lines.append(
+            f"  - {alert['signal']} ({alert['severity']}), open since {alert['episode_start']}"
+        )
+        behind = reasons(alert)
+        for reason in behind:
+            baseline = "" if reason["baseline"] is None else f", baseline {reason['baseline']}"
+            window = "" if reason["window_days"] is None else f" over {reason['window_days']} days"
+            indent = "    "
+            if len(behind) > 1 or reason["signal"] != alert["signal"]:
+                since = reason.get("since", alert["episode_start"])
+                lines.append(f"    {reason['signal']} ({reason['severity']}) since {since}:")
+                indent = "      "
+            lines += [
+                f"{indent}{reason['metric']} = {reason['value']}{window}{baseline}, threshold "
+                f"{reason['threshold']}",
+                f"{indent}why: {reason['explanation']}",
+            ]
+        lines.append(f"    next step: {alert['playbook']}")
     return "\n".join(lines)
 
 

@@ -2,8 +2,9 @@
 
 Server-rendered HTML with inline SVG, no scripts: it works behind any proxy and in a
 screenshot. Each account's chart plots the daily logins its latest usage alert carried as
-evidence against its baseline (dashed) and the danger-zone line for its segment (red). The
-page shell, style and churn-per-month table are the reports' (:mod:`stream.render.html`).
+evidence against its baseline (dashed) and the danger-zone line for its segment (red). An
+account episode (``account_at_risk``) is shown with each of its reasons, most severe first.
+The page shell, style and churn-per-month table are the reports' (:mod:`stream.render.html`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,23 @@ from html import escape
 from urllib.parse import quote
 
 from stream.render.html import page, portfolio_table
+from stream.sinks.alert_records import reasons
 
 _W, _H, _PAD = 360, 110, 18
 _WEEKLY_BASELINE = ("logins_per_week", "days_without_activity")  # baselines in logins/week
 
 
 def _usage_evidence(view: dict) -> tuple[list[float], float | None]:
-    """Daily logins from the latest usage alert, and the baseline in logins per day."""
-    usage = [a for a in view.get("open_alerts", []) if a["dimension"] == "usage"]
-    usage.sort(key=lambda a: a["ts"])
+    """Daily logins from the latest usage alert, and the baseline in logins per day (from any
+    open alert's reasons: an account episode led by a billing signal may still list a drop)."""
+    alerts = sorted(view.get("open_alerts", []), key=lambda a: a["ts"])
+    usage = [a for a in alerts if a["dimension"] == "usage"]
     daily = [p["value"] for p in usage[-1]["evidence"]["daily"]] if usage else []
-    baseline = None
-    for alert in reversed(usage):
-        if alert["metric"] in _WEEKLY_BASELINE and alert["baseline"] is not None:
-            baseline = alert["baseline"] / 7
-            break
-    return daily, baseline
+    for alert in reversed(alerts):
+        for reason in reasons(alert):
+            if reason["metric"] in _WEEKLY_BASELINE and reason["baseline"] is not None:
+                return daily, reason["baseline"] / 7
+    return daily, None
 
 
 def engagement_chart(view: dict) -> str:
@@ -60,15 +62,32 @@ def engagement_chart(view: dict) -> str:
     return "".join(parts)
 
 
+def _line(severity: str, signal: str, since: str, explanation: str) -> str:
+    sev = escape(severity)
+    return (
+        f'<span class="sev {sev}">{sev}</span> <b>{escape(signal)}</b> since '
+        f"{escape(since[:10])}: {escape(explanation)}"
+    )
+
+
 def _alerts(view: dict) -> str:
     rows = []
     for alert in view.get("open_alerts", []):
-        sev = escape(alert["severity"])
-        rows.append(
-            f'<div class="alert"><span class="sev {sev}">{sev}</span> '
-            f"<b>{escape(alert['signal'])}</b> since {escape(alert['episode_start'][:10])}: "
-            f"{escape(alert['explanation'])}</div>"
+        behind = reasons(alert)
+        if len(behind) == 1 and behind[0]["signal"] == alert["signal"]:
+            line = _line(alert["severity"], alert["signal"], alert["episode_start"],
+                         alert["explanation"])  # fmt: skip
+            rows.append(f'<div class="alert">{line}</div>')
+            continue
+        items = "".join(
+            f'<li class="reason">{_line(r["severity"], r["signal"], r["since"], r["explanation"])}'
+            "</li>"
+            for r in behind
         )
+        head = (f'<span class="sev {escape(alert["severity"])}">{escape(alert["severity"])}</span> '
+                f"<b>at risk</b> since {escape(alert['episode_start'][:10])}: "
+                f"{len(behind)} signal{'s' if len(behind) != 1 else ''}")  # fmt: skip
+        rows.append(f'<div class="alert">{head}<ul class="reasons">{items}</ul></div>')
     return "".join(rows) or '<div class="alert">no open alerts</div>'
 
 

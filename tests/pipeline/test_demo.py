@@ -20,5 +20,7 @@ def test_demo_runs_a_broker_a_worker_and_a_feed_and_prints_alerts():
     assert done.returncode == 0, err
     lines = done.stdout.decode().splitlines()
     assert len(lines) >= 10, err
-    assert any(" opened " in line and "engagement_drop" in line for line in lines)
-    assert "episodes opened" in err
+    # One episode per account at risk, led by its most severe reason: a drop reads as one.
+    opened = [line for line in lines if " opened " in line and " account_at_risk " in line]
+    assert any("Logins fell" in line or "No product activity" in line for line in opened), lines
+    assert "episodes opened" in err and "engagement_drop" in err.split("signals behind them")[1]

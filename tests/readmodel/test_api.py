@@ -65,8 +65,15 @@ def test_at_risk_open_alerts_and_portfolio(api, store):
     _, body, _ = api.get(f"/accounts/at-risk?segment={segment}&limit=1000")
     assert body["accounts"] == store.at_risk(1000, segment)
     _, body, _ = api.get("/alerts/open?signal=danger_zone&limit=1000")
-    assert body["alerts"] and all(a["signal"] == "danger_zone" for a in body["alerts"])
+    # Account episodes (the default) are about every signal they list among their reasons.
+    assert body["alerts"] and all(a["signal"] == "account_at_risk" for a in body["alerts"])
+    assert all("danger_zone" in {r["signal"] for r in a["reasons"]} for a in body["alerts"])
     assert body["alerts"] == store.open_alerts(1000, "danger_zone")
+    _, every, _ = api.get("/alerts/open?signal=account_at_risk&limit=1000")
+    assert len(every["alerts"]) > len(body["alerts"])
+    assert len({a["account_id"] for a in every["alerts"]}) == len(every["alerts"]), (
+        "one open episode per account"
+    )
     _, body, _ = api.get("/portfolio")
     assert body == store.portfolio_report()
     status, body, _ = api.get("/healthz")

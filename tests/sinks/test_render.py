@@ -71,3 +71,63 @@ def test_api_page_and_reports_share_the_shell_and_the_portfolio_table():
         assert f"<style>{STYLE}</style>" in html
     assert portfolio_table([MONTH]) in pages[0]
     assert "<h1>Account acct-&lt;7&gt;</h1>" in pages[1]
+
+
+def _account_alert() -> dict:
+    """A real account episode record: a failed payment, then a detractor answer."""
+    from tests.helpers import Harness, at
+
+    h = Harness(episodes="account", defaults={"payment_failed": {"grace_days": 0}})
+    h.subscribe(day=0)
+    h.send("payment_failed", ts=at(1, 9), invoice_id="i-1")
+    (alert,) = h.send("nps_response", ts=at(2), score=2, user_id="u")
+    return alert.model_dump(mode="json")
+
+
+def test_account_episodes_read_well_in_the_tail_the_account_view_and_the_page():
+    from stream.core.policy import load_policy
+
+    alert = _account_alert()
+    line = alert_line(alert)
+    assert " updated  account_at_risk      acct-1 " in line
+    assert line.endswith("NPS answer 2 (detractor: 0-6); and 1 more: payment_failed")
+
+    # `alerts tail --signal X` keeps an account episode that lists X among its reasons.
+    assert terminal.keep(alert, {"payment_failed"}, set())
+    assert terminal.keep(alert, {"account_at_risk"}, {"high"})
+    assert not terminal.keep(alert, {"downgrade"}, set())
+    assert terminal.keep(ALERT, {"engagement_drop"}, set()), "a version 1 record still matches"
+
+    view = {"account_id": "acct-1", "segment": "pro", "stage": "established", "plan": "pro",
+            "mrr": 300.0, "seats": 10, "tenure_days": 400, "health": alert["health"],
+            "last_alert_ts": alert["ts"], "open_alerts": [alert]}  # fmt: skip
+    text = terminal.explain_account(view, load_policy(None))
+    assert "  - account_at_risk (high), open since 2026-01-06T09:00:00Z" in text
+    assert "    nps_detractor (high) since 2026-01-07T10:00:00Z:" in text
+    assert "    payment_failed (medium) since 2026-01-06T09:00:00Z:" in text
+    assert "      why: 1 failed payment in the last 30 days and no invoice paid since" in text
+    assert text.count("next step:") == 1
+
+    html = account_page(view)
+    assert '<ul class="reasons">' in html and html.count('<li class="reason">') == 2
+    assert "<b>nps_detractor</b> since 2026-01-07: NPS answer 2 (detractor: 0-6)" in html
+    assert "<b>at risk</b> since 2026-01-06: 2 signals" in html
+
+
+def test_a_per_signal_record_shows_as_before_on_the_page_and_in_the_account_view():
+    from stream.core.policy import load_policy
+    from tests.helpers import Harness, at
+
+    h = Harness(episodes="signal", defaults={"payment_failed": {"grace_days": 0}})
+    h.subscribe(day=0)
+    (alert,) = h.send("payment_failed", ts=at(1, 9), invoice_id="i-1")
+    record = alert.model_dump(mode="json")
+    view = {"account_id": "acct-1", "segment": "pro", "stage": "established",
+            "health": record["health"], "last_alert_ts": record["ts"],
+            "open_alerts": [record]}  # fmt: skip
+    html = account_page(view)
+    assert '<ul class="reasons">' not in html
+    assert "<b>payment_failed</b> since 2026-01-06: 1 failed payment" in html
+    text = terminal.explain_account(view, load_policy(None))
+    assert "    failed_payments = 1.0 over 30 days, threshold 1.0" in text
+    assert "    why: 1 failed payment in the last 30 days and no invoice paid since" in text
