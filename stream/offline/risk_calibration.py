@@ -40,6 +40,9 @@ CLEAR_RATIO = 0.8
 """An open churn-risk episode resolves below threshold x this (hysteresis)."""
 MIN_SEGMENT_CHURNERS = 20
 """A segment gets weights of its own only with this many churned training accounts."""
+OWN_WEIGHTS_MARGIN = 0.02
+"""...and only when they rank its churners better by this much AUC: a segment's own weights
+are fitted on a fraction of the rows, so a tie means they would only add noise."""
 
 
 @dataclass
@@ -184,7 +187,7 @@ def _own_weights_help(
     shared = _fit(x, z, y, learn_rows, l2).scores(x[check_mine])
     own = _fit(x, z, y, learn_mine, l2).scores(x[check_mine])
     shared_auc, own_auc = rl.auc(shared, y[check_mine]), rl.auc(own, y[check_mine])
-    return own_auc > shared_auc, own_auc, shared_auc
+    return own_auc > shared_auc + OWN_WEIGHTS_MARGIN, own_auc, shared_auc
 
 
 def _account_halves(samples: rl.Samples, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -317,8 +320,9 @@ def _segment_weights(
         helps, own_auc, shared_auc = _own_weights_help(samples.x, z, y, halves, mine, l2)
         verdict = "own weights: they rank" if helps else "shared weights: its own ranked"
         notes[segment] = (
-            f"{verdict} its churners {'better' if helps else 'no better'} (AUC {own_auc:.2f} "
-            f"against {shared_auc:.2f} for the shared ones, within the training accounts)"
+            f"{verdict} its churners {'better' if helps else 'not clearly better'} (AUC "
+            f"{own_auc:.3f} against {shared_auc:.3f} for the shared ones, within the training "
+            "accounts)"
         )
         if helps:
             own[segment] = _fit(samples.x, z, y, seg_rows, l2)

@@ -85,15 +85,14 @@ def test_the_explanation_places_the_metric_among_the_segments_retained_accounts(
 def test_a_segments_weights_must_fit_the_feature_list():
     short = {**SILENT_5_DAYS, "coefficients": [1.0]}
     data = {"risk_model": {"features": NAMES, **SILENT_5_DAYS, "segments": {"pro": short}}}
-    with pytest.raises(PolicyError, match="segments.pro.coefficients"):
+    with pytest.raises(PolicyError, match=r"segments\.pro\.coefficients"):
         parse_policy(data)
 
 
 def test_feature_depth_per_login_reads_the_tracked_buckets():
-    policy = parse_policy(
-        {"risk_model": {"tracked_features": ["reports"], "features": feature_names(("reports",)),
-                        **_extended(feature_names(("reports",)))}}  # fmt: skip
-    )
+    names = feature_names(("reports",))
+    model = {"tracked_features": ["reports"], "features": names, **_extended(names)}
+    policy = parse_policy({"risk_model": model})
     h = Harness(policy=policy)
     h.subscribe(day=0)
     for day in range(14):
@@ -102,7 +101,6 @@ def test_feature_depth_per_login_reads_the_tracked_buckets():
         h.send("feature_used", ts=at(day, 11), user_id="u1", feature="reports")
     h.tick(at(15, 0.5))
     acct: AccountState = h.engine.accounts["acct-1"]
-    names = feature_names(("reports",))
     values = feature_vector(acct, acct.closed_day, (acct.closed_day + 1) * DAY_MS, 2)
     assert values[names.index("uses_of_reports_per_login")] == pytest.approx(0.5)
     assert values[names.index("uses_of_other_per_login")] == 0.0

@@ -9,13 +9,18 @@ from stream.core.state import AccountState
 from tests.helpers import Harness, at, event, model
 
 
+def _at_once() -> Harness:
+    """A failed payment alerts on the event itself, with no grace for the retry."""
+    return Harness(defaults={"payment_failed": {"grace_days": 0}})
+
+
 def _fail_and_pay(h: Harness, day: int) -> None:
     h.send("payment_failed", ts=at(day, 9))
     h.send("invoice_paid", ts=at(day, 10))
 
 
 def test_cooldown_limits_openings_per_period():
-    h = Harness()
+    h = _at_once()
     h.subscribe(day=0)
     for day in (1, 3, 5, 40):
         _fail_and_pay(h, day)
@@ -25,7 +30,7 @@ def test_cooldown_limits_openings_per_period():
 
 
 def test_alert_id_is_derived_from_account_signal_and_episode_start():
-    h = Harness()
+    h = _at_once()
     h.subscribe(day=0)
     out = h.send("payment_failed", ts=at(2, 9))
     start_ms = int(at(2, 9).timestamp() * 1000)
@@ -33,7 +38,7 @@ def test_alert_id_is_derived_from_account_signal_and_episode_start():
     assert out[0].episode_start == at(2, 9)
 
     # The same input through a fresh engine (a restart with no state) gives the same id.
-    again = Harness()
+    again = _at_once()
     again.subscribe(day=0)
     assert again.send("payment_failed", ts=at(2, 9))[0].alert_id == out[0].alert_id
 
@@ -48,7 +53,7 @@ def test_severity_only_escalates_within_an_episode():
 
 
 def test_cancellation_resolves_every_open_episode_and_stops_judging():
-    h = Harness()
+    h = _at_once()
     h.subscribe(day=0)
     h.send("payment_failed", ts=at(1, 9))
     h.send("nps_response", ts=at(1, 10), score=3, user_id="u")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +33,10 @@ GOLDEN_ACCOUNT = GOLDEN / "replay_seed11_300x150_account.txt"
 GOLDEN_SIGNAL = GOLDEN / "replay_seed11_300x150.txt"
 CONFIG = SimConfig(accounts=300, days=150, seed=11)
 USAGE = {"engagement_drop", "time_in_product_drop", "danger_zone", "footprint_shrink"}
+
+
+DROP_FLOOR = 3.0
+"""engagement_drop's built-in volume floor, logins/week: below it only silence can speak."""
 
 
 def _replay(policy) -> tuple[list[AlertEvent], list[Label]]:
@@ -136,13 +140,38 @@ def test_account_episodes_roll_up_the_signal_episodes(run, signal_run):
             assert listed == by_instant[(alert.account_id, alert.ts)]
 
 
+def _clear_decliners(labels: list[Label]) -> list[Label]:
+    """Churned decliners whose pace before the decline was at least the drop detector's floor.
+
+    A one-seat account that logged in twice a week before it faded is judged by silence only,
+    and its usual gaps are long: the built-in rules wait until a gap is unlikely at its own
+    pace, and such accounts are the learned model's to catch (tests/core/test_churn_risk.py).
+    """
+    logins: Counter[str] = Counter()
+    decline = {lb.account_id: lb for lb in labels if lb.archetype in DECLINING}
+    for e in generate(CONFIG):
+        label = decline.get(e["account_id"])
+        if label and e["type"] == "login" and _day(e["ts"]) < (label.decline_day or 0):
+            logins[label.account_id] += 1
+    return [
+        lb
+        for lb in decline.values()
+        if lb.outcome == "churned"
+        and logins[lb.account_id] * 7 / max(1, (lb.decline_day or 0) - lb.joined_day) >= DROP_FLOOR
+    ]
+
+
+def _day(ts: str) -> int:
+    return (datetime.fromisoformat(ts) - CONFIG.start).days
+
+
 def test_every_clearly_declining_churner_is_alerted_before_it_cancels(run):
     alerts, labels = run
     first_alert: dict[str, datetime] = {}
     for alert in alerts:
         if alert.kind == "opened":
             first_alert.setdefault(alert.account_id, alert.ts)
-    decliners = [lb for lb in labels if lb.archetype in DECLINING and lb.outcome == "churned"]
+    decliners = _clear_decliners(labels)
     assert len(decliners) >= 20, "the seeded log must contain enough decliners to mean something"
     missed = [
         lb.account_id
@@ -155,9 +184,7 @@ def test_every_clearly_declining_churner_is_alerted_before_it_cancels(run):
 
 def test_decliners_are_flagged_by_a_usage_signal_during_their_decline(run):
     alerts, labels = run
-    for label in labels:
-        if label.archetype not in DECLINING or label.outcome != "churned":
-            continue
+    for label in _clear_decliners(labels):
         cancelled = datetime.fromisoformat(label.cancel_ts)
         days = [
             (a.ts - CONFIG.start).days

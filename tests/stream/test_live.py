@@ -9,7 +9,7 @@ import orjson
 from schemas.codec import dumps
 from schemas.events import source_index
 from stream.core.engine import partition_for
-from stream.core.policy import load_policy
+from stream.core.policy import load_policy, parse_policy
 from stream.core.state_codec import decode_state
 from stream.devtools.simulator import SimConfig, generate
 from stream.run.live import LiveProcessor, Record
@@ -18,8 +18,13 @@ from tests.helpers import at, event, model
 PARTS = 3
 
 
+# A failed payment alerts on the event itself when there is no grace: what these tests need
+# from a billing record is an alert in the same call.
+AT_ONCE = parse_policy({"defaults": {"payment_failed": {"grace_days": 0}}})
+
+
 def _processor(**kw) -> LiveProcessor:
-    proc = LiveProcessor(load_policy(None), PARTS, **kw)
+    proc = LiveProcessor(AT_ONCE, PARTS, **kw)
     for p in range(PARTS):
         proc.assign(p, [])
     return proc
@@ -107,7 +112,7 @@ def test_a_restored_partition_skips_records_it_already_applied():
     proc.handle(rec, _always, 0)
     writes = proc.flush().writes
 
-    restored = LiveProcessor(load_policy(None), PARTS)
+    restored = LiveProcessor(AT_ONCE, PARTS)
     restored.assign(rec.partition, [(k, v) for _, k, v in writes])
     restored.handle(rec, _always, 0)  # redelivered after a crash
     assert restored.stats()["redelivered"] == 1
@@ -129,7 +134,7 @@ def test_the_clock_comes_back_from_the_checkpoint_the_committed_offsets_match():
     table.append(proc.checkpoint_write(second)[1:])  # written; the commit never happened
 
     def restored_clock(committed) -> int:
-        fresh = LiveProcessor(load_policy(None), PARTS)
+        fresh = LiveProcessor(AT_ONCE, PARTS)
         fresh.assign(part, table, committed)
         return fresh._active[part].engine.clock_ms
 

@@ -11,6 +11,7 @@ import orjson
 from stream.devtools.simulator import SimConfig, generate, serialize
 
 USAGE = {b"login", b"session", b"feature_used"}
+CALIBRATE = [sys.executable, "-m", "stream.cli", "calibrate"]
 
 
 def _log(path: Path, keep_usage: bool = True, **config) -> Path:
@@ -25,8 +26,7 @@ def _log(path: Path, keep_usage: bool = True, **config) -> Path:
 def _calibrate(log: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     policy = tmp_path / "policy.toml"
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "calibrate", str(log), "-o", str(policy), "-q",
-         "--report", str(tmp_path / "report.json")],  # fmt: skip
+        [*CALIBRATE, str(log), "-o", str(policy), "-q", "--report", str(tmp_path / "r.json")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -44,8 +44,7 @@ def test_a_log_without_churners_is_refused_with_a_reason(tmp_path):
 
 
 def test_a_log_without_usage_is_refused_with_a_reason(tmp_path):
-    log = _log(tmp_path / "billing-only.jsonl", keep_usage=False, scenario="level",
-               monthly_churn=0.2)  # fmt: skip
+    log = _log(tmp_path / "no-usage.jsonl", keep_usage=False, scenario="level", monthly_churn=0.2)
     done = _calibrate(log, tmp_path)
     assert done.returncode == 1
     assert "the log has no product usage" in done.stderr
