@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 import orjson
 
+from schemas.alerts import ACCOUNT_AT_RISK
 from stream.core.feature_counts import MAX_TRACKED, slots_for
 from stream.core.features import describe, feature_names, feature_vector
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
 from stream.offline import risk_learning as rl
-from stream.offline.backtest import Scoring, score_openings
+from stream.offline.backtest import Mark, Scoring, score_openings
 from stream.offline.outcomes import AccountOutcome
 from stream.run.logio import LogReader
 
@@ -204,6 +205,39 @@ def _account_halves(samples: rl.Samples, rows: np.ndarray) -> tuple[np.ndarray, 
     return rows[parity[rows] == 0], rows[parity[rows] == 1]
 
 
+Spans = dict[str, list[tuple[int, int | None]]]
+"""Per account, episodes as (opened, resolved or None) in epoch milliseconds."""
+
+
+def rule_spans(marks: list[Mark], keep: set[str]) -> Spans:
+    """The rule signals' episodes from a replay's per-signal marks, for the accounts in
+    ``keep`` (the learned model's openings are merged with them, as the worker merges them
+    into one episode per account)."""
+    open_at: dict[tuple[str, str], int] = {}
+    out: Spans = {}
+    for mark in marks:
+        if mark.signal == ACCOUNT_AT_RISK or mark.signal == "churn_risk":
+            continue
+        if mark.account_id not in keep:
+            continue
+        key = (mark.account_id, mark.signal)
+        if mark.kind == "opened":
+            open_at[key] = mark.ts_ms
+        elif mark.kind == "resolved" and key in open_at:
+            out.setdefault(mark.account_id, []).append((open_at.pop(key), mark.ts_ms))
+    for (account, _), start in sorted(open_at.items()):
+        out.setdefault(account, []).append((start, None))
+    return out
+
+
+def _model_spans(days: dict[str, list[tuple[int, int | None]]]) -> Spans:
+    """Day-close episodes in milliseconds: a day's verdict is published at its end."""
+    return {
+        a: [((o + 1) * DAY_MS, None if c is None else (c + 1) * DAY_MS) for o, c in spans]
+        for a, spans in days.items()
+    }
+
+
 def choose_threshold(
     samples: rl.Samples,
     rows: rl.AccountRows,
@@ -211,17 +245,23 @@ def choose_threshold(
     ctx: Context,
     keep: set[str],
     budget: float,
+    rules: Spans | None = None,
 ) -> tuple[float, dict]:
     """The threshold with the best F1 among those within the alert budget on ``keep``.
 
+    With ``rules`` (the rule signals' episodes), the model's episodes join them into one
+    episode per account, and it is that union whose F1 and volume count: the model spends
+    what budget the rules leave, and gets no credit for churners they already caught.
     When even the highest candidate breaks the budget, the highest is taken and its figures
-    say so; an empty result (no candidate opens anything) keeps the top quantile.
+    say so.
     """
     best: tuple[float, float, dict] | None = None
     candidates = rl.quantile_candidates(scores[samples.rows_of(keep)])
+    chosen = {a: o for a, o in ctx.outcomes.items() if a in keep}
     for threshold in reversed(candidates):
-        opened = rl.openings_for(samples, rows, scores, threshold, threshold * CLEAR_RATIO, keep)
-        figures = ctx.score(opened, keep)
+        spans = rl.intervals_for(samples, rows, scores, threshold, threshold * CLEAR_RATIO, keep)
+        opened = rl.merged_openings(_model_spans(spans), rules or {})
+        figures = score_openings(opened, chosen, ctx.log_end_ms, ctx.scoring)
         volume = figures["per_100_accounts_per_month"] or 0.0
         if volume > budget:
             if best is None:
@@ -236,7 +276,12 @@ def choose_threshold(
 
 
 def learn(
-    samples: rl.Samples, ctx: Context, train: set[str], budget: float, l2: float = 1.0
+    samples: rl.Samples,
+    ctx: Context,
+    train: set[str],
+    budget: float,
+    rules: Spans | None = None,
+    l2: float = 1.0,
 ) -> Model:
     """Fit on ``train``'s rows; choose the threshold within ``budget`` on scores it did not see.
 
@@ -259,7 +304,7 @@ def learn(
         half = _refit(samples, z, y, learn_rows[usable[learn_rows]], segments, l2)
         unseen[score_rows] = half.scores(_subset(samples, score_rows))
     account_rows = rl.AccountRows.of(samples)
-    cut, figures = choose_threshold(samples, account_rows, unseen, ctx, train, budget)
+    cut, figures = choose_threshold(samples, account_rows, unseen, ctx, train, budget, rules)
     model = Model(samples.names, _fit(samples.x, z, y, fit_rows, l2), segments, notes, 0, {}, {})
     # Weights fitted on more rows score on a scale of their own, so what carries over from the
     # cross-fitted choice is the share of account-days alerted, not the probability itself.

@@ -127,24 +127,34 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[y > 0].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def episodes(
+def intervals(
     values: np.ndarray, days: np.ndarray, fire: float, clear: float, above: bool = True
-) -> list[int]:
-    """Opening days of an edge-triggered signal over one account's daily values.
+) -> list[tuple[int, int | None]]:
+    """(opening day, resolving day or None) of an edge-triggered signal over one account's
+    daily values.
 
     Opens when the value reaches ``fire`` (or falls to it, ``above=False``), resolves when it
     passes back beyond ``clear``: the same hysteresis the detectors apply.
     """
-    opens: list[int] = []
-    is_open = False
+    out: list[tuple[int, int | None]] = []
+    opened: int | None = None
     for value, day in zip(values.tolist(), days.tolist(), strict=True):
-        hot = value >= fire if above else value <= fire
-        if not is_open and hot:
-            opens.append(day)
-            is_open = True
-        elif is_open and (value < clear if above else value > clear):
-            is_open = False
-    return opens
+        if opened is None:
+            if value >= fire if above else value <= fire:
+                opened = day
+        elif value < clear if above else value > clear:
+            out.append((opened, day))
+            opened = None
+    if opened is not None:
+        out.append((opened, None))
+    return out
+
+
+def episodes(
+    values: np.ndarray, days: np.ndarray, fire: float, clear: float, above: bool = True
+) -> list[int]:
+    """Opening days of :func:`intervals`."""
+    return [start for start, _ in intervals(values, days, fire, clear, above)]
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,52 @@ def openings_for(
         opened = episodes(values[lo:hi], samples.days[lo:hi], fire, clear, above)
         if opened:
             out[account] = opened
+    return out
+
+
+def intervals_for(
+    samples: Samples,
+    rows: AccountRows,
+    values: np.ndarray,
+    fire: float,
+    clear: float,
+    keep: set[str],
+) -> dict[str, list[tuple[int, int | None]]]:
+    """:func:`intervals` per account in ``keep`` for one candidate threshold."""
+    out: dict[str, list[tuple[int, int | None]]] = {}
+    for account in rows.order:
+        if account in keep:
+            lo, hi = rows.start[account], rows.stop[account]
+            found = intervals(values[lo:hi], samples.days[lo:hi], fire, clear)
+            if found:
+                out[account] = found
+    return out
+
+
+def merged_openings(*sources: dict[str, list[tuple[int, int | None]]]) -> dict[str, list[int]]:
+    """Openings of one episode per account over several signals' episodes (times in any unit).
+
+    An account episode opens with the first signal episode and lasts while any is open, as
+    :mod:`stream.core.account_episodes` publishes them: an episode that starts while another
+    is open adds a reason, not an opening.
+    """
+    out: dict[str, list[int]] = {}
+    for account in sorted(set().union(*sources)):
+        spans = sorted(
+            (span for source in sources for span in source.get(account, ())),
+            key=lambda span: (span[0], math.inf if span[1] is None else span[1]),
+        )
+        opens: list[int] = []
+        open_until: float | None = None  # end of the current merged episode; inf while open
+        for start, end in spans:
+            if open_until is None or start >= open_until:
+                opens.append(start)
+                open_until = math.inf if end is None else end
+            elif end is None:
+                open_until = math.inf
+            else:
+                open_until = max(open_until, end)
+        out[account] = opens
     return out
 
 

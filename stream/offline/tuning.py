@@ -115,11 +115,6 @@ def calibrate(
     per_signal = _judged_signals(run, scoring, split)
     disabled = gate_signals(per_signal, min_precision)
     data = calibrated_policy_data(base_data, choices, disabled)
-    kept_volume = sum(
-        numbers["per_100_accounts_per_month"] or 0.0
-        for signal, numbers in per_signal.items()
-        if signal not in disabled and signal not in (OVERALL, "churn_risk")
-    )
     report: dict = {
         "log": spec.log,
         "policy": spec.policy or "built-in",
@@ -143,11 +138,13 @@ def calibrate(
         )
     context = rc.Context(outcomes, run.span_ms[1], scoring)
     train = set(learn_on)
-    model_budget = max(0.5, budget - kept_volume)
+    # The model spends what budget the calibrated rules leave: their alerts on this very log
+    # are merged with the model's into one episode per account while its threshold is chosen.
+    rules = _run(spec, parse_policy(data, "the calibrated rules"), "calibrated rules").marks
     model = None
     if len(samples):
         try:
-            model = rc.learn(samples, context, train, model_budget)
+            model = rc.learn(samples, context, train, budget, rc.rule_spans(rules, train))
         except ValueError as exc:
             report["risk_model"] = {"learned": False, "why": str(exc)}
     with_model = data
@@ -182,7 +179,8 @@ def calibrate(
         elif model is not None:
             # The method has proved itself on accounts it never saw; the policy gets the same
             # method fitted on every account, twice the history to learn from.
-            final = rc.learn(samples, context, set(outcomes), model_budget)
+            everyone = set(outcomes)
+            final = rc.learn(samples, context, everyone, budget, rc.rule_spans(rules, everyone))
             written = rc.model_policy_data(data, final, tracked, scoring.horizon_days)
             parse_policy(written, "the calibrated policy")
             report["risk_model"] = {

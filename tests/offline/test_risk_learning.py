@@ -118,3 +118,31 @@ def test_a_segment_with_few_churners_keeps_the_shared_weights() -> None:
     own, notes = rc._segment_weights(samples, rl.transform(samples.x), y, rows, l2=1.0)
     assert "b" not in own
     assert notes["b"].startswith("shared weights: 0 churned accounts")
+
+
+def test_episodes_of_several_signals_merge_into_one_per_account() -> None:
+    rules = {"a": [(10, 20), (30, None)], "b": [(5, 8)]}
+    model = {"a": [(15, 40), (50, 60)], "c": [(1, None)]}
+    # a: 10-20 and 15-40 overlap (one opening), 30-open keeps it open, 50 adds nothing
+    assert rl.merged_openings(rules, model) == {"a": [10], "b": [5], "c": [1]}
+    # a resolved episode, then a later one: two openings
+    assert rl.merged_openings({"a": [(1, 3)]}, {"a": [(3, 9)]}) == {"a": [1, 3]}
+
+
+def test_intervals_close_with_hysteresis_and_stay_open_at_the_end() -> None:
+    values = np.array([0.1, 0.6, 0.5, 0.3, 0.7, 0.8])
+    assert rl.intervals(values, np.arange(6), fire=0.55, clear=0.4) == [(1, 3), (4, None)]
+
+
+def test_rule_spans_pair_each_signal_s_openings_with_its_resolutions() -> None:
+    from stream.offline.backtest import Mark
+    from stream.offline.risk_calibration import rule_spans
+
+    marks = [
+        Mark("a", "account_at_risk", "opened", 100),
+        Mark("a", "payment_failed", "opened", 100, overall=False),
+        Mark("a", "nps_detractor", "opened", 150, overall=False),
+        Mark("a", "payment_failed", "resolved", 200, overall=False),
+        Mark("b", "payment_failed", "opened", 100),
+    ]
+    assert rule_spans(marks, {"a"}) == {"a": [(100, 200), (150, None)]}
