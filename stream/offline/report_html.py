@@ -14,6 +14,8 @@ from stream.offline.backtest import OVERALL
 from stream.render.html import fmt_cell, page, portfolio_table
 
 _W, _H, _PAD = 640, 240, 40
+_BOX = f'viewBox="0 0 {_W} {_H}" width="{_W}" style="max-width:100%;height:auto"'
+"""Plots scale down to a phone's width instead of running off the page."""
 
 
 def _bars(plot_id: str, title: str, labels: list[str], series: dict[str, list[float]]) -> str:
@@ -23,7 +25,7 @@ def _bars(plot_id: str, title: str, labels: list[str], series: dict[str, list[fl
     inner_w, inner_h = _W - 2 * _PAD, _H - 2 * _PAD
     group = inner_w / max(len(labels), 1)
     width = group * 0.8 / max(len(series), 1)
-    parts = [f'<svg id="{plot_id}" width="{_W}" height="{_H}" role="img">',
+    parts = [f'<svg id="{plot_id}" {_BOX} role="img">',
              f"<title>{escape(title)}</title>",
              f'<text x="{_PAD}" y="18" font-size="13">{escape(title)}</text>',
              f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" '
@@ -71,7 +73,7 @@ def _distributions(plot_id: str, title: str, churned: list[float], retained: lis
     a, b = shares(churned), shares(retained)
     top = max([*a, *b, 1e-9])
     inner_w, inner_h = _W - 2 * _PAD, _H - 2 * _PAD
-    parts = [f'<svg id="{plot_id}" class="distribution" width="{_W}" height="{_H}" role="img">',
+    parts = [f'<svg id="{plot_id}" class="distribution" {_BOX} role="img">',
              f"<title>{escape(title)}</title>",
              f'<text x="{_PAD}" y="18" font-size="13">{escape(title)}</text>']  # fmt: skip
     for group, colour in ((a, "#d9534f"), (b, "#2f6db5")):
@@ -177,7 +179,61 @@ def calibration_html(report: dict) -> str:
             body.append(plot)
     if "holdout" in report:
         body.append("<h2>Held-out comparison</h2>")
-        for name, signals in report["holdout"].items():
-            body.append(f"<h3>{escape(name)}</h3>")
-            body.append(_signal_table({OVERALL: signals}))
+        body.append(_comparison_table(report["holdout"]))
+    model = report.get("risk_model")
+    if model:
+        body.append(_model_section(model))
     return page("churnwatch calibrate", "".join(body))
+
+
+def _comparison_table(rows: dict[str, dict]) -> str:
+    """The calibrated policy, the base one and the naive baselines, on the same accounts."""
+    head = ("policy", "openings per 100 acct/mo", "precision", "recall", "F1", "detected")
+    out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for name, s in rows.items():
+        cells = (name, s["per_100_accounts_per_month"], fmt_cell(s["precision"], True),
+                 fmt_cell(s["recall"], True), s["f1"],
+                 f"{s['churners_detected']}/{s['churners_eligible']}")  # fmt: skip
+        out.append("<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _model_section(model: dict) -> str:
+    if not model.get("learned"):
+        return f"<h2>Churn-risk model</h2><p>Not learned: {escape(model['why'])}</p>"
+    state = "written into the policy" if model.get("written") else "NOT written into the policy"
+    parts = [
+        "<h2>Churn-risk model</h2>",
+        f"<p>Alert at probability {model['threshold']:.3f}; {state}.</p>",
+        "<table><tr><th>metric</th><th>weight</th><th>higher value means</th></tr>",
+    ]
+    for w in model["weights"]:
+        direction = "more risk" if w["weight"] > 0 else "less risk"
+        parts.append(f"<tr><td>{escape(w['words'])}</td><td>{w['weight']:+.3f}</td>"
+                     f"<td>{direction}</td></tr>")  # fmt: skip
+    parts.append("</table><h3>Segments</h3><ul>")
+    for segment, info in model.get("segments", {}).items():
+        parts.append(f"<li>{escape(segment)}: {escape(info['note'])}</li>")
+    parts.append("</ul><h2>Metric cohorts</h2><p class=\"note\">Churn rate within the horizon "
+                 "by decile of each of the model's strongest metrics; the line is the "
+                 "base rate.</p>")  # fmt: skip
+    base = model["train"]["base_rate"]
+    for w in model["weights"][:8]:
+        cohort = model["cohorts"][w["metric"]]
+        parts.append(_cohort_plot(w["metric"], cohort, base))
+    return "".join(parts)
+
+
+def _cohort_plot(metric: str, cohort: dict, base_rate: float) -> str:
+    deciles = cohort["deciles"]
+    labels = [f"≤{d['upper']:.3g}" for d in deciles]
+    rates = [100 * d["churn_rate"] for d in deciles]
+    svg = _bars(f"cohort-{metric}", f"{cohort['words']}: churn rate by decile (%)", labels,
+                {"churn rate": rates})  # fmt: skip
+    top = max([*rates, 1e-9])
+    y = _H - _PAD - (_H - 2 * _PAD) * min(100 * base_rate / top, 1.0)
+    line = (f'<line class="base-rate" x1="{_PAD}" y1="{y:.1f}" x2="{_W - _PAD}" y2="{y:.1f}" '
+            f'stroke="#d9534f" stroke-dasharray="4 3"/>')  # fmt: skip
+    danger = cohort.get("danger_line")
+    note = f'<p class="note">Danger line: {danger:g}</p>' if danger is not None else ""
+    return svg.replace("</svg>", line + "</svg>") + note

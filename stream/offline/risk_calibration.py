@@ -135,6 +135,7 @@ class Model:
     threshold: float
     train: dict
     cohorts: dict[str, dict]
+    dropped_rules: dict[str, str] = field(default_factory=dict)
 
     def scores(self, samples: rl.Samples) -> np.ndarray:
         """Each row's probability, by its segment's weights where it has its own."""
@@ -209,24 +210,23 @@ Spans = dict[str, list[tuple[int, int | None]]]
 """Per account, episodes as (opened, resolved or None) in epoch milliseconds."""
 
 
-def rule_spans(marks: list[Mark], keep: set[str]) -> Spans:
-    """The rule signals' episodes from a replay's per-signal marks, for the accounts in
-    ``keep`` (the learned model's openings are merged with them, as the worker merges them
-    into one episode per account)."""
+def rule_spans(marks: list[Mark], keep: set[str]) -> dict[str, Spans]:
+    """Per rule signal, its episodes in a replay's per-signal marks, for the accounts in
+    ``keep`` (the learned model's are merged with them, as the worker merges them into one
+    episode per account)."""
     open_at: dict[tuple[str, str], int] = {}
-    out: Spans = {}
+    out: dict[str, Spans] = {}
     for mark in marks:
-        if mark.signal == ACCOUNT_AT_RISK or mark.signal == "churn_risk":
+        if mark.signal in (ACCOUNT_AT_RISK, "churn_risk") or mark.account_id not in keep:
             continue
-        if mark.account_id not in keep:
-            continue
-        key = (mark.account_id, mark.signal)
+        key = (mark.signal, mark.account_id)
         if mark.kind == "opened":
             open_at[key] = mark.ts_ms
         elif mark.kind == "resolved" and key in open_at:
-            out.setdefault(mark.account_id, []).append((open_at.pop(key), mark.ts_ms))
-    for (account, _), start in sorted(open_at.items()):
-        out.setdefault(account, []).append((start, None))
+            span = (open_at.pop(key), mark.ts_ms)
+            out.setdefault(mark.signal, {}).setdefault(mark.account_id, []).append(span)
+    for (signal, account), start in sorted(open_at.items()):
+        out.setdefault(signal, {}).setdefault(account, []).append((start, None))
     return out
 
 
@@ -238,6 +238,14 @@ def _model_spans(days: dict[str, list[tuple[int, int | None]]]) -> Spans:
     }
 
 
+@dataclass
+class Choice:
+    threshold: float
+    figures: dict
+    dropped: dict[str, str]
+    """Rule signals the model made redundant within the budget, and why."""
+
+
 def choose_threshold(
     samples: rl.Samples,
     rows: rl.AccountRows,
@@ -245,34 +253,59 @@ def choose_threshold(
     ctx: Context,
     keep: set[str],
     budget: float,
-    rules: Spans | None = None,
-) -> tuple[float, dict]:
+    rules: dict[str, Spans] | None = None,
+    drop_rules: bool = False,
+) -> Choice:
     """The threshold with the best F1 among those within the alert budget on ``keep``.
 
-    With ``rules`` (the rule signals' episodes), the model's episodes join them into one
+    With ``rules`` (each rule signal's episodes), the model's episodes join them into one
     episode per account, and it is that union whose F1 and volume count: the model spends
-    what budget the rules leave, and gets no credit for churners they already caught.
-    When even the highest candidate breaks the budget, the highest is taken and its figures
-    say so.
+    what budget the rules leave, and gets no credit for churners they already caught. With
+    ``drop_rules``, a rule signal whose alerts the union does better without (it spends
+    budget on accounts the model would flag more surely) is dropped, one at a time, the one
+    whose absence helps most first. When even the highest candidate breaks the budget, the
+    highest is taken and its figures say so.
     """
-    best: tuple[float, float, dict] | None = None
     candidates = rl.quantile_candidates(scores[samples.rows_of(keep)])
     chosen = {a: o for a, o in ctx.outcomes.items() if a in keep}
-    for threshold in reversed(candidates):
-        spans = rl.intervals_for(samples, rows, scores, threshold, threshold * CLEAR_RATIO, keep)
-        opened = rl.merged_openings(_model_spans(spans), rules or {})
-        figures = score_openings(opened, chosen, ctx.log_end_ms, ctx.scoring)
-        volume = figures["per_100_accounts_per_month"] or 0.0
-        if volume > budget:
-            if best is None:
-                best = (threshold, -1.0, figures)
+    model_spans = [
+        (t, _model_spans(rl.intervals_for(samples, rows, scores, t, t * CLEAR_RATIO, keep)))
+        for t in reversed(candidates)
+    ]
+    rules = rules or {}
+
+    def best_with(signals: list[str]) -> tuple[float, float, dict]:
+        kept = [rules[s] for s in signals]
+        best: tuple[float, float, dict] | None = None
+        for threshold, spans in model_spans:
+            opened = rl.merged_openings(spans, *kept)
+            figures = score_openings(opened, chosen, ctx.log_end_ms, ctx.scoring)
+            if (figures["per_100_accounts_per_month"] or 0.0) > budget:
+                if best is None:
+                    best = (-1.0, threshold, figures)
+                break
+            f1 = figures["f1"] or 0.0
+            if best is None or f1 > best[0]:
+                best = (f1, threshold, figures)
+        if best is None:
+            raise ValueError("no candidate threshold")
+        return best
+
+    active = sorted(rules)
+    current = best_with(active)
+    dropped: dict[str, str] = {}
+    while drop_rules and active:
+        trials = [(best_with([s for s in active if s != signal]), signal) for signal in active]
+        (f1, threshold, figures), signal = max(trials, key=lambda t: (t[0][0], t[1]))
+        if f1 <= current[0]:
             break
-        f1 = figures["f1"] or 0.0
-        if best is None or f1 > best[1]:
-            best = (threshold, f1, figures)
-    if best is None:
-        raise ValueError("no candidate threshold")
-    return best[0], best[2]
+        dropped[signal] = (
+            f"the learned model does better without its alerts within the budget "
+            f"(F1 {f1:.2f} against {current[0]:.2f} with them, on the training accounts)"
+        )
+        active.remove(signal)
+        current = (f1, threshold, figures)
+    return Choice(current[1], current[2], dropped)
 
 
 def learn(
@@ -280,7 +313,8 @@ def learn(
     ctx: Context,
     train: set[str],
     budget: float,
-    rules: Spans | None = None,
+    rules: dict[str, Spans] | None = None,
+    drop_rules: bool = False,
     l2: float = 1.0,
 ) -> Model:
     """Fit on ``train``'s rows; choose the threshold within ``budget`` on scores it did not see.
@@ -304,8 +338,10 @@ def learn(
         half = _refit(samples, z, y, learn_rows[usable[learn_rows]], segments, l2)
         unseen[score_rows] = half.scores(_subset(samples, score_rows))
     account_rows = rl.AccountRows.of(samples)
-    cut, figures = choose_threshold(samples, account_rows, unseen, ctx, train, budget, rules)
+    choice = choose_threshold(samples, account_rows, unseen, ctx, train, budget, rules, drop_rules)
+    cut, figures = choice.threshold, choice.figures
     model = Model(samples.names, _fit(samples.x, z, y, fit_rows, l2), segments, notes, 0, {}, {})
+    model.dropped_rules = choice.dropped
     # Weights fitted on more rows score on a scale of their own, so what carries over from the
     # cross-fitted choice is the share of account-days alerted, not the probability itself.
     share_over = float((unseen[rows] >= cut).mean())
@@ -375,14 +411,20 @@ def _segment_weights(
 
 
 def baselines(
-    samples: rl.Samples, ctx: Context, train: set[str], test: set[str]
+    samples: rl.Samples, ctx: Context, train: set[str], test: set[str], budget: float
 ) -> dict[str, dict]:
-    """The naive rules, learned (where they learn anything) on ``train``, scored on ``test``."""
+    """The naive rules, learned (where they learn anything) on ``train``, scored on ``test``.
+
+    The single-metric rule gets the policy's alert budget: the best decile rule is the best
+    by F1 on ``train`` among those within it (if none is, the quietest). A rule that alerts
+    every account every month would otherwise "win" on account-level F1 with ten times the
+    alerts CS can work.
+    """
     day_one = {a: [ctx.outcomes[a].first_ms // DAY_MS] for a in sorted(test) if a in ctx.outcomes}
     out = {"alert every account on its first day": ctx.score(day_one, test)}
     rows = rl.AccountRows.of(samples)
     train_rows = samples.rows_of(train)
-    best: tuple[float, str, float, float, bool] | None = None
+    best: tuple[bool, float, str, float, float, bool] | None = None
     for j, name in enumerate(samples.names):
         column = samples.x[:, j]
         for above in (False, True):
@@ -391,11 +433,14 @@ def baselines(
             if back == cut:
                 continue
             opened = rl.openings_for(samples, rows, column, cut, back, train, above)
-            f1 = ctx.score(opened, train)["f1"] or 0.0
-            if best is None or f1 > best[0]:
-                best = (f1, name, cut, back, above)
+            figures = ctx.score(opened, train)
+            volume = figures["per_100_accounts_per_month"] or 0.0
+            # within the budget first, then the best F1 (or, over it, the lowest volume)
+            rank = (volume <= budget, figures["f1"] or 0.0 if volume <= budget else -volume)
+            if best is None or rank > best[:2]:
+                best = (*rank, name, cut, back, above)
     if best is not None:
-        _, name, cut, back, above = best
+        _, _, name, cut, back, above = best
         column = samples.x[:, samples.names.index(name)]
         opened = rl.openings_for(samples, rows, column, cut, back, test, above)
         side = "top" if above else "bottom"

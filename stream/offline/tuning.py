@@ -144,9 +144,13 @@ def calibrate(
     model = None
     if len(samples):
         try:
-            model = rc.learn(samples, context, train, budget, rc.rule_spans(rules, train))
+            spans = rc.rule_spans(rules, train)
+            model = rc.learn(samples, context, train, budget, spans, drop_rules=True)
         except ValueError as exc:
             report["risk_model"] = {"learned": False, "why": str(exc)}
+    rules_only = data
+    if model is not None and model.dropped_rules:
+        data = calibrated_policy_data(base_data, choices, {**disabled, **model.dropped_rules})
     with_model = data
     if model is not None:
         with_model = rc.model_policy_data(data, model, tracked, scoring.horizon_days)
@@ -159,28 +163,31 @@ def calibrate(
         tuned = _run(spec, tuned_policy, "held-out check")
         before = _score(run, scoring, held_out)["signals"][OVERALL]
         after = _score(tuned, scoring, held_out)["signals"][OVERALL]
-        naive = rc.baselines(samples, context, train, test) if len(samples) else {}
+        naive = rc.baselines(samples, context, train, test, budget) if len(samples) else {}
         report["holdout"] = {"base policy": before, "calibrated policy": after, **naive}
         report["holdout_change"] = {
             key: None if before[key] is None or after[key] is None
             else round(after[key] - before[key], 4)
             for key in ("precision", "recall", "f1", "per_100_accounts_per_month")
         }  # fmt: skip
-        best_name, best_f1 = max(
-            ((name, numbers["f1"] or 0.0) for name, numbers in naive.items()),
-            key=lambda kv: kv[1],
-            default=("", 0.0),
-        )
-        beats = (after["f1"] or 0.0) > best_f1
-        report["verdict"] = _verdict(beats, after, best_name, best_f1, model is not None)
+        best_name = max(naive, key=lambda name: naive[name]["f1"] or 0.0, default="")
+        best = naive.get(best_name, {"f1": 0.0, "per_100_accounts_per_month": 0.0})
+        beats = (after["f1"] or 0.0) > (best["f1"] or 0.0)
+        report["verdict"] = _verdict(beats, after, best_name, best, model is not None)
         if model is not None and not beats:
-            written = data  # the model did not earn its place: do not ship it
+            written = rules_only  # the model did not earn its place: do not ship it
             report["risk_model"]["written"] = False
         elif model is not None:
             # The method has proved itself on accounts it never saw; the policy gets the same
             # method fitted on every account, twice the history to learn from.
             everyone = set(outcomes)
-            final = rc.learn(samples, context, everyone, budget, rc.rule_spans(rules, everyone))
+            kept = {
+                signal: spans
+                for signal, spans in rc.rule_spans(rules, everyone).items()
+                if signal not in disabled and signal not in model.dropped_rules
+            }
+            final = rc.learn(samples, context, everyone, budget, kept)
+            final.dropped_rules = model.dropped_rules
             written = rc.model_policy_data(data, final, tracked, scoring.horizon_days)
             parse_policy(written, "the calibrated policy")
             report["risk_model"] = {
@@ -188,6 +195,8 @@ def calibrate(
                 "refit_on": "all accounts, after the held-out check",
                 "held_out_check_threshold": model.threshold,
             }
+    if model is not None and written is not rules_only:
+        report["disabled_signals"] = {**disabled, **model.dropped_rules}
     return report, _policy_text(report, written)
 
 
@@ -253,18 +262,23 @@ def _model_summary(model: rc.Model, tracked: tuple[str, ...]) -> dict:
     }
 
 
-def _verdict(beats: bool, after: dict, best: str, best_f1: float, learned: bool) -> str:
-    f1 = after["f1"] or 0.0
+def _verdict(beats: bool, after: dict, name: str, best: dict, learned: bool) -> str:
+    def figures(numbers: dict) -> str:
+        return (
+            f"F1 {numbers['f1'] or 0.0:.2f} at {numbers['per_100_accounts_per_month'] or 0.0:.1f} "
+            "openings per 100 account-months"
+        )
+
     if beats:
         return (
             f"The calibrated policy beats the best naive baseline on the held-out accounts "
-            f"(F1 {f1:.2f} against {best_f1:.2f}, '{best}'): recommended."
+            f"({figures(after)}, against {figures(best)} for '{name}'): recommended."
         )
     tail = " The learned risk model is not written into the policy." if learned else ""
     return (
-        f"The calibrated policy does NOT beat the naive baseline '{best}' on the held-out "
-        f"accounts (F1 {f1:.2f} against {best_f1:.2f}). Behaviour does not predict churn well "
-        f"in this log, or there is too little of it: expect few useful alerts.{tail}"
+        f"The calibrated policy does NOT beat the naive baseline '{name}' on the held-out "
+        f"accounts ({figures(after)}, against {figures(best)}). Behaviour does not predict "
+        f"churn well in this log, or there is too little of it: expect few useful alerts.{tail}"
     )
 
 

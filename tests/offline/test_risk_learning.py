@@ -145,4 +145,7 @@ def test_rule_spans_pair_each_signal_s_openings_with_its_resolutions() -> None:
         Mark("a", "payment_failed", "resolved", 200, overall=False),
         Mark("b", "payment_failed", "opened", 100),
     ]
-    assert rule_spans(marks, {"a"}) == {"a": [(100, 200), (150, None)]}
+    assert rule_spans(marks, {"a"}) == {
+        "payment_failed": {"a": [(100, 200)]},
+        "nps_detractor": {"a": [(150, None)]},
+    }

@@ -194,6 +194,13 @@ def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrat
     assert len(distributions) == sum(1 for c in report["cells"] if c["churn_levels"]
                                      or c["retained_levels"])  # fmt: skip
     assert all(plots[p] >= 4 for p in distributions)  # two curves and two lines each
+    model = report["risk_model"]
+    assert model["learned"], model
+    cohorts = [p for p in plots if p and p.startswith("cohort-")]
+    assert sorted(cohorts) == sorted(f"cohort-{w['metric']}" for w in model["weights"][:8])
+    assert all(plots[p] >= 10 for p in cohorts)  # ten decile bars each, and the base rate
+    text = page.read_text()
+    assert "alert every account on its first day" in text and "Churn-risk model" in text
 
 
 def test_overall_numbers_are_consistent(calibrated):
