@@ -108,7 +108,8 @@ def _signal_table(signals: dict[str, dict]) -> str:
     rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for name, s in signals.items():
         lead = s["lead_days"]
-        cells = (name, s["openings"], s["per_100_accounts_per_month"],
+        label = "all alerts, as CS received them" if name == OVERALL else name
+        cells = (label, s["openings"], s["per_100_accounts_per_month"],
                  fmt_cell(s["precision"], True), fmt_cell(s["recall"], True),
                  f"{s['churners_detected']}/{s['churners_eligible']}",
                  lead["p25"], lead["median"], lead["p75"], s["recovered_accounts"])  # fmt: skip
@@ -151,23 +152,36 @@ def backtest_html(report: dict) -> str:
 
 
 def calibration_html(report: dict) -> str:
+    """The calibration report, the decision first: the verdict and the held-out comparison a
+    CS lead reads, then what was learned and the evidence behind each line."""
     body = [
         f'<p class="note">Log <code>{escape(report["log"])}</code>, learned on the '
-        f"{escape(report['split'])}; objective {escape(report['objective'])}.</p>",
-        "<h2>Danger-zone lines</h2><table><tr><th>segment</th><th>stage</th><th>line</th>"
-        "<th>was</th><th>churners</th><th>precision</th><th>recall</th><th>note</th></tr>",
+        f"{escape(report['split'])}; objective {escape(report['objective'])}; alert budget "
+        f"{report['alert_budget_per_100_account_months']:g} openings per 100 account-months.</p>"
     ]
+    if report.get("verdict"):
+        body.append(f'<p class="verdict">{escape(report["verdict"])}</p>')
+    if "holdout" in report:
+        body.append("<h2>Held-out comparison</h2>")
+        body.append(_comparison_table(report["holdout"]))
+    if report["disabled_signals"]:
+        body.append("<h2>Signals switched off</h2><ul>")
+        for signal, why in report["disabled_signals"].items():
+            body.append(f"<li>{escape(signal)}: {escape(why)}</li>")
+        body.append("</ul>")
+    model = report.get("risk_model")
+    if model:
+        body.append(_model_section(model))
+    body.append(
+        "<h2>Danger-zone lines</h2><table><tr><th>segment</th><th>stage</th><th>line</th>"
+        "<th>was</th><th>churners</th><th>precision</th><th>recall</th><th>note</th></tr>"
+    )
     for cell in report["cells"]:
         values = (cell["segment"], cell["stage"], cell["line"], cell["current"],
                   cell["churners"], fmt_cell(cell["precision"], True),
                   fmt_cell(cell["recall"], True), cell["note"])  # fmt: skip
         body.append("<tr>" + "".join(f"<td>{fmt_cell(v)}</td>" for v in values) + "</tr>")
     body.append("</table>")
-    if report["disabled_signals"]:
-        body.append("<h2>Signals switched off</h2><ul>")
-        for signal, why in report["disabled_signals"].items():
-            body.append(f"<li>{escape(signal)}: {escape(why)}</li>")
-        body.append("</ul>")
     body.append("<h2>Distributions</h2>")
     for i, cell in enumerate(report["cells"]):
         if cell["churn_levels"] or cell["retained_levels"]:
@@ -177,12 +191,6 @@ def calibration_html(report: dict) -> str:
                 f"distribution-{i}", title, churned, retained, cell["line"], cell["current"]
             )
             body.append(plot)
-    if "holdout" in report:
-        body.append("<h2>Held-out comparison</h2>")
-        body.append(_comparison_table(report["holdout"]))
-    model = report.get("risk_model")
-    if model:
-        body.append(_model_section(model))
     return page("churnwatch calibrate", "".join(body))
 
 
@@ -205,7 +213,8 @@ def _model_section(model: dict) -> str:
     parts = [
         "<h2>Churn-risk model</h2>",
         f"<p>Alert at probability {model['threshold']:.3f}; {state}.</p>",
-        "<table><tr><th>metric</th><th>weight</th><th>higher value means</th></tr>",
+        "<table><tr><th>metric</th><th>weight (per standard deviation)</th>"
+        "<th>a higher value means</th></tr>",
     ]
     for w in model["weights"]:
         direction = "more risk" if w["weight"] > 0 else "less risk"
@@ -235,5 +244,10 @@ def _cohort_plot(metric: str, cohort: dict, base_rate: float) -> str:
     line = (f'<line class="base-rate" x1="{_PAD}" y1="{y:.1f}" x2="{_W - _PAD}" y2="{y:.1f}" '
             f'stroke="#d9534f" stroke-dasharray="4 3"/>')  # fmt: skip
     danger = cohort.get("danger_line")
-    note = f'<p class="note">Danger line: {danger:g}</p>' if danger is not None else ""
+    note = (
+        f'<p class="note">Danger line: {escape(cohort["words"])} at or below {danger:g}, where '
+        "churn runs at 1.5 times the base rate or more.</p>"
+        if danger is not None
+        else ""
+    )
     return svg.replace("</svg>", line + "</svg>") + note

@@ -13,7 +13,10 @@ from html import escape
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem 2rem;color:#1d2430;max-width:1100px}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
-table{border-collapse:collapse;font-size:.85rem}td,th{padding:.25rem .6rem;text-align:right}
+table{border-collapse:collapse;font-size:.85rem;display:block;overflow-x:auto;max-width:100%}
+td,th{padding:.25rem .6rem;text-align:right}code{overflow-wrap:anywhere}
+.verdict{font-size:1rem;padding:.6rem .8rem;border-left:4px solid #2f6db5;background:#f3f6fb}
+@media (max-width:600px){body{margin:1rem .7rem}td,th{padding:.2rem .35rem}}
 th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#f7f8fa}.note,.meta{color:#5b6575;font-size:.85rem}
 svg{background:#fbfcfd;border:1px solid #e3e7ee;margin:.5rem 0}
