@@ -65,6 +65,7 @@ def test_api_page_and_reports_share_the_shell_and_the_portfolio_table():
     portfolio = {"mrr_at_risk_by_severity": {}, "accounts_with_open_alerts": 0,
                  "mrr_at_risk": 0.0, "months": [MONTH]}  # fmt: skip
     report = {"log": "x.jsonl", "split": "all", "objective": "f1", "cells": [],
+              "alert_budget_per_100_account_months": 5.0,
               "disabled_signals": {}}  # fmt: skip
     pages = [at_risk_page([view], portfolio, None), account_page(view), calibration_html(report)]
     for html in pages:
