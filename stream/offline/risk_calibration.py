@@ -323,7 +323,7 @@ def learn(
     higher there than they will on new accounts, so alerts come out fewer and worse than
     planned. So the threshold is chosen on cross-fitted scores (each half of the training
     accounts scored by weights fitted on the other half); the weights are then refitted on all,
-    and their threshold alerts the same share of account-days as the chosen one did.
+    and their threshold is the one that opens as many alerts on the training accounts.
     """
     rows = samples.rows_of(train)
     y, usable = rl.labels_within(
@@ -339,14 +339,14 @@ def learn(
         unseen[score_rows] = half.scores(_subset(samples, score_rows))
     account_rows = rl.AccountRows.of(samples)
     choice = choose_threshold(samples, account_rows, unseen, ctx, train, budget, rules, drop_rules)
-    cut, figures = choice.threshold, choice.figures
+    figures = choice.figures
     model = Model(samples.names, _fit(samples.x, z, y, fit_rows, l2), segments, notes, 0, {}, {})
     model.dropped_rules = choice.dropped
     # Weights fitted on more rows score on a scale of their own, so what carries over from the
-    # cross-fitted choice is the share of account-days alerted, not the probability itself.
-    share_over = float((unseen[rows] >= cut).mean())
-    threshold = float(np.quantile(model.scores(_subset(samples, rows)), 1 - share_over))
-    threshold = min(max(threshold, 1e-6), 0.999)
+    # cross-fitted choice is its alert volume, not the probability itself.
+    kept = [spans for signal, spans in (rules or {}).items() if signal not in choice.dropped]
+    volume = figures["per_100_accounts_per_month"] or 0.0
+    threshold = _same_volume(samples, account_rows, model.scores(samples), ctx, train, volume, kept)
     base_rate = float(y[fit_rows].mean())
     model.threshold = round(threshold, 6)
     model.train = {"base_rate": round(base_rate, 4), "rows": len(fit_rows), **figures}
@@ -358,6 +358,29 @@ def learn(
             "danger_line": rl.danger_line(table, base_rate),
         }
     return model
+
+
+def _same_volume(
+    samples: rl.Samples,
+    rows: rl.AccountRows,
+    scores: np.ndarray,
+    ctx: Context,
+    keep: set[str],
+    volume: float,
+    rules: list[Spans],
+) -> float:
+    """The lowest threshold whose alerts (with the rules') stay within ``volume`` on ``keep``."""
+    chosen = {a: o for a, o in ctx.outcomes.items() if a in keep}
+    candidates = list(reversed(rl.quantile_candidates(scores[samples.rows_of(keep)])))
+    found = candidates[0]
+    for threshold in candidates:
+        spans = rl.intervals_for(samples, rows, scores, threshold, threshold * CLEAR_RATIO, keep)
+        opened = rl.merged_openings(_model_spans(spans), *rules)
+        figures = score_openings(opened, chosen, ctx.log_end_ms, ctx.scoring)
+        if (figures["per_100_accounts_per_month"] or 0.0) > volume:
+            break
+        found = threshold
+    return found
 
 
 def _refit(
