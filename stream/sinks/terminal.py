@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from schemas.alerts import DIMENSIONS
 from stream.core.policy import Policy
 from stream.kafka.settings import WorkerSettings
-from stream.render.text import alert_line
+from stream.render.text import alert_line, terminal_width
 from stream.sinks.alert_records import mentions, parse, reasons
 
 
@@ -43,6 +43,7 @@ def tail(settings: WorkerSettings, emit: Callable[[str], object], signals: set[s
         consumer.assign(tps)
         (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*tps)
         shown, last = 0, time.monotonic()
+        width = terminal_width(sys.stdout)
         while max_alerts is None or shown < max_alerts:
             batches = consumer.poll(timeout_ms=500)
             if not batches:
@@ -55,7 +56,7 @@ def tail(settings: WorkerSettings, emit: Callable[[str], object], signals: set[s
                     alert = parse(record.value)
                     if alert is None or not keep(alert, signals, severities):
                         continue
-                    emit(orjson.dumps(alert).decode() if as_json else alert_line(alert))
+                    emit(orjson.dumps(alert).decode() if as_json else alert_line(alert, width))
                     shown += 1
                     if max_alerts is not None and shown >= max_alerts:
                         return shown

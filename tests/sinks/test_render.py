@@ -90,8 +90,12 @@ def test_account_episodes_read_well_in_the_tail_the_account_view_and_the_page():
 
     alert = _account_alert()
     line = alert_line(alert)
-    assert " updated  account_at_risk      acct-1 " in line
+    assert " updated  nps_detractor+1      acct-1 " in line, "the top reason, and how many more"
     assert line.endswith("NPS answer 2 (detractor: 0-6); and 1 more: payment_failed")
+    # On an 80-column terminal the why wraps beneath the columns instead of running off.
+    narrow = alert_line(alert, 80).splitlines()
+    assert len(narrow) == 2 and all(len(row) <= 80 for row in narrow), narrow
+    assert narrow[1] == "    NPS answer 2 (detractor: 0-6); and 1 more: payment_failed"
 
     # `alerts tail --signal X` keeps an account episode that lists X among its reasons.
     assert terminal.keep(alert, {"payment_failed"}, set())
