@@ -607,13 +607,25 @@ def _sigmoid(x: float) -> float:
 
 
 def _level_outcomes(accounts: list[_Account], cfg: SimConfig) -> None:
-    """Decide the ``level`` accounts' renewals from the level of their segment's key features.
+    """Decide the ``level`` accounts' renewals from the level of their segment's key features:
+    each account draws its renewals, in order, with its own generator."""
+    for a, renewals in _level_risks(accounts, cfg):
+        for day, p in renewals:
+            if a.rng.random() < p:
+                _cancel_at_renewal(a, day, a.rng.choice(_LEVEL_REASONS))
+                break
+
+
+def _level_risks(
+    accounts: list[_Account], cfg: SimConfig
+) -> Iterator[tuple[_Account, list[tuple[int, float]]]]:
+    """Each ``level`` account's renewals in the log with its probability of cancelling there.
 
     P(cancel at a renewal) = sigmoid(a + sum_k b_k * z_k + first), where z_k is the account's
     log rate of key feature k standardised within its segment, b_k = _KEY_COEF, and ``first``
     lifts a new account's first renewal. The intercept ``a`` is solved per segment by bisection
     so that the expected cancellations per account-month at risk match the target, on these
-    very accounts; then each account draws its renewals with its own generator.
+    very accounts.
     """
     x = cfg.churn_target
     months = cfg.days // 30
@@ -640,11 +652,24 @@ def _level_outcomes(accounts: list[_Account], cfg: SimConfig) -> None:
             plans.append(renewals)
         intercept = _solve_intercept(group, plans, months, x)
         for a, renewals in zip(group, plans, strict=True):
-            for day, _, linear in renewals:
-                p = _sigmoid(intercept + linear) if x > 0 else 0.0
-                if a.rng.random() < p:
-                    _cancel_at_renewal(a, day, a.rng.choice(_LEVEL_REASONS))
-                    break
+            yield (
+                a,
+                [
+                    (day, _sigmoid(intercept + linear) if x > 0 else 0.0)
+                    for day, _, linear in renewals
+                ],
+            )
+
+
+def level_renewal_risks(cfg: SimConfig) -> dict[str, list[tuple[int, float]]]:
+    """The truth behind a ``level`` log: per account, (log day, probability of cancelling) at
+    each renewal. What a perfect model could know, for measuring how far a learned one is
+    from the best any detector can do on this log."""
+    if cfg.legacy:
+        return {}
+    accounts = _scripted_accounts(cfg, random.Random(cfg.seed))
+    level = [a for a in accounts if a.label.mechanism == "level"]
+    return {a.id: risks for a, risks in _level_risks(level, cfg)}
 
 
 def _solve_intercept(
