@@ -170,8 +170,9 @@ def calibrate(
             else round(after[key] - before[key], 4)
             for key in ("precision", "recall", "f1", "per_100_accounts_per_month")
         }  # fmt: skip
-        best_name = max(naive, key=lambda name: naive[name]["f1"] or 0.0, default="")
-        best = naive.get(best_name, {"f1": 0.0, "per_100_accounts_per_month": 0.0})
+        judged = rc.fair(naive, budget)
+        best_name = max(judged, key=lambda name: judged[name]["f1"] or 0.0, default="")
+        best = judged.get(best_name, {"f1": 0.0, "per_100_accounts_per_month": 0.0})
         beats = (after["f1"] or 0.0) > (best["f1"] or 0.0)
         report["verdict"] = _verdict(beats, after, best_name, best, model is not None)
         if model is not None and not beats:
