@@ -34,8 +34,15 @@ def cli(*args: str) -> float:
 
 def overall(path: Path) -> dict:
     numbers = json.loads(path.read_text())["signals"]["all_signals"]
-    keep = ("f1", "precision", "recall", "per_100_accounts_per_month", "churners_eligible")
-    return {key: numbers[key] for key in keep}
+    keep = ("f1", "precision", "recall", "per_100_accounts_per_month", "churners_eligible",
+            "openings", "alerted_accounts")  # fmt: skip
+    out = {key: numbers[key] for key in keep}
+    out["openings_per_alerted_account"] = (
+        round(numbers["openings"] / numbers["alerted_accounts"], 2)
+        if numbers["alerted_accounts"]
+        else None
+    )
+    return out
 
 
 def run(scenario: str, accounts: int, days: int, churn: float, seeds: tuple[int, int]) -> dict:
@@ -88,7 +95,8 @@ def main() -> None:
         print(
             f"{scenario:8} built-in F1 {b['f1']} at {b['per_100_accounts_per_month']}/100am | "
             f"calibrated F1 {c['f1']} (P {c['precision']}, R {c['recall']}) at "
-            f"{c['per_100_accounts_per_month']}/100am | model written: {row['model_written']} | "
+            f"{c['per_100_accounts_per_month']}/100am, {c['openings_per_alerted_account']} per "
+            f"alerted account | model written: {row['model_written']} | "
             f"calibrate {row['calibrate_over_replay']}x replay",
             flush=True,
         )
