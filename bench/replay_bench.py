@@ -73,8 +73,8 @@ class _Sink:
         self.bytes += len(data)
 
 
-def replay_file(path: Path) -> tuple[int, PartitionedEngine, int]:
-    engine = PartitionedEngine(load_policy(None))
+def replay_file(path: Path, policy_path: str | None = None) -> tuple[int, PartitionedEngine, int]:
+    engine = PartitionedEngine(load_policy(policy_path))
     process = engine.process
     sink = _Sink()
     n = 0
@@ -103,11 +103,11 @@ class _TimedCloses(PartitionEngine):
             _TimedCloses.close_seconds += time.perf_counter() - started
 
 
-def cost_split(path: Path, rounds: int) -> dict:
+def cost_split(path: Path, rounds: int, policy_path: str | None = None) -> dict:
     """Microseconds per event for each stage, from in-memory lines (medians of ``rounds``)."""
     lines = path.read_bytes().splitlines()
     events = [decode_event(line) for line in lines]
-    policy = load_policy(None)
+    policy = load_policy(policy_path)
     parse, decode, core, closes = [], [], [], []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -172,6 +172,11 @@ def main() -> None:
         help="accounts in the (in-memory) log used for the per-stage cost split",
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--policy",
+        help="a policy file (e.g. one calibrate wrote, with a learned churn-risk model) instead "
+        "of the built-in one: what live scoring costs per event, and per account",
+    )
     args = parser.parse_args()
 
     log = ensure_log(args.accounts, args.days, args.seed)
@@ -185,7 +190,7 @@ def main() -> None:
         base_rates.append(lines / (time.perf_counter() - t))
         gc.collect()
         t = time.perf_counter()
-        lines, engine, alerts_bytes = replay_file(log)
+        lines, engine, alerts_bytes = replay_file(log, args.policy)
         replay_rates.append(lines / (time.perf_counter() - t))
         print(
             f"round {round_no + 1}: baseline {base_rates[-1]:,.0f} lines/s, "
@@ -199,7 +204,7 @@ def main() -> None:
     gc.collect()
 
     mem_log = ensure_log(args.memory_accounts, args.memory_days, args.seed)
-    _, mem_engine, _ = replay_file(mem_log)
+    _, mem_engine, _ = replay_file(mem_log, args.policy)
     tracked = list(mem_engine.accounts())
     seen: set[int] = set()
     per_account = [deep_size(acct, seen) for acct in tracked]
@@ -207,12 +212,13 @@ def main() -> None:
     full = [size for size, days in zip(per_account, history, strict=True) if days >= 120]
 
     split_log = ensure_log(args.split_accounts, args.days, args.seed)
-    split = cost_split(split_log, args.rounds)
+    split = cost_split(split_log, args.rounds, args.policy)
 
     base, rep = statistics.median(base_rates), statistics.median(replay_rates)
     result = {
         "command": "python bench/replay_bench.py " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()}, python {platform.python_version()}",
+        "policy": args.policy or "built-in",
         "log": {
             "path": str(log.relative_to(ROOT)),
             "lines": lines,
@@ -235,7 +241,7 @@ def main() -> None:
             "bytes_per_account_max": max(full or per_account),
         },
     }
-    written = write_results("replay", result)
+    written = write_results("replay" if args.policy is None else "replay_policy", result)
     print(f"baseline (orjson.loads per line): {base:,.0f} lines/s (median of {args.rounds})")
     print(f"replay (decode + core + alerts):  {rep:,.0f} events/s (median of {args.rounds})")
     print(f"replay / baseline: {rep / base:.1%}")
