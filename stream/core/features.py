@@ -88,6 +88,24 @@ def describe(name: str) -> str:
     return name.replace("_", " ")
 
 
+def as_fact(name: str, value: float) -> str | None:
+    """A yes/no or categorical metric as a plain fact ("on an annual plan"), or None for a
+    quantity, which reads best as its value against peers."""
+    if name == "first_term":
+        return "in its first billing term" if value else "past its first billing term"
+    if name == "billing_period_days":
+        return {30: "on a monthly plan", 365: "on an annual plan"}.get(
+            int(value), f"billed every {value:g} days"
+        )
+    if name == "renewals_next_60d":
+        return f"{value:g} renewal{'s' if value != 1 else ''} due in the next 60 days"
+    if name == "unpaid_failure":
+        return "a failed payment is still unpaid" if value else "no failed payment unpaid"
+    if name == "nps_answered":
+        return "has answered the NPS survey" if value else "never answered the NPS survey"
+    return None
+
+
 def _rate(total: float, days: int) -> float:
     return total * 7 / days if days > 0 else 0.0
 

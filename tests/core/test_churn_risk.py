@@ -116,3 +116,19 @@ def _extended(names: list[str]) -> dict:
         "scales": [1.0] * len(names),
         "intercept": -10.0,
     }
+
+
+def test_yes_no_and_plan_metrics_read_as_plain_facts_not_percentiles():
+    coefficients = [0.0] * len(NAMES)
+    coefficients[NAMES.index("first_term")] = 5.0
+    coefficients[NAMES.index("billing_period_days")] = 1.0
+    deciles = [[k / 10 for k in range(1, 10)] for _ in NAMES]
+    model = {**_weights(), "coefficients": coefficients, "intercept": -1.0,
+             "retained_deciles": deciles}  # fmt: skip
+    h = _harness(**model)
+    h.subscribe(day=0, plan="pro", started_days_ago=None)  # a new subscription: first term
+    h.daily_logins(range(0, 6), 3)
+    h.tick(at(7, 0.5))
+    (opened,) = h.of("churn_risk", "opened")
+    assert "mostly from: in its first billing term; on a monthly plan" in opened.explanation
+    assert "percentile" not in opened.explanation

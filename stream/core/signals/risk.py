@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stream.core.feature_counts import MAX_TRACKED, slots_for
-from stream.core.features import describe, feature_names, feature_vector
+from stream.core.features import as_fact, describe, feature_names, feature_vector
 from stream.core.signals.base import (
     CLEAR,
     FIRING,
@@ -152,8 +152,13 @@ def explain(
     for contribution, i in parts[:3]:
         if contribution <= 0:
             break
+        fact = as_fact(names[i], values[i])
+        if fact is not None:
+            reasons.append(fact)
+            continue
         deciles = weights.retained_deciles[i] if weights.retained_deciles else []
-        place = _place(values[i], deciles, peers)
+        # A count with few distinct values (tickets, failures) has no meaningful percentile.
+        place = _place(values[i], deciles, peers) if len(set(deciles)) >= 4 else ""
         words = f"{describe(names[i])} {fmt(max(values[i], 0.0))}"
         reasons.append(f"{words}, {place}" if place else words)
     return "; ".join(reasons) or "no single metric stands out"
