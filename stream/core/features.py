@@ -215,9 +215,7 @@ def tracked_feature_rates(acct: AccountState, day: int) -> list[float]:
     longest = _covered(acct, day, feature_counts.WEEKS)
     logins = ring.window_sum(acct.logins, day - longest + 1, day)
     out = []
-    per_week = feature_counts.week_totals(acct, day, WINDOW // 7)
-    per_span = feature_counts.week_totals(acct, day, feature_counts.WEEKS)
-    for week_total, span_total in zip(per_week, per_span, strict=True):
+    for week_total, span_total in feature_counts.recent_and_all(acct, day, WINDOW // 7):
         out.append(_rate(week_total, recent))
         out.append(span_total / logins if logins else 0.0)
     return out

@@ -113,20 +113,49 @@ class ChurnRiskPolicy(SignalPolicy):
         return self
 
 
-def probability(model: Weights, values: list[float]) -> tuple[float, list[tuple[float, int]]]:
-    """The probability and each metric's contribution to the logit, largest first."""
-    logit = model.intercept
+def probability(weights: Weights, values: list[float]) -> float:
+    """The probability: the logistic of the scaled signed-log metrics' weighted sum.
+
+    This runs at every account's every day close, so the scaling is folded into the weights
+    once per model (``w * (t - m) / s`` = ``(w / s) * t - w * m / s``) and metrics with no
+    weight are skipped.
+    """
+    offset, terms = _folded(weights)
+    logit = offset
+    for i, a in terms:
+        x = values[i]
+        logit += a * (math.log1p(x) if x >= 0 else -math.log1p(-x))
+    logit = max(-30.0, min(30.0, logit))
+    return 1 / (1 + math.exp(-logit))
+
+
+_FOLDED: dict[int, tuple[Weights, float, tuple[tuple[int, float], ...]]] = {}
+
+
+def _folded(weights: Weights) -> tuple[float, tuple[tuple[int, float], ...]]:
+    found = _FOLDED.get(id(weights))
+    if found is None or found[0] is not weights:
+        offset = weights.intercept
+        terms = []
+        for i, (w, m, s) in enumerate(
+            zip(weights.coefficients, weights.means, weights.scales, strict=True)
+        ):
+            if w:
+                terms.append((i, w / s))
+                offset -= w * m / s
+        found = _FOLDED[id(weights)] = (weights, offset, tuple(terms))
+    return found[1], found[2]
+
+
+def contributions(weights: Weights, values: list[float]) -> list[tuple[float, int]]:
+    """Each metric's push on the logit, largest first: what an explanation names."""
     parts = []
     for i, (x, w, m, s) in enumerate(
-        zip(values, model.coefficients, model.means, model.scales, strict=True)
+        zip(values, weights.coefficients, weights.means, weights.scales, strict=True)
     ):
-        z = (math.copysign(math.log1p(abs(x)), x) - m) / s
-        contribution = w * z
-        logit += contribution
-        parts.append((contribution, i))
+        parts.append((w * (math.copysign(math.log1p(abs(x)), x) - m) / s, i))
     parts.sort(key=lambda p: (-p[0], p[1]))
-    logit = max(-30.0, min(30.0, logit))
-    return 1 / (1 + math.exp(-logit)), parts
+    return parts
 
 
 def _place(value: float, deciles: list[float], peers: str) -> str:
@@ -174,7 +203,7 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
         return hold_or_none(acct, signal)
     values = feature_vector(acct, ctx.day, ctx.at_ms, slots_for(tuple(model.tracked_features)))
     weights, peers = model.weights_for(acct.segment_name())
-    prob, parts = probability(weights, values)
+    prob = probability(weights, values)
     risk = graded_risk(prob, p.threshold, p.high_threshold, 1.0)
     firing = prob >= p.threshold
     if not firing and not stand_down(acct, signal, risk):
@@ -182,10 +211,15 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     if firing:
         acct.set_risk(signal, risk)
         status, severity = FIRING, "high" if prob >= p.high_threshold else "medium"
+        why = explain(model.features, weights, peers, values, contributions(weights, values))
+        text = (
+            f"Churn risk {prob:.0%} within {model.horizon_days} days (alert at {p.threshold:.0%}), "
+            f"mostly from: {why}"
+        )
     else:
         status = CLEAR if prob < p.threshold * p.clear_ratio else HOLD
         severity = ""
-    why = explain(model.features, weights, peers, values, parts)
+        text = f"churn risk back to {prob:.0%} (alert at {p.threshold:.0%})"
     return Finding(
         signal,
         status,
@@ -194,11 +228,6 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
         value=round(prob, 4),
         threshold=p.threshold,
         window_days=28,
-        explanation=(
-            f"Churn risk {prob:.0%} within {model.horizon_days} days (alert at {p.threshold:.0%}), "
-            f"mostly from: {why}"
-            if firing
-            else f"churn risk back to {prob:.0%} (alert at {p.threshold:.0%})"
-        ),
+        explanation=text,
         series="logins",
     )
