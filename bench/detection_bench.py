@@ -20,9 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-from results_file import write_results
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.results_file import write_results  # noqa: E402
+
 DATA = ROOT / "bench" / "data" / "detection"
 
 
@@ -75,13 +77,18 @@ def run(scenario: str, accounts: int, days: int, churn: float, seeds: tuple[int,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def log_arguments(parser: argparse.ArgumentParser) -> None:
+    """The logs' shape and seeds, shared with ``detection_ceiling.py``, which reads them."""
     parser.add_argument("--accounts", type=int, default=1500)
     parser.add_argument("--days", type=int, default=150)
     parser.add_argument("--monthly-churn", type=float, default=0.03)
     parser.add_argument("--train-seed", type=int, default=11)
     parser.add_argument("--test-seed", type=int, default=12)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    log_arguments(parser)
     parser.add_argument(
         "--scenario", action="append", choices=("level", "random", "decline", "mixed")
     )

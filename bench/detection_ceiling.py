@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.detection_bench import log_arguments  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from stream.core.policy import load_policy  # noqa: E402
 from stream.core.timeutil import DAY_MS, to_ms  # noqa: E402
@@ -69,11 +70,7 @@ def truth_samples(log: Path, cfg: SimConfig, horizon: int) -> tuple[rl.Samples, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=1500)
-    parser.add_argument("--days", type=int, default=150)
-    parser.add_argument("--monthly-churn", type=float, default=0.03)
-    parser.add_argument("--train-seed", type=int, default=11)
-    parser.add_argument("--test-seed", type=int, default=12)
+    log_arguments(parser)
     parser.add_argument("--budget", type=float, default=5.0)
     args = parser.parse_args()
     sets = []

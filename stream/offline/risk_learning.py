@@ -150,13 +150,6 @@ def intervals(
     return out
 
 
-def episodes(
-    values: np.ndarray, days: np.ndarray, fire: float, clear: float, above: bool = True
-) -> list[int]:
-    """Opening days of :func:`intervals`."""
-    return [start for start, _ in intervals(values, days, fire, clear, above)]
-
-
 @dataclass(frozen=True)
 class AccountRows:
     """Per account, the slice of rows (samples are grouped by account in collection order)."""
@@ -178,6 +171,26 @@ class AccountRows:
         return cls(order, start, stop)
 
 
+def intervals_for(
+    samples: Samples,
+    rows: AccountRows,
+    values: np.ndarray,
+    fire: float,
+    clear: float,
+    keep: set[str],
+    above: bool = True,
+) -> dict[str, list[tuple[int, int | None]]]:
+    """:func:`intervals` per account in ``keep`` for one candidate threshold."""
+    out: dict[str, list[tuple[int, int | None]]] = {}
+    for account in rows.order:
+        if account in keep:
+            lo, hi = rows.start[account], rows.stop[account]
+            found = intervals(values[lo:hi], samples.days[lo:hi], fire, clear, above)
+            if found:
+                out[account] = found
+    return out
+
+
 def openings_for(
     samples: Samples,
     rows: AccountRows,
@@ -188,34 +201,8 @@ def openings_for(
     above: bool = True,
 ) -> dict[str, list[int]]:
     """Opening days per account in ``keep`` for one candidate threshold."""
-    out: dict[str, list[int]] = {}
-    for account in rows.order:
-        if account not in keep:
-            continue
-        lo, hi = rows.start[account], rows.stop[account]
-        opened = episodes(values[lo:hi], samples.days[lo:hi], fire, clear, above)
-        if opened:
-            out[account] = opened
-    return out
-
-
-def intervals_for(
-    samples: Samples,
-    rows: AccountRows,
-    values: np.ndarray,
-    fire: float,
-    clear: float,
-    keep: set[str],
-) -> dict[str, list[tuple[int, int | None]]]:
-    """:func:`intervals` per account in ``keep`` for one candidate threshold."""
-    out: dict[str, list[tuple[int, int | None]]] = {}
-    for account in rows.order:
-        if account in keep:
-            lo, hi = rows.start[account], rows.stop[account]
-            found = intervals(values[lo:hi], samples.days[lo:hi], fire, clear)
-            if found:
-                out[account] = found
-    return out
+    spans = intervals_for(samples, rows, values, fire, clear, keep, above)
+    return {account: [start for start, _ in found] for account, found in spans.items()}
 
 
 def merged_openings(*sources: dict[str, list[tuple[int, int | None]]]) -> dict[str, list[int]]:

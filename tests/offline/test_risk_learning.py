@@ -54,8 +54,9 @@ def test_labels_leave_censored_rows_out() -> None:
 def test_episodes_open_once_and_reopen_only_after_clearing() -> None:
     values = np.array([0.1, 0.6, 0.7, 0.5, 0.6, 0.3, 0.6])
     days = np.arange(7)
-    assert rl.episodes(values, days, fire=0.55, clear=0.4) == [1, 6]
-    assert rl.episodes(-values, days, fire=-0.55, clear=-0.4, above=False) == [1, 6]
+    assert [s for s, _ in rl.intervals(values, days, fire=0.55, clear=0.4)] == [1, 6]
+    below = rl.intervals(-values, days, fire=-0.55, clear=-0.4, above=False)
+    assert [s for s, _ in below] == [1, 6]
 
 
 def test_cohorts_and_danger_line() -> None:
