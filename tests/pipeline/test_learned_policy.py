@@ -21,7 +21,8 @@ def learned(kafka, tmp_path, simulated):
     policy = tmp_path / "learned.toml"
     # --holdout 0 learns on every account and writes the model without the held-out verdict:
     # this test is about scoring a model live, not about whether it is a good one.
-    dep.cli("calibrate", str(log), "--holdout", "0", "-o", str(policy), "-q")
+    dep.cli("calibrate", str(log), "--holdout", "0", "-o", str(policy), "-q",
+            "--report", str(tmp_path / "calibration.json"))  # fmt: skip
     assert "[risk_model]" in policy.read_text()
     out = tmp_path / "replay.jsonl"
     dep.cli("replay", str(log), "--policy", str(policy), "-o", str(out),
