@@ -41,7 +41,8 @@ def engagement_chart(view: dict) -> str:
     def y(value: float) -> float:
         return _H - _PAD - inner_h * value / top
 
-    parts = [f'<svg class="engagement" width="{_W}" height="{_H}" role="img">'
+    parts = [f'<svg class="engagement" viewBox="0 0 {_W} {_H}" width="{_W}" '
+             'style="max-width:100%;height:auto" role="img">'
              "<title>daily logins against baseline and danger-zone line</title>"]  # fmt: skip
     if daily:
         step = inner_w / max(len(daily) - 1, 1)
