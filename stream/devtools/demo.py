@@ -109,7 +109,8 @@ def run_demo(
     offline = replayed.read_bytes().splitlines()
     same = sorted(live) == sorted(offline)
     say(f"demo: live equals replay: {'yes' if same else 'NO'}, {len(live)} alert records live, "
-        f"{len(offline)} from `churnwatch replay {log} --partitions 3 -o {replayed}`")  # fmt: skip
+        f"{len(offline)} from replaying the same feed offline with:")  # fmt: skip
+    print(f"churnwatch replay {log} --partitions 3 -o {replayed}", file=sys.stderr)
     return 0 if same else 1
 
 
