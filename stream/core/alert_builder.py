@@ -82,31 +82,47 @@ def _context(acct: AccountState, ctx: Ctx) -> AccountContext:
 def build_alert(acct: AccountState, t: Transition, ctx: Ctx, trigger: str) -> AlertEvent:
     """The record for one signal's transition: what happened, why, the evidence, what to do."""
     f = t.finding
-    signal = f.signal
+    lead = stored_reason(f)
     resolved = t.kind == "resolved"
+    return _record(
+        acct, ctx, trigger, f.signal, t.kind, t.sequence, t.severity, t.episode_start,
+        f.signal, lead,
+        explanation=f"Resolved: {f.explanation}" if resolved else f.explanation,
+        resolution=f.explanation if resolved else None,
+        reasons=[_reason(f.signal, t.severity, t.episode_start, lead)],
+    )  # fmt: skip
+
+
+def _record(
+    acct: AccountState, ctx: Ctx, trigger: str, signal: str, kind: str, sequence: int,
+    severity: str, episode_start: int, lead_signal: str, lead: StoredReason, *,
+    explanation: str, resolution: str | None, reasons: list[Reason],
+) -> AlertEvent:  # fmt: skip
+    """One published record, its numbers, evidence and playbook from its leading reason: a
+    signal's own episode leads itself, an account episode is led by its most severe reason."""
     return AlertEvent(
-        alert_id=alert_id(acct.account_id, signal, t.episode_start),
-        sequence=t.sequence,
-        kind=t.kind,
+        alert_id=alert_id(acct.account_id, signal, episode_start),
+        sequence=sequence,
+        kind=kind,
         account_id=acct.account_id,
         signal=signal,
-        dimension=registry.active.dimension_of[signal],
-        severity=t.severity,
+        dimension=registry.active.dimension_of[lead_signal],
+        severity=severity,
         ts=from_ms(ctx.at_ms),
-        episode_start=from_ms(t.episode_start),
+        episode_start=from_ms(episode_start),
         trigger=trigger,
-        metric=f.metric or signal,
-        value=f.value,
-        baseline=f.baseline,
-        threshold=f.threshold,
-        window_days=f.window_days,
-        explanation=f.explanation if not resolved else f"Resolved: {f.explanation}",
-        resolution=f.explanation if resolved else None,
-        reasons=[_reason(signal, t.severity, t.episode_start, stored_reason(f))],
-        evidence=_evidence(acct, f.series, f.facts, ctx),
+        metric=lead.metric,
+        value=lead.value,
+        baseline=lead.baseline,
+        threshold=lead.threshold,
+        window_days=lead.window_days,
+        explanation=explanation,
+        resolution=resolution,
+        reasons=reasons,
+        evidence=_evidence(acct, lead.series, lead.facts, ctx),
         health=health(acct.risk),
         account=_context(acct, ctx),
-        playbook=getattr(ctx.th, signal).playbook,
+        playbook=getattr(ctx.th, lead_signal).playbook,
     )
 
 
@@ -149,27 +165,10 @@ def build_account_alert(
             explanation += f"; and {len(others)} more: {', '.join(others)}"
         if t.ended:
             explanation += ". Recovered: " + ", ".join(e.finding.signal for e in t.ended)
-    return AlertEvent(
-        alert_id=alert_id(acct.account_id, ACCOUNT_AT_RISK, t.episode_start),
-        sequence=t.sequence,
-        kind=t.kind,
-        account_id=acct.account_id,
-        signal=ACCOUNT_AT_RISK,
-        dimension=registry.active.dimension_of[lead_signal],
-        severity=t.severity,
-        ts=from_ms(ctx.at_ms),
-        episode_start=from_ms(t.episode_start),
-        trigger=trigger,
-        metric=lead.metric,
-        value=lead.value,
-        baseline=lead.baseline,
-        threshold=lead.threshold,
-        window_days=lead.window_days,
+    return _record(
+        acct, ctx, trigger, ACCOUNT_AT_RISK, t.kind, t.sequence, t.severity, t.episode_start,
+        lead_signal, lead,
         explanation=explanation,
         resolution=resolution,
         reasons=[_reason(*part) for part in parts],
-        evidence=_evidence(acct, lead.series, lead.facts, ctx),
-        health=health(acct.risk),
-        account=_context(acct, ctx),
-        playbook=getattr(ctx.th, lead_signal).playbook,
-    )
+    )  # fmt: skip
