@@ -884,19 +884,8 @@ def _billing_day(a: _Account, w: _Writer, day: int, day_ms: int, cfg: SimConfig)
     ):
         # Card declined at renewal, retried twice; half the accounts fix it, half churn.
         recovers = rng.random() < 0.5
-        for retry in (0, 4, 9):
-            w.add(
-                a,
-                day + retry,
-                t + retry * DAY_MS,
-                "payment_failed",
-                invoice_id=invoice,
-                amount=amount,
-                reason="card_declined",
-            )
-            if recovers and retry == 4:
-                w.add(a, day + 6, t + 6 * DAY_MS, "invoice_paid", invoice_id=invoice, amount=amount)
-                break
+        retries, paid = ((0, 4), 6) if recovers else ((0, 4, 9), None)
+        _retries(a, w, day, t, invoice, amount, retries, paid)
         if not recovers:
             a.cancel_day = day + 16 if day + 16 < cfg.days else None
             a.label.churn_type = "involuntary"
@@ -932,10 +921,19 @@ def _failed_payment(a: _Account, w: _Writer, day: int, t: int, invoice: str, amo
     """A scripted failed payment: retried and paid within days (retried_payment), retried twice
     and paid (payment_trouble that recovers), or retried until the account is cancelled."""
     if a.archetype == "retried_payment":
-        retries: tuple[int, ...] = (0,)
-        paid: int | None = a.retry_lag
+        _retries(a, w, day, t, invoice, amount, (0,), a.retry_lag)
+    elif a.trouble_recovers:
+        _retries(a, w, day, t, invoice, amount, (0, 4), 6)
     else:
-        retries, paid = ((0, 4), 6) if a.trouble_recovers else ((0, 4, 9), None)
+        _retries(a, w, day, t, invoice, amount, (0, 4, 9), None)
+
+
+def _retries(
+    a: _Account, w: _Writer, day: int, t: int, invoice: str, amount: float,
+    retries: tuple[int, ...], paid: int | None,
+) -> None:  # fmt: skip
+    """The card declined on each of the ``retries`` days after ``day``, then the invoice paid
+    ``paid`` days after it (or never)."""
     for retry in retries:
         w.add(
             a,
