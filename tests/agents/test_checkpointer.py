@@ -143,6 +143,13 @@ class Worker:
             self.checkpointer.flush_if_full()
 
 
+def _started(flush_every: int = 50) -> tuple[FakeChangelog, FakeGroup, Worker]:
+    """A first start: an empty changelog and consumer group, and a worker over them."""
+    changelog = FakeChangelog()
+    group = FakeGroup(changelog)
+    return changelog, group, Worker(changelog, group, flush_every)
+
+
 def _assert_nothing_committed_past_the_changelog(changelog: FakeChangelog, group: FakeGroup):
     """Every record below a committed offset has its effect in Kafka's copy of the table."""
     committed = group.offsets()
@@ -165,8 +172,7 @@ def _assert_nothing_committed_past_the_changelog(changelog: FakeChangelog, group
 
 def _clean_alerts() -> set[bytes]:
     async def run() -> set[bytes]:
-        changelog = FakeChangelog()
-        worker = Worker(changelog, FakeGroup(changelog))
+        _, _, worker = _started()
         worker.feed(RECORDS)
         return set(worker.alerts)
 
@@ -191,9 +197,7 @@ def test_the_simulated_log_gives_alerts_to_compare():
 
 @_sync
 async def test_alerts_sent_but_never_flushed_commit_nothing():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group, flush_every=10**9)
+    changelog, group, worker = _started(flush_every=10**9)
     worker.feed(RECORDS[:200])
     assert await worker.checkpointer.commit() is False
     assert group.requests == [] and changelog.puts == 0
@@ -202,9 +206,7 @@ async def test_alerts_sent_but_never_flushed_commit_nothing():
 
 @_sync
 async def test_offsets_wait_until_kafka_confirmed_every_state_and_the_checkpoint():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     changelog.auto = False
     worker.feed(RECORDS[:200])
     worker.checkpointer.flush()
@@ -226,9 +228,7 @@ def _done_offsets(records: list[Record]) -> tuple[int | None, int | None]:
 
 @_sync
 async def test_a_crash_after_the_table_writes_but_before_kafka_confirmed_them():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     worker.feed(RECORDS[:100])
     assert await worker.checkpointer.commit()
     changelog.auto = False
@@ -240,9 +240,7 @@ async def test_a_crash_after_the_table_writes_but_before_kafka_confirmed_them():
 
 @_sync
 async def test_a_failed_changelog_write_means_no_commit_ever_again():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     changelog.auto = False
     worker.feed(RECORDS[:200])
     worker.checkpointer.flush()
@@ -263,9 +261,7 @@ async def test_a_failed_changelog_write_means_no_commit_ever_again():
 
 @_sync
 async def test_a_crash_after_the_checkpoint_write_but_before_the_commit():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     worker.feed(RECORDS[:100])
     assert await worker.checkpointer.commit()
     first = group.offsets()
@@ -286,9 +282,7 @@ async def test_a_crash_after_the_checkpoint_write_but_before_the_commit():
 
 @_sync
 async def test_a_commit_that_fails_after_the_writes_is_retried_with_the_same_offsets():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     worker.feed(RECORDS[:150])
     group.answer = False  # e.g. every partition was revoked meanwhile
     assert await worker.checkpointer.commit() is False
@@ -305,9 +299,7 @@ async def test_a_commit_that_fails_after_the_writes_is_retried_with_the_same_off
 
 @_sync
 async def test_a_crash_right_after_the_commit_replays_nothing_that_was_committed():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     worker.feed(RECORDS[:250])
     assert await worker.checkpointer.close() is True  # flushes the rest, then commits
     assert group.offsets() == _done_offsets(RECORDS[:250])
@@ -316,9 +308,7 @@ async def test_a_crash_right_after_the_commit_replays_nothing_that_was_committed
 
 @_sync
 async def test_a_flush_during_a_commit_waits_for_the_next_one_and_its_own_writes():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    changelog, group, worker = _started()
     worker.feed(RECORDS[:100])
     group.gate = asyncio.Event()
     first = asyncio.create_task(worker.checkpointer.commit())
@@ -343,9 +333,7 @@ async def test_a_flush_during_a_commit_waits_for_the_next_one_and_its_own_writes
 
 @_sync
 async def test_the_timer_never_flushes_a_record_in_the_middle_of_its_sends():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group, flush_every=10**9)
+    changelog, _, worker = _started(flush_every=10**9)
     worker.feed(RECORDS[:20])
     worker.checkpointer.busy = True
     worker.checkpointer.flush_if_idle()
@@ -357,8 +345,7 @@ async def test_the_timer_never_flushes_a_record_in_the_middle_of_its_sends():
 
 @_sync
 async def test_flush_if_full_writes_once_enough_records_are_done():
-    changelog = FakeChangelog()
-    worker = Worker(changelog, FakeGroup(changelog), flush_every=30)
+    changelog, _, worker = _started(flush_every=30)
     worker.feed(RECORDS[:29])
     assert changelog.puts == 0
     worker.feed(RECORDS[29:30])
@@ -367,9 +354,7 @@ async def test_flush_if_full_writes_once_enough_records_are_done():
 
 @_sync
 async def test_no_commit_while_rebalancing_nor_for_a_revoked_partition():
-    changelog = FakeChangelog()
-    group = FakeGroup(changelog)
-    worker = Worker(changelog, group)
+    _, group, worker = _started()
     worker.feed(RECORDS[:100])
     rebalancing = [True]
     worker.checkpointer.rebalancing = lambda: rebalancing[0]
