@@ -10,6 +10,7 @@ tracks no feature.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ WEEKS = 8
 _MAX_COUNT = 0xFFFF
 
 
-def slots_for(tracked: tuple[str, ...]) -> int:
+def slots_for(tracked: Sequence[str]) -> int:
     """Tracked features plus "other"; 0 when nothing is tracked."""
     return len(tracked) + 1 if tracked else 0
 

@@ -435,6 +435,9 @@ def _segment_weights(
     return own, notes
 
 
+_Rule = tuple[float, str, float, float, bool, float]
+"""A single-metric rule: train F1, metric, cut, clearing line, whether above, share alerted."""
+
 BASELINE_SHARES = (0.02, 0.05, 0.1)
 """Shares of account-days a single-metric rule alerts on: its extreme 2%, 5% or 10% (decile)."""
 
@@ -455,8 +458,8 @@ def baselines(
     out = {DAY_ONE: ctx.score(day_one, test)}
     rows = rl.AccountRows.of(samples)
     train_rows = samples.rows_of(train)
-    decile: tuple[float, str, float, float, bool] | None = None
-    budgeted: tuple[float, str, float, float, bool, float] | None = None
+    decile: _Rule | None = None
+    budgeted: _Rule | None = None
     for j, name in enumerate(samples.names):
         column = samples.x[:, j]
         for above in (False, True):
@@ -469,7 +472,7 @@ def baselines(
                 figures = ctx.score(opened, train)
                 f1 = figures["f1"] or 0.0
                 if share == 0.1 and (decile is None or f1 > decile[0]):
-                    decile = (f1, name, cut, back, above)
+                    decile = (f1, name, cut, back, above, share)
                 if (figures["per_100_accounts_per_month"] or 0.0) > budget:
                     break  # a wider cut only alerts more
                 if budgeted is None or f1 > budgeted[0]:
@@ -477,10 +480,10 @@ def baselines(
     for found, label in ((decile, _decile_label), (budgeted, _budget_label)):
         if found is None:
             continue
-        _, name, cut, back, above = found[:5]
+        _, name, cut, back, above, share = found
         column = samples.x[:, samples.names.index(name)]
         opened = rl.openings_for(samples, rows, column, cut, back, test, above)
-        out[label(name, above, found[5] if len(found) > 5 else 0.1)] = ctx.score(opened, test)
+        out[label(name, above, share)] = ctx.score(opened, test)
     return out
 
 

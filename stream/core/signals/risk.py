@@ -201,7 +201,7 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     days_of_data = ctx.day - acct.first_day + 1
     if days_of_data < p.min_tenure_days:
         return hold_or_none(acct, signal)
-    values = feature_vector(acct, ctx.day, ctx.at_ms, slots_for(tuple(model.tracked_features)))
+    values = feature_vector(acct, ctx.day, ctx.at_ms, slots_for(model.tracked_features))
     weights, peers = model.weights_for(acct.segment_name())
     prob = probability(weights, values)
     risk = graded_risk(prob, p.threshold, p.high_threshold, 1.0)
