@@ -53,25 +53,9 @@ def _advance(acct: AccountState, week: int) -> None:
     acct.feature_week = week
 
 
-def week_totals(acct: AccountState, day: int, weeks: int) -> list[int]:
-    """Per slot, the uses in the ``weeks`` weeks that end with ``day``'s week."""
-    counts = acct.feature_weeks
-    slots = len(counts) // WEEKS
-    week = day // 7
-    head = acct.feature_week
-    out = []
-    for s in range(slots):
-        total = 0
-        for w in range(week - weeks + 1, week + 1):
-            if head - WEEKS < w <= head:
-                total += counts[s * WEEKS + w % WEEKS]
-        out.append(total)
-    return out
-
-
 def recent_and_all(acct: AccountState, day: int, recent: int) -> list[tuple[int, int]]:
     """Per slot, (uses in the ``recent`` weeks, uses in all ``WEEKS``) that end with ``day``'s
-    week: both of :func:`week_totals`'s sums in one pass, for the per-day-close hot path."""
+    week: both sums in one pass, since a learned model reads them at every day close."""
     counts = acct.feature_weeks
     slots = len(counts) // WEEKS
     week = day // 7

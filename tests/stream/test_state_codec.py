@@ -111,7 +111,7 @@ def test_feature_counts_round_trip_and_version_1_values_still_decode():
     feature_counts.add(acct, 2, 3, 20_001)
     again = decode_state(encode_state(acct))
     assert again.feature_weeks == acct.feature_weeks and again.feature_week == acct.feature_week
-    assert feature_counts.week_totals(again, 20_001, 4) == [0, 0, 2]
+    assert [recent for recent, _ in feature_counts.recent_and_all(again, 20_001, 4)] == [0, 0, 2]
     # a version 1 value: no feature counts, one risk byte fewer
     plain = AccountState("acct-v1", 20_000)
     v2 = encode_state(plain)
