@@ -58,7 +58,8 @@ def _limit(query: dict[str, str], default: int = 20) -> int:
     text = query.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= LIMIT_MAX:
+    # isdigit alone admits "¹" and other Unicode digits that int() then refuses (a 500)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= LIMIT_MAX:
         raise BadRequest(f"limit must be a whole number from 1 to {LIMIT_MAX}, got {text!r}")
     return int(text)
 

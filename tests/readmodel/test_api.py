@@ -141,3 +141,9 @@ def test_fuzzed_requests_never_get_a_500(api, path):
     assert kind == "application/json"
     if status != 200:
         assert isinstance(body["error"], str) and body["error"]
+
+
+def test_a_unicode_digit_limit_is_a_400_not_a_500(api):
+    # Found by the fuzzer: "¹".isdigit() is true, int("¹") raises.
+    status, body, _ = api.get("/accounts/at-risk?limit=%C2%B9")
+    assert status == 400 and "limit must be a whole number" in body["error"]
