@@ -51,6 +51,7 @@ def run_log(
     label: str = "replay",
     quiet: bool = False,
     probe: Callable[[AccountState, Ctx], object] | None = None,
+    not_after_ms: int | None = None,
 ) -> LogRun:
     engine = PartitionedEngine(policy, partitions)
     engine.set_day_probe(probe)
@@ -77,6 +78,7 @@ def run_log(
             on_progress=lambda n: progress.update(n, reader.position()),
             observe=observe,
             on_alert=mark,
+            not_after_ms=not_after_ms,
         )
         progress.done()
     return LogRun(report, observer, marks, portfolio)

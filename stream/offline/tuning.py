@@ -38,10 +38,14 @@ class LogSpec:
     policy: str | None = None
     partitions: int = 1
     quiet: bool = False
+    not_after_ms: int | None = None  # events stamped later are rejected (see replay())
 
 
 def _run(spec: LogSpec, policy: Policy, label: str, probe=None) -> LogRun:
-    run = run_log(spec.log, policy, spec.rejects, spec.partitions, label, spec.quiet, probe)
+    run = run_log(
+        spec.log, policy, spec.rejects, spec.partitions, label, spec.quiet, probe,
+        spec.not_after_ms,
+    )  # fmt: skip
     if spec.labels:
         text = Path(spec.labels).read_bytes()
         apply_labels_file(run.outcomes, text, spec.labels)

@@ -19,6 +19,13 @@ from stream.core.timeutil import to_ms
 from stream.run.merge import Merger
 from stream.run.validate import OVERSIZED_LINE, Rejection, reject_record, validate
 
+FUTURE = "future"
+"""The kind of a record stamped too far ahead of the reference time (the worker's word)."""
+
+
+def future_reason(ts_ms: int, not_after_ms: int) -> str:
+    return f"ts is {(ts_ms - not_after_ms) // 3_600_000} h past the latest time allowed"
+
 
 @dataclass
 class ReplayReport:
@@ -68,6 +75,7 @@ def replay(
     on_progress: Callable[[int], None] | None = None,
     observe: Callable[[EventBase], object] | None = None,
     on_alert: Callable[[AlertEvent], object] | None = None,
+    not_after_ms: int | None = None,
 ) -> ReplayReport:
     """Run a log through the engine in the order a live worker would process it.
 
@@ -75,6 +83,11 @@ def replay(
     partition (see :mod:`stream.run.merge`), so replay and the worker agree alert for alert.
     ``observe`` sees every valid event as it is read and ``on_alert`` every alert as it is
     made, so backtests score the very run that writes the alerts.
+
+    ``not_after_ms`` is the worker's rule against clocks far in the future, with a reference
+    time the caller fixes (``--now`` plus the allowance) instead of the wall clock, so a run
+    stays reproducible: an event stamped later is rejected as the worker dead-letters it, and
+    cannot drag a partition's clock ahead and make the rest of the log late.
     """
     report = ReplayReport()
     merger: Merger[EventBase] = Merger()
@@ -101,10 +114,15 @@ def replay(
             report.reject_reasons[event.kind] += 1
             write_reject(reject_record(number, event.reason, raw))
             continue
+        ts_ms = to_ms(event.ts)
+        if not_after_ms is not None and ts_ms > not_after_ms:
+            report.rejected += 1
+            report.reject_reasons[FUTURE] += 1
+            write_reject(reject_record(number, future_reason(ts_ms, not_after_ms), raw))
+            continue
         report.events += 1
         if observe is not None:
             observe(event)
-        ts_ms = to_ms(event.ts)
         if ts_ms > order.newest_ms:
             order.newest_ms = ts_ms
         partition = partition_for(event.account_id, partitions)
