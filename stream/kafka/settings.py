@@ -4,20 +4,62 @@ Every setting has a default that works on a laptop against a local broker; a pro
 deployment sets the broker address, security and storage. A bad value stops start-up with the
 variable's name and the problem. Secrets (the SASL password) are kept in ``SecretStr`` so they
 never appear in logs, reprs or error messages.
+
+The broker list may come from ``CHURNWATCH_BROKER`` or from ``KAFKA_BOOTSTRAP_SERVERS`` (the
+name Kafka tooling and container images use); when both are set, ``CHURNWATCH_BROKER`` wins,
+so a churnwatch-specific setting overrides a shared environment. Either must be
+``host:port[,host:port]``: an empty or malformed list is refused at start-up naming the
+variable it came from, instead of failing later inside the Kafka client.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PREFIX = "CHURNWATCH_"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+BROKER_VARIABLE = f"{PREFIX}BROKER"
+BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
+BROKER_FORM = "host:port[,host:port]"
+_BROKER_ENTRY = re.compile(
+    r"^(?:kafka://)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+)
+"""One bootstrap server: a host name, IPv4 or bracketed IPv6 address, and an optional port
+(the Kafka clients and Faust default to 9092); ``kafka://`` (Faust's spelling) is accepted."""
+
+
+def broker_problem(value: str) -> str | None:
+    """Why ``value`` is not a bootstrap server list, or ``None`` when it is one.
+
+    Checked here because the clients fail late and obscurely on a bad list: an empty one is an
+    ``IndexError`` deep in aiokafka, and ``a:b:c`` an ``int()`` error naming no variable.
+    """
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    if not entries:
+        return f"empty; expected {BROKER_FORM}, e.g. localhost:9092"
+    for entry in entries:
+        match = _BROKER_ENTRY.match(entry)
+        if match is None:
+            return f"{entry!r} is not host:port; expected {BROKER_FORM}, e.g. localhost:9092"
+        port = match["port"]
+        if port is not None and not 1 <= int(port) <= 65_535:
+            return f"{entry!r}: the port must be from 1 to 65535; expected {BROKER_FORM}"
+    return None
 
 
 class SettingsError(ValueError):
@@ -29,7 +71,8 @@ class WorkerSettings(BaseModel):
 
     broker: str = Field(
         default="localhost:9092",
-        description="Kafka bootstrap servers, comma-separated (KAFKA_BOOTSTRAP_SERVERS also works)",
+        description="Kafka bootstrap servers, host:port[,host:port] (the port defaults to 9092). "
+        "KAFKA_BOOTSTRAP_SERVERS also works; when both are set, CHURNWATCH_BROKER wins",
     )
     app_id: str = Field(default="churnwatch", min_length=1, description="consumer group / app id")
     usage_topic: str = Field(default="usage", min_length=1)
@@ -87,6 +130,14 @@ class WorkerSettings(BaseModel):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_check_hostname: bool = True
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_list(cls, value: str) -> str:
+        problem = broker_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerSettings:
@@ -166,8 +217,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorkerSettings:
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
     fields = WorkerSettings.model_fields
-    if "KAFKA_BOOTSTRAP_SERVERS" in env:
-        values["broker"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+    # CHURNWATCH_BROKER (read in the loop below) wins when both are set, as it always has.
+    broker_from = BROKER_VARIABLE
+    if BOOTSTRAP_VARIABLE in env and BROKER_VARIABLE not in env:
+        values["broker"] = env[BOOTSTRAP_VARIABLE]
+        broker_from = BOOTSTRAP_VARIABLE
     for name, raw in env.items():
         if not name.startswith(PREFIX) or name in _NOT_SETTINGS:
             continue
@@ -185,7 +239,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorkerSettings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):
-            where = f"{PREFIX}{err['loc'][0]}".upper() if err["loc"] else "settings"
+            if not err["loc"]:
+                where = "settings"
+            elif err["loc"][0] == "broker":
+                where = broker_from  # the variable the list came from
+            else:
+                where = f"{PREFIX}{err['loc'][0]}".upper()
             problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError("; ".join(problems)) from None
 
