@@ -23,6 +23,8 @@ A policy is TOML::
 Overrides are merged over the defaults in that order (defaults, stage, segment, segment+stage)
 and every combination is validated when the file is loaded, so a bad value stops start-up with
 an error naming its key instead of surfacing weeks later on the first account of a segment.
+A switch (``enabled``, ``alert_mild``, ...) must be a TOML boolean, ``true`` or ``false``:
+``"off"``, ``"yes"``, ``0`` or ``0.0`` are refused rather than read as one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import difflib
 import tomllib
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -212,9 +214,45 @@ def _resolve_all(policy: Policy) -> dict[tuple[str, Stage], Thresholds]:
     return table
 
 
+def _loose_switches(model: Any, data: Any, where: str) -> list[str]:
+    """A problem per boolean field in ``data`` whose value is not a real boolean.
+
+    Pydantic's lax mode would read ``"off"``, ``"yes"``, ``0`` and ``0.0`` as booleans. In a
+    hand-written file a quoted or numeric switch is a mistake, and guessing its meaning could
+    silently turn a detector off (or on); so it is refused, naming its key. Only the keys
+    present in ``data`` are checked: the merged defaults are booleans already. Unknown keys
+    are left to the model's own error.
+    """
+    fields = getattr(model, "model_fields", None)
+    if fields is None or not isinstance(data, dict):
+        return []
+    problems = []
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            continue
+        annotation = field.annotation
+        key_path = f"{where}.{key}" if where else str(key)
+        members = get_args(annotation) if get_origin(annotation) is not dict else ()
+        if annotation is bool or bool in members:
+            if not isinstance(value, bool) and not (value is None and type(None) in members):
+                problems.append(f"{key_path}: expected true or false (unquoted), got {value!r}")
+        elif get_origin(annotation) is dict and isinstance(value, dict):
+            inner = get_args(annotation)[1]
+            for name, item in value.items():
+                problems += _loose_switches(inner, item, f"{key_path}.{name}")
+        else:
+            for member in (annotation, *members):
+                problems += _loose_switches(member, value, key_path)
+    return problems
+
+
 def _validate_layer(
     model: type[BaseModel], merged: dict[str, Any], where: str, layer: dict[str, Any]
 ) -> Thresholds:
+    loose = _loose_switches(model, layer, where)
+    if loose:
+        raise PolicyError("invalid policy: " + "; ".join(loose))
     try:
         return model.model_validate(merged)
     except ValidationError as exc:
@@ -271,6 +309,9 @@ def _unknown(where: str, name: str, choices: tuple[str, ...]) -> str:
 def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
     """Validate a parsed policy document and every (segment, stage) it implies."""
     model = policy_model(signals.active)
+    loose = _loose_switches(model, data, "")
+    if loose:
+        raise PolicyError(f"{source}: invalid policy: " + "; ".join(loose))
     try:
         policy = model.model_validate(data)
     except ValidationError as exc:
