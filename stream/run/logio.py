@@ -3,6 +3,8 @@
 A log is read as raw lines with their line numbers; nothing here parses JSON, so a bad line
 can never stop the reader. Lines longer than the event size limit are cut off and reported
 as one bad line instead of being buffered whole (a runaway file without newlines stays cheap).
+A UTF-8 byte-order mark, which some Windows tools put at the start of a text file, is not part
+of the first event and is dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import BinaryIO, TextIO
 from schemas.events import MAX_EVENT_BYTES
 
 _GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte-order mark: no JSON parser takes it, and editors on Windows add it."""
 
 
 class LogError(OSError):
@@ -112,10 +116,13 @@ class LogReader:
         number = 0
         try:
             while True:
-                line = readline(limit)
+                # The first line may carry a byte-order mark, which is no part of its event.
+                line = readline(limit + len(BOM) if number == 0 else limit)
                 if not line:
                     return
                 number += 1
+                if number == 1 and line.startswith(BOM):
+                    line = line[len(BOM) :]
                 if len(line) >= limit and not line.endswith(b"\n"):
                     while True:  # skip the rest of the oversized line
                         rest = readline(1 << 16)
