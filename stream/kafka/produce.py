@@ -19,7 +19,13 @@ from kafka import KafkaProducer
 from schemas.events import source_index
 from stream.core.timeutil import to_ms
 from stream.kafka.settings import WorkerSettings
-from stream.run.validate import OVERSIZED_LINE, Rejection, reject_record, validate
+from stream.run.validate import (
+    OVERSIZED_LINE,
+    OversizedLine,
+    Rejection,
+    reject_record,
+    validate,
+)
 
 
 @dataclass
@@ -58,7 +64,7 @@ def produce(
     started = time.monotonic()
     for number, raw in lines:
         report.lines = number
-        if raw is not None:
+        if raw is not None and not isinstance(raw, OversizedLine):
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
@@ -66,7 +72,9 @@ def produce(
         if isinstance(event, Rejection):
             report.rejected += 1
             write_reject(reject_record(number, event.reason, raw))
-            if send_invalid and raw is not None:
+            # Only the start of an oversized line was kept: sending it would test the worker
+            # on a different record (cut JSON) than the line that was refused here.
+            if send_invalid and raw is not None and not isinstance(raw, OversizedLine):
                 producer.send(topics[0], value=raw)
                 report.sent += 1
             continue

@@ -1,10 +1,10 @@
 """Reading and writing JSONL event logs: files, stdin, gzip, and lines that are not events.
 
 A log is read as raw lines with their line numbers; nothing here parses JSON, so a bad line
-can never stop the reader. Lines longer than the event size limit are cut off and reported
-as one bad line instead of being buffered whole (a runaway file without newlines stays cheap).
-A UTF-8 byte-order mark, which some Windows tools put at the start of a text file, is not part
-of the first event and is dropped.
+can never stop the reader. Lines longer than the event size limit are not buffered whole (a
+runaway file without newlines stays cheap): their start is kept for the rejects file and the
+rest is counted and skipped. A UTF-8 byte-order mark, which some Windows tools put at the start
+of a text file, is not part of the first event and is dropped.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from schemas.events import MAX_EVENT_BYTES
+from stream.run.validate import RAW_EXCERPT_BYTES, OversizedLine
 
 _GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte-order mark: no JSON parser takes it, and editors on Windows add it."""
+_SKIP_CHUNK = 1 << 16
 
 
 class LogError(OSError):
@@ -66,10 +68,12 @@ class Progress:
 
 
 class LogReader:
-    """Iterate ``(line_number, raw_line)``; an oversized line comes back as ``None``.
+    """Iterate ``(line_number, raw_line)`` over a log file, stdin (``-``), plain or gzip.
 
-    ``None`` is what :func:`stream.run.validate.validate` refuses as
-    :data:`~stream.run.validate.OVERSIZED_LINE` when replay or produce pass it on.
+    A line longer than ``max_line_bytes`` comes back as an
+    :class:`~stream.run.validate.OversizedLine` (its start and its size), which
+    :func:`stream.run.validate.validate` refuses as too large; one made of blanks only is a
+    blank line however long, and comes back as one.
     """
 
     def __init__(self, path: str, max_line_bytes: int = MAX_EVENT_BYTES) -> None:
@@ -109,7 +113,7 @@ class LogReader:
         except OSError:
             return None
 
-    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
         assert self._stream is not None, "use LogReader as a context manager"
         limit = self.max_line_bytes + 2  # room for "\r\n"
         readline = self._stream.readline
@@ -124,15 +128,40 @@ class LogReader:
                 if number == 1 and line.startswith(BOM):
                     line = line[len(BOM) :]
                 if len(line) >= limit and not line.endswith(b"\n"):
-                    while True:  # skip the rest of the oversized line
-                        rest = readline(1 << 16)
-                        if not rest or rest.endswith(b"\n"):
-                            break
-                    yield number, None
+                    yield number, self._rest_of_oversized(line)
                     continue
                 yield number, line
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise LogError(f"{self.path}: read failed after line {number}: {exc}") from None
+
+    def _rest_of_oversized(self, head: bytes) -> bytes:
+        """Skip the rest of a line that began with ``head``, keeping its start and its size.
+
+        The rest is read in chunks and only counted, so memory stays bounded however long the
+        line is. Leading blanks are left out of the excerpt; a line of blanks only is returned
+        as a blank line, which every caller skips as it skips a short one.
+        """
+        assert self._stream is not None
+        readline = self._stream.readline
+        size = len(head)
+        excerpt = head.lstrip()[:RAW_EXCERPT_BYTES]
+        tail = head[-2:]
+        ended = False
+        while not ended:
+            rest = readline(_SKIP_CHUNK)
+            if not rest:
+                break
+            size += len(rest)
+            tail = (tail + rest)[-2:]
+            ended = rest.endswith(b"\n")
+            if len(excerpt) < RAW_EXCERPT_BYTES:
+                excerpt = (excerpt + rest).lstrip()[:RAW_EXCERPT_BYTES]
+        if ended:  # the line ending is not part of the line
+            size -= 2 if tail == b"\r\n" else 1
+        excerpt = excerpt.rstrip(b"\r\n")
+        if not excerpt:
+            return b"\n"
+        return OversizedLine(excerpt, size)
 
 
 @contextmanager

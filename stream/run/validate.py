@@ -19,7 +19,26 @@ from schemas.codec import dumps
 from schemas.events import MAX_EVENT_BYTES, EventBase, InvalidEvent, decode_event, reason_kind
 
 RAW_EXCERPT_BYTES = 4096
-"""Rejected lines are kept whole up to this size in the rejects file, then cut."""
+"""Rejected lines are kept whole up to this size in the rejects file, then cut (and the
+record says how long the whole line was)."""
+
+
+class OversizedLine(bytes):
+    """The start of a log line too long to be any event, with the whole line's size.
+
+    :class:`stream.run.logio.LogReader` keeps only these first bytes and counts the rest while
+    skipping it, so one runaway line cannot fill memory; the rejects file can still show what
+    the line was and how long. The bytes are at most :data:`RAW_EXCERPT_BYTES`, without the
+    line's leading blanks (so a long line is never mistaken for a blank one) or its ending;
+    ``size`` counts every byte of the line but its ending.
+    """
+
+    size: int
+
+    def __new__(cls, excerpt: bytes, size: int) -> OversizedLine:
+        line = super().__new__(cls, excerpt)
+        line.size = size
+        return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +56,8 @@ NO_VALUE = Rejection("record has no value", "no value")
 """A Kafka record without a value (a tombstone, or a producer bug)."""
 
 OVERSIZED_LINE = Rejection(f"line exceeds the {MAX_EVENT_BYTES}-byte event limit", TOO_LARGE)
-"""A log line the reader cut off unread because it was longer than any event can be (see
-:class:`stream.run.logio.LogReader`), so its length is not known."""
+"""A line that some source cut off unread, its length unknown. :class:`~stream.run.logio.LogReader`
+yields an :class:`OversizedLine` instead, refused with its size."""
 
 
 def validate(raw: bytes | None, missing: Rejection = NO_VALUE) -> EventBase | Rejection:
@@ -53,6 +72,10 @@ def validate(raw: bytes | None, missing: Rejection = NO_VALUE) -> EventBase | Re
     """
     if raw is None:
         return missing
+    if isinstance(raw, OversizedLine):
+        return Rejection(
+            f"line of {raw.size} bytes exceeds the {MAX_EVENT_BYTES}-byte event limit", TOO_LARGE
+        )
     if len(raw) > MAX_EVENT_BYTES:  # the line ending does not count (JSON ignores it anyway)
         raw = raw.rstrip(b"\r\n")
     try:
@@ -66,9 +89,22 @@ def reject_record(line_number: int, reason: str, raw: bytes | None) -> bytes:
     """One line of a rejects file: where the bad line was, why, and (the start of) its text.
 
     Undecodable bytes are escaped rather than dropped, so the file stays valid JSONL and
-    still shows what was sent.
+    still shows what was sent. When ``raw`` holds only the start of the line (a line longer
+    than :data:`RAW_EXCERPT_BYTES`), ``bytes`` gives the whole line's length, so a reader can
+    tell an excerpt from the line.
     """
-    text = None
-    if raw is not None:
-        text = raw[:RAW_EXCERPT_BYTES].rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-    return dumps({"line": line_number, "reason": reason, "raw": text}) + b"\n"
+    if raw is None:
+        return dumps({"line": line_number, "reason": reason, "raw": None}) + b"\n"
+    if isinstance(raw, OversizedLine):
+        size = raw.size
+    else:
+        raw = raw.rstrip(b"\r\n")
+        size = len(raw)
+    record: dict[str, object] = {
+        "line": line_number,
+        "reason": reason,
+        "raw": raw[:RAW_EXCERPT_BYTES].decode("utf-8", "backslashreplace"),
+    }
+    if isinstance(raw, OversizedLine) or size > RAW_EXCERPT_BYTES:
+        record["bytes"] = size
+    return dumps(record) + b"\n"

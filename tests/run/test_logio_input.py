@@ -9,15 +9,25 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import orjson
 import pytest
 
 from schemas.codec import dumps
+from schemas.events import MAX_EVENT_BYTES
 from stream.core.engine import PartitionedEngine
 from stream.core.policy import load_policy
 from stream.kafka.produce import produce
 from stream.kafka.settings import WorkerSettings
 from stream.run.logio import BOM, LogReader
 from stream.run.replay import replay
+from stream.run.validate import (
+    RAW_EXCERPT_BYTES,
+    TOO_LARGE,
+    OversizedLine,
+    Rejection,
+    reject_record,
+    validate,
+)
 from tests.helpers import at, event
 
 
@@ -82,3 +92,77 @@ def test_produce_sends_the_first_event_of_a_log_with_a_byte_order_mark(tmp_path)
         report = produce(reader, producer, WorkerSettings(), rejects.append)  # type: ignore[arg-type]
     assert (report.sent, report.rejected, rejects) == (2, 0, [])
     assert producer.sent[0] == ("usage", b"acct-1", lines[0].rstrip(b"\n"))
+
+
+# oversized lines
+
+
+def test_an_oversized_line_keeps_its_start_and_its_size_not_its_bulk(tmp_path):
+    size = 3 * MAX_EVENT_BYTES + 17
+    big = b'{"pad": "' + b"x" * (size - 11) + b'"}'
+    assert len(big) == size
+    (next_line,) = _events(1)
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(big + b"\r\n" + next_line)
+    read, _ = _read(path)
+    (number, line), after = read
+    assert number == 1 and isinstance(line, OversizedLine)
+    assert line == big[:RAW_EXCERPT_BYTES] and line.size == size
+    assert after == (2, next_line), "the next line is read whole"
+
+
+def test_an_oversized_line_is_refused_with_its_size_and_its_start_in_the_rejects():
+    line = OversizedLine(b'{"pad": "xxx', 200_000)
+    verdict = validate(line)
+    assert verdict == Rejection(
+        f"line of 200000 bytes exceeds the {MAX_EVENT_BYTES}-byte event limit", TOO_LARGE
+    )
+    record = orjson.loads(reject_record(4, verdict.reason, line))
+    assert record == {"line": 4, "reason": verdict.reason, "raw": '{"pad": "xxx', "bytes": 200_000}
+
+
+def test_a_reject_longer_than_the_excerpt_says_how_long_it_was():
+    raw = b"y" * (RAW_EXCERPT_BYTES + 10) + b"\n"
+    record = orjson.loads(reject_record(1, "not valid JSON", raw))
+    assert len(record["raw"]) == RAW_EXCERPT_BYTES and record["bytes"] == RAW_EXCERPT_BYTES + 10
+    assert "bytes" not in orjson.loads(reject_record(1, "not valid JSON", b"y" * 10))
+
+
+def test_replay_writes_an_oversized_lines_start_and_size_to_the_rejects(tmp_path):
+    big = b'{"event_id": "' + b"z" * 100_000 + b'"}'
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(big + b"\n" + b"".join(_events(2)))
+    rejects: list[bytes] = []
+    with LogReader(str(path)) as reader:
+        report = replay(reader, PartitionedEngine(load_policy(None)), lambda _: None,
+                        rejects.append)  # fmt: skip
+    assert report.events == 2 and report.reject_reasons == {TOO_LARGE: 1}
+    (record,) = [orjson.loads(r) for r in rejects]
+    assert record["line"] == 1 and record["bytes"] == len(big)
+    assert record["raw"] == big[:RAW_EXCERPT_BYTES].decode()
+    assert "exceeds the 65536-byte event limit" in record["reason"]
+
+
+def test_a_blank_line_stays_blank_however_long(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b" " * 200_000 + b"\n" + _events(1)[0])
+    read, _ = _read(path)
+    assert read[0] == (1, b"\n")
+
+
+def test_leading_blanks_do_not_hide_an_oversized_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b" " * 100_000 + b"junk" + b"\n")
+    ((_, line),), _ = _read(path)
+    assert isinstance(line, OversizedLine) and line == b"junk" and line.size == 100_004
+
+
+def test_produce_does_not_send_the_cut_start_of_an_oversized_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": "' + b"q" * 100_000 + b'"}\n' + _events(1)[0])
+    producer, rejects = FakeProducer(), []
+    with LogReader(str(path)) as reader:
+        report = produce(reader, producer, WorkerSettings(), rejects.append,  # type: ignore[arg-type]
+                         send_invalid=True)  # fmt: skip
+    assert report.rejected == 1 and len(producer.sent) == 1
+    assert orjson.loads(rejects[0])["bytes"] == 100_009
