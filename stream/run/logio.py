@@ -14,6 +14,7 @@ import io
 import os
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -74,11 +75,22 @@ class LogReader:
     :class:`~stream.run.validate.OversizedLine` (its start and its size), which
     :func:`stream.run.validate.validate` refuses as too large; one made of blanks only is a
     blank line however long, and comes back as one.
+
+    A log that cannot be read to its end (a truncated or corrupt ``.gz``, a disk error) raises
+    :class:`LogError` by default, so a caller that cannot use part of a log (a backtest scoring
+    outcomes) never gets one silently. With ``stop_at_damage``, the lines before the damage are
+    yielded, iteration ends there, and :attr:`incomplete` says why; a caller like replay can
+    then finish its work on them and report the run as incomplete instead of losing it.
     """
 
-    def __init__(self, path: str, max_line_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self, path: str, max_line_bytes: int = MAX_EVENT_BYTES, stop_at_damage: bool = False
+    ) -> None:
         self.path = path
         self.max_line_bytes = max_line_bytes
+        self.stop_at_damage = stop_at_damage
+        self.incomplete: str | None = None
+        """Why the last iteration stopped before the end of the log; None when it did not."""
         self._raw: BinaryIO | None = None
         self._stream: BinaryIO | None = None
         self.size: int | None = None
@@ -94,7 +106,11 @@ class LogReader:
             raise LogError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
         buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
         self._raw = buffered
-        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+        try:
+            zipped = buffered.peek(2)[:2] == _GZIP_MAGIC
+        except OSError as exc:
+            raise LogError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        if zipped:
             self._stream = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
         else:
             self._stream = buffered
@@ -115,6 +131,7 @@ class LogReader:
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         assert self._stream is not None, "use LogReader as a context manager"
+        self.incomplete = None
         limit = self.max_line_bytes + 2  # room for "\r\n"
         readline = self._stream.readline
         number = 0
@@ -131,8 +148,11 @@ class LogReader:
                     yield number, self._rest_of_oversized(line)
                     continue
                 yield number, line
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise LogError(f"{self.path}: read failed after line {number}: {exc}") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            reason = f"{self.path}: read failed after line {number}: {_damage(exc)}"
+            if not self.stop_at_damage:
+                raise LogError(reason) from None
+            self.incomplete = reason
 
     def _rest_of_oversized(self, head: bytes) -> bytes:
         """Skip the rest of a line that began with ``head``, keeping its start and its size.
@@ -162,6 +182,15 @@ class LogReader:
         if not excerpt:
             return b"\n"
         return OversizedLine(excerpt, size)
+
+
+def _damage(exc: BaseException) -> str:
+    """What went wrong in words a person who handed over the file can act on."""
+    if isinstance(exc, EOFError):
+        return "the compressed data ends early (a truncated .gz file)"
+    if isinstance(exc, zlib.error | gzip.BadGzipFile):
+        return f"the compressed data is corrupt ({exc})"
+    return str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from stream.core.engine import PartitionedEngine
 from stream.core.policy import load_policy
 from stream.kafka.produce import produce
 from stream.kafka.settings import WorkerSettings
-from stream.run.logio import BOM, LogReader
+from stream.run.logio import BOM, LogError, LogReader
 from stream.run.replay import replay
 from stream.run.validate import (
     RAW_EXCERPT_BYTES,
@@ -166,3 +166,47 @@ def test_produce_does_not_send_the_cut_start_of_an_oversized_line(tmp_path):
                          send_invalid=True)  # fmt: skip
     assert report.rejected == 1 and len(producer.sent) == 1
     assert orjson.loads(rejects[0])["bytes"] == 100_009
+
+
+# a damaged .gz
+
+
+def _truncated(tmp_path: Path, lines: list[bytes]) -> Path:
+    whole = gzip.compress(b"".join(lines))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    return path
+
+
+def test_a_truncated_gzip_raises_by_default(tmp_path):
+    path = _truncated(tmp_path, _events(5000))
+    with pytest.raises(LogError, match=r"truncated \.gz"):
+        _read(path)
+
+
+def test_a_truncated_gzip_yields_what_is_there_and_says_why_it_stopped(tmp_path):
+    lines = _events(5000)
+    path = _truncated(tmp_path, lines)
+    read, reader = _read(path, stop_at_damage=True)
+    assert 0 < len(read) < len(lines)
+    assert [line for _, line in read] == lines[: len(read)], "every line yielded is whole"
+    assert reader.incomplete is not None
+    assert f"read failed after line {len(read)}" in reader.incomplete
+    assert "truncated .gz" in reader.incomplete
+
+
+def test_a_whole_log_is_complete(tmp_path):
+    path = tmp_path / "log.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(_events(3))))
+    read, reader = _read(path, stop_at_damage=True)
+    assert len(read) == 3 and reader.incomplete is None
+
+
+def test_corrupt_gzip_data_is_damage_too(tmp_path):
+    data = bytearray(gzip.compress(b"".join(_events(5000))))
+    data[-6] ^= 0xFF  # inside the CRC trailer
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(bytes(data))
+    read, reader = _read(path, stop_at_damage=True)
+    assert reader.incomplete is not None and "corrupt" in reader.incomplete
+    assert len(read) == 5000
