@@ -221,7 +221,9 @@ class RejectsFile:
     """Where bad lines go, created on the first one: a clean run leaves no empty file behind.
 
     A file left at the path by an earlier run is removed at the start, as opening it for
-    writing would have emptied it, so what is there afterwards is always this run's.
+    writing would have emptied it, so what is there afterwards is always this run's. Only a
+    regular file is removed: ``/dev/null`` or a named pipe given on purpose is written to, and
+    removing a device node would break far more than this run.
     """
 
     def __init__(self, path: str) -> None:
@@ -230,9 +232,10 @@ class RejectsFile:
         self._out: BinaryIO | None = None
 
     def __enter__(self) -> RejectsFile:
-        if self.path != "-":
+        target = Path(self.path)
+        if self.path != "-" and (target.is_symlink() or target.is_file()):
             try:
-                Path(self.path).unlink(missing_ok=True)
+                target.unlink(missing_ok=True)
             except OSError as exc:
                 raise LogError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
         return self

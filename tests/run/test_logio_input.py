@@ -7,6 +7,7 @@ replay's events and rejects, and the records ``churnwatch produce`` would send.
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import orjson
@@ -18,7 +19,7 @@ from stream.core.engine import PartitionedEngine
 from stream.core.policy import load_policy
 from stream.kafka.produce import produce
 from stream.kafka.settings import WorkerSettings
-from stream.run.logio import BOM, LogError, LogReader
+from stream.run.logio import BOM, LogError, LogReader, RejectsFile
 from stream.run.replay import replay
 from stream.run.validate import (
     RAW_EXCERPT_BYTES,
@@ -210,3 +211,25 @@ def test_corrupt_gzip_data_is_damage_too(tmp_path):
     read, reader = _read(path, stop_at_damage=True)
     assert reader.incomplete is not None and "corrupt" in reader.incomplete
     assert len(read) == 5000
+
+
+# the rejects file
+
+
+def test_rejects_to_a_device_or_pipe_leave_it_in_place(tmp_path):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with RejectsFile(str(pipe)):
+        pass
+    assert pipe.exists(), "a named pipe given as the rejects path is not removed"
+    with RejectsFile(os.devnull) as rejects:
+        rejects.write(b"x\n")
+    assert Path(os.devnull).exists()
+
+
+def test_a_stale_rejects_file_is_still_removed(tmp_path):
+    stale = tmp_path / "r.jsonl"
+    stale.write_bytes(b"old\n")
+    with RejectsFile(str(stale)):
+        pass
+    assert not stale.exists()
