@@ -1,7 +1,9 @@
 """``churnwatch``: the one command for everything a person runs.
 
 Every subcommand turns bad input (flags, files, policies) into a one-line error on stderr and
-exit status 2, never a traceback; I/O failures exit with 1. A reader that stops reading
+exit status 2, never a traceback; I/O failures exit with 1. A log that cannot be read to its
+end (a truncated .gz) gives 3 from replay and produce, after they finish on the lines before
+the damage and say the run is incomplete. A reader that stops reading
 (``churnwatch alerts tail | head``) ends the command quietly with status 0.
 
 The commands live one module per group, each command's flags next to its handler:
@@ -20,14 +22,22 @@ from collections.abc import Sequence
 from kafka.errors import KafkaError
 
 from stream.cli import live, offline, policy, read
-from stream.cli.args import EXIT_IO, EXIT_USAGE, HelpFormatter, UsageError
+from stream.cli.args import EXIT_INCOMPLETE, EXIT_IO, EXIT_USAGE, HelpFormatter, UsageError
 from stream.core.policy import PolicyError
 from stream.devtools.brokers import BrokerError
 from stream.kafka.topics import TopicError
 from stream.offline.outcomes import LabelsError
 from stream.run.logio import LogError
 
-__all__ = ["EXIT_IO", "EXIT_USAGE", "UsageError", "build_parser", "main", "package_version"]
+__all__ = [
+    "EXIT_INCOMPLETE",
+    "EXIT_IO",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "main",
+    "package_version",
+]
 
 
 def package_version() -> str:

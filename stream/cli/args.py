@@ -7,11 +7,27 @@ instead of a traceback deep inside a command, so each check lives here once.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stream.run.logio import LogReader
 
 EXIT_USAGE = 2
+"""Bad flags, files, policies or settings: nothing was done."""
 EXIT_IO = 1
+"""A file or the broker could not be opened, read or written."""
+EXIT_INCOMPLETE = 3
+"""The log could not be read to its end (a truncated or corrupt .gz, a read error): the lines
+before the damage were processed and their results written, marked incomplete."""
+
+DAMAGED_LOG_HELP = (
+    "Exit status: 0 done; 1 a file could not be opened or written; 2 bad flags or input; "
+    f"{EXIT_INCOMPLETE} the log is damaged (a truncated or corrupt .gz, a read error): the "
+    "lines before the damage are processed and their results written, and the run is "
+    "reported as incomplete with the reason."
+)
 
 LOG_HELP = "JSONL event log (a path, '-' for stdin; gzip is detected)"
 
@@ -134,3 +150,22 @@ def date(text: str) -> datetime:
 def rejects_note(path: str, rejected: int) -> str:
     """Point at the rejects file in a summary only when there is one to look at."""
     return f" (see {path})" if rejected else ""
+
+
+def with_completeness(summary: dict, reader: LogReader) -> dict:
+    """A run summary that says whether the whole log was read, and if not, why."""
+    if reader.incomplete is None:
+        return {**summary, "complete": True}
+    return {**summary, "complete": False, "incomplete": reader.incomplete}
+
+
+def incomplete_status(command: str, reader: LogReader) -> int:
+    """0, or the damaged-log status after saying so; said even with -q, as an error is."""
+    if reader.incomplete is None:
+        return 0
+    print(
+        f"churnwatch {command}: INCOMPLETE: {reader.incomplete}; what is written covers the "
+        "lines before it",
+        file=sys.stderr,
+    )
+    return EXIT_INCOMPLETE

@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream.cli.args import LOG_HELP, add_command, non_negative, positive_int, rejects_note
+from stream.cli.args import (
+    DAMAGED_LOG_HELP,
+    LOG_HELP,
+    add_command,
+    incomplete_status,
+    non_negative,
+    positive_int,
+    rejects_note,
+)
 from stream.core.policy import load_policy
 from stream.run.logio import LogReader, Progress, RejectsFile
 
@@ -111,7 +119,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _add_produce(sub: argparse._SubParsersAction) -> None:
-    pr = add_command(sub, "produce", help="send an event log into the usage and billing topics")
+    pr = add_command(
+        sub,
+        "produce",
+        help="send an event log into the usage and billing topics",
+        epilog=f"{DAMAGED_LOG_HELP} For produce that means the lines read are sent.",
+    )
     pr.set_defaults(handler=_cmd_produce)
     pr.add_argument("log", help=LOG_HELP)
     pr.add_argument(
@@ -143,7 +156,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     ensure_topics(settings)
     producer = make_producer(settings)
     try:
-        with LogReader(args.log) as reader, RejectsFile(args.rejects) as rejects:
+        with (
+            LogReader(args.log, stop_at_damage=True) as reader,
+            RejectsFile(args.rejects) as rejects,
+        ):
             progress = Progress("produce", reader.size, enabled=False if args.quiet else None)
             report = produce(
                 reader, producer, settings, rejects.write, rate=args.rate or None,
@@ -160,7 +176,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
             f"{rejects_note(args.rejects, report.rejected)}",
             file=sys.stderr,
         )
-    return 0
+    return incomplete_status("produce", reader)
 
 
 # demo

@@ -12,18 +12,21 @@ from pathlib import Path
 
 from schemas.codec import dumps, dumps_pretty
 from stream.cli.args import (
+    DAMAGED_LOG_HELP,
     LOG_HELP,
     UsageError,
     add_command,
     date,
     fraction,
     holdout,
+    incomplete_status,
     non_negative,
     non_negative_int,
     open_fraction,
     positive_float,
     positive_int,
     rejects_note,
+    with_completeness,
 )
 from stream.core.engine import PartitionedEngine
 from stream.core.policy import load_policy
@@ -137,7 +140,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _add_replay(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "replay", help="run an event log through the core; write alerts as JSONL")
+    p = add_command(
+        sub,
+        "replay",
+        help="run an event log through the core; write alerts as JSONL",
+        epilog=f"{DAMAGED_LOG_HELP} For replay that means the alerts of the lines read are "
+        'written, and the summary says "complete": false and, under "incomplete", why.',
+    )
     p.set_defaults(handler=_cmd_replay)
     p.add_argument("log", help=LOG_HELP)
     p.add_argument("-o", "--output", default="-", help="alerts JSONL (default: stdout)")
@@ -154,7 +163,11 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
         help="emulate this many Kafka partitions, one event-time clock each, "
         "to match a live worker exactly (default: 1)",
     )
-    p.add_argument("--summary", help="also write the run's counts as JSON to this file")
+    p.add_argument(
+        "--summary",
+        help='also write the run\'s counts as JSON to this file, with "complete": false '
+        "when the log was damaged (default: not written)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
 
 
@@ -170,7 +183,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--rejects must differ from --output")
     engine = PartitionedEngine(policy, args.partitions)
     with (
-        LogReader(args.log) as reader,
+        LogReader(args.log, stop_at_damage=True) as reader,
         open_output(args.output) as out,
         RejectsFile(rejects_path) as rejects,
     ):
@@ -184,7 +197,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         )
         progress.done()
     if args.summary:
-        Path(args.summary).write_bytes(dumps(report.as_dict()) + b"\n")
+        Path(args.summary).write_bytes(dumps(with_completeness(report.as_dict(), reader)) + b"\n")
     if not args.quiet:
         stats = report.engine
         print(
@@ -196,10 +209,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             f"too late {stats['too_late']:,}, unknown types {stats['unknown_type']:,}",
             file=sys.stderr,
         )
-    return 0
+    return incomplete_status("replay", reader)
 
 
 # backtest and calibrate: the same replay of a log, scored or learned from
+
+
+SCORING_EPILOG = (
+    "A damaged log (a truncated or corrupt .gz, a read error) stops it with exit status 1 and "
+    "writes no report: figures from part of a log would pass for the whole log's."
+)
 
 
 def _add_scoring_args(t: argparse.ArgumentParser) -> None:
@@ -261,6 +280,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
         sub,
         "backtest",
         help="score a log's alerts against its cancellations: precision, recall, lead",
+        epilog=SCORING_EPILOG,
     )
     bt.set_defaults(handler=_cmd_backtest)
     _add_scoring_args(bt)
@@ -308,6 +328,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         sub,
         "calibrate",
         help="learn what precedes churn in a log (danger lines, a risk model); write a policy",
+        epilog=SCORING_EPILOG,
     )
     cal.set_defaults(handler=_cmd_calibrate)
     _add_scoring_args(cal)

@@ -149,7 +149,8 @@ class LogReader:
                     continue
                 yield number, line
         except (OSError, EOFError, zlib.error) as exc:
-            reason = f"{self.path}: read failed after line {number}: {_damage(exc)}"
+            where = "stdin" if self.path == "-" else self.path
+            reason = f"{where}: read failed after line {number}: {_damage(exc)}"
             if not self.stop_at_damage:
                 raise LogError(reason) from None
             self.incomplete = reason
