@@ -16,13 +16,14 @@ from stream.core import ring
 from stream.core.ring import USER_RING_DAYS
 from stream.core.signals.base import (
     CLEAR,
+    FIRING,
     Ctx,
     Finding,
     SignalPolicy,
     decide,
-    fmt,
     graded_risk,
     hold_or_none,
+    pct,
     set_risk,
     stand_down,
 )
@@ -78,8 +79,10 @@ def footprint_shrink(acct: AccountState, ctx: Ctx, signal: str) -> Finding | Non
     first = ctx.day - p.window_days + 1
     if first < acct.first_day:
         return hold_or_none(acct, signal, "not enough history yet")
-    active = ring.distinct_users(acct.users, first, ctx.day)
-    ratio = active / seats
+    # The estimate of distinct users, rounded to the whole users an explanation can name: the
+    # share judged and published is exactly the ratio of the counts the text shows.
+    users = round(ring.distinct_users(acct.users, first, ctx.day))
+    ratio = users / seats
     shortfall = 1.0 - ratio / p.ratio_medium
     high_at = 1.0 - p.ratio_high / p.ratio_medium
     set_risk(acct, signal, graded_risk(shortfall, 1e-9, high_at, 1.0) if shortfall > 0 else 0)
@@ -90,10 +93,9 @@ def footprint_shrink(acct: AccountState, ctx: Ctx, signal: str) -> Finding | Non
     if decision is None:
         return None
     status, severity = decision
-    users = round(active)
     text = (
         f"{users} of {seats} licensed seats active in the last {p.window_days} days "
-        f"({fmt(ratio * 100)}%, alert below {fmt(p.ratio_medium * 100)}%)"
+        f"({pct(ratio)}, alert below {pct(p.ratio_medium)})"
     )
     return Finding(
         signal,
@@ -110,32 +112,43 @@ def footprint_shrink(acct: AccountState, ctx: Ctx, signal: str) -> Finding | Non
 
 
 def onboarding_stall(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
+    """Adoption or active days behind the onboarding profile.
+
+    Two criteria open the same episode, and the finding describes the one that fired: its
+    metric, value and line, and its own words. When both fire, adoption leads and the text
+    names both; a recovery (both back past their lines) states both.
+    """
     p: OnboardingStallPolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
     tenure = ctx.tenure
     if tenure is None:
         return hold_or_none(acct, signal, "account start unknown")
-    if tenure >= ctx.policy.lifecycle.onboarding_days:
+    onboarding_days = ctx.policy.lifecycle.onboarding_days
+    if tenure >= onboarding_days:
         if not stand_down(acct, signal):
             return None
         return Finding(
             signal,
             CLEAR,
-            explanation=f"left the {ctx.policy.lifecycle.onboarding_days}-day onboarding",
-            metric="adoption",
+            metric="tenure_days",
+            value=float(tenure),
+            threshold=float(onboarding_days),
+            explanation=f"left the {onboarding_days}-day onboarding",
         )
     if tenure < p.min_tenure_days:
         return hold_or_none(acct, signal, "too new to judge")
     span = min(tenure + 1, ring.USER_RING_DAYS - 1, ctx.day - acct.first_day + 1)
     seats = acct.seats or max(acct.activated_users, 1)
-    active = ring.distinct_users(acct.users, ctx.day - span + 1, ctx.day)
-    adoption = active / seats
+    # Whole users, as the text names them: the adoption judged is their exact share.
+    users = round(ring.distinct_users(acct.users, ctx.day - span + 1, ctx.day))
+    adoption = users / seats
     expected = p.target_adoption * min(1.0, tenure / p.ramp_days)
+    adoption_line = expected * p.stall_fraction
     window = min(p.active_days_window, tenure + 1)
     needed = math.ceil(p.min_active_days * window / p.active_days_window)
     days_active = ring.active_days(acct.logins, ctx.day - window + 1, ctx.day)
-    low_adoption = adoption < expected * p.stall_fraction
+    low_adoption = adoption < adoption_line
     low_activity = days_active < needed
     shortfall = 1.0 - adoption / expected if expected > 0 else 0.0
     risk = graded_risk(shortfall, 1.0 - p.stall_fraction, 1.0, 1.0)
@@ -152,11 +165,30 @@ def onboarding_stall(acct: AccountState, ctx: Ctx, signal: str) -> Finding | Non
     if decision is None:
         return None
     status, severity = decision
-    text = (
-        f"Day {tenure} of onboarding: {round(active)} of {seats} seats active "
-        f"({fmt(adoption * 100)}% against {fmt(expected * 100)}% expected by now), "
-        f"active on {days_active} of the last {window} days (expected {needed})"
-    )
+    of_whom = f"{seats} seats" if acct.seats else f"{seats} activated users"
+    since = "so far" if span == tenure + 1 else f"in the last {span} days"
+    adopted = f"{users} of {of_whom} active {since}"
+    share = f"{pct(adoption)} against {pct(expected)} expected by now"
+    active = f"active on {days_active} of the last {window} days (at least {needed} expected)"
+    if status == FIRING and not low_adoption:
+        return Finding(
+            signal,
+            status,
+            severity,
+            metric="active_days",
+            value=float(days_active),
+            baseline=None,
+            threshold=float(needed),
+            window_days=window,
+            explanation=f"Day {tenure} of onboarding: {active}",
+            series="logins",
+        )
+    if status == FIRING:
+        text = f"Day {tenure} of onboarding: {adopted} ({share}, alert below {pct(adoption_line)})"
+        if low_activity:
+            text += f", and {active}"
+    else:
+        text = f"Day {tenure} of onboarding: {adopted} ({share}), {active}"
     return Finding(
         signal,
         status,
@@ -164,8 +196,8 @@ def onboarding_stall(acct: AccountState, ctx: Ctx, signal: str) -> Finding | Non
         metric="adoption",
         value=round(adoption, 4),
         baseline=round(expected, 4),
-        threshold=round(expected * p.stall_fraction, 4),
-        window_days=window,
+        threshold=round(adoption_line, 4),
+        window_days=span,
         explanation=text,
         series="logins",
     )

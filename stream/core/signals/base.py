@@ -136,11 +136,22 @@ def set_risk(acct: AccountState, signal: str, risk: int) -> None:
 
 
 def fmt(value: float) -> str:
-    """Numbers in explanations: few digits, no float noise, and never "-0"."""
-    if abs(value) < 0.005:
-        return "0"
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}".removesuffix(".0")
-    return f"{value:.2f}".rstrip("0").rstrip(".") or "0"
+    """Numbers in explanations: few digits, no float noise, and never "-0".
+
+    The digits depend on the size alone, so a fall and a rise of the same size read alike;
+    a value that rounds to zero is "0" whatever its sign.
+    """
+    size = abs(value)
+    if size >= 100:
+        text = f"{size:.0f}"
+    elif size >= 10:
+        text = f"{size:.1f}".removesuffix(".0")
+    else:
+        text = f"{size:.2f}".rstrip("0").rstrip(".") or "0"
+    return f"-{text}" if value < 0 and text != "0" else text
+
+
+def pct(share: float) -> str:
+    """A share (0.254) as the percentage explanations print ("25.4%"): every percentage a
+    detector writes goes through here, so none reads "-0%" and all round alike."""
+    return f"{fmt(share * 100)}%"

@@ -18,6 +18,7 @@ from stream.core.signals.base import (
     Finding,
     SignalPolicy,
     fmt,
+    pct,
     set_risk,
     stand_down,
 )
@@ -182,7 +183,7 @@ def downgrade(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
         threshold=p.min_contraction,
         window_days=p.quiet_days,
         explanation=(
-            f"MRR contracted {fmt(contraction * 100)}% from {fmt(before)} to {fmt(after)}"
+            f"MRR contracted {pct(contraction)} from {fmt(before)} to {fmt(after)}"
             + (f" (plan {acct.plan})" if acct.plan else "")
         ),
         facts=[(acct.contraction_ms, f"MRR {fmt(before)} -> {fmt(after)}")],

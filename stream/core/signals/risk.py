@@ -29,6 +29,7 @@ from stream.core.signals.base import (
     fmt,
     graded_risk,
     hold_or_none,
+    pct,
     stand_down,
 )
 
@@ -213,13 +214,14 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
         status, severity = FIRING, "high" if prob >= p.high_threshold else "medium"
         why = explain(model.features, weights, peers, values, contributions(weights, values))
         text = (
-            f"Churn risk {prob:.0%} within {model.horizon_days} days (alert at {p.threshold:.0%}), "
+            f"Churn risk {pct(prob)} within {model.horizon_days} days "
+            f"(alert at {pct(p.threshold)}), "
             f"mostly from: {why}"
         )
     else:
         status = CLEAR if prob < p.threshold * p.clear_ratio else HOLD
         severity = ""
-        text = f"churn risk back to {prob:.0%} (alert at {p.threshold:.0%})"
+        text = f"churn risk back to {pct(prob)} (alert at {pct(p.threshold)})"
     return Finding(
         signal,
         status,

@@ -28,6 +28,7 @@ from stream.core.signals.base import (
     fmt,
     graded_risk,
     hold_or_none,
+    pct,
     set_risk,
     stand_down,
 )
@@ -173,16 +174,15 @@ def _drop_finding(
     status, severity = decision
     line = baseline * (1 - p.drop_medium)
     if status == CLEAR:
-        text = f"{unit.capitalize()} recovered to {fmt(current)}/week, " + (
-            f"at or above the {fmt(baseline)}/week baseline"
-            if drop <= 0
-            else f"{fmt(drop * 100)}% below the {fmt(baseline)}/week baseline"
+        text = (
+            f"{unit.capitalize()} recovered to {fmt(current)}/week, "
+            f"{against_baseline(current, baseline)}"
         )
     else:
         text = (
-            f"{unit.capitalize()} fell {fmt(drop * 100)}% to {fmt(current)}/week over the last "
+            f"{unit.capitalize()} fell {pct(drop)} to {fmt(current)}/week over the last "
             f"{p.window_days} days, against {fmt(baseline)}/week in the "
-            f"{p.baseline_days} days before (alert at a {fmt(p.drop_medium * 100)}% drop)"
+            f"{p.baseline_days} days before (alert at a {pct(p.drop_medium)} drop)"
         )
     return Finding(
         signal,
@@ -196,6 +196,25 @@ def _drop_finding(
         explanation=text,
         series=series,
     )
+
+
+def against_baseline(current: float, baseline: float) -> str:
+    """Where a recovered weekly measure stands against its baseline, in words.
+
+    Every recovery reads alike: "back at the 14/week baseline" when the gap rounds to no
+    percentage (never "within 0%" or "-0% below"), "12.5% above" it, or "back within 12.5%
+    of" it.
+    """
+    where = f"the {fmt(baseline)}/week baseline"
+    if baseline <= 0:
+        return f"above {where}" if current > 0 else f"back at {where}"
+    drop = 1.0 - current / baseline
+    gap = pct(abs(drop))
+    if gap == pct(0.0):
+        return f"back at {where}"
+    if drop < 0:
+        return f"{gap} above {where}"
+    return f"back within {gap} of {where}"
 
 
 def _below_floor(
@@ -228,8 +247,10 @@ def _below_floor(
         baseline=round(baseline, 3),
         threshold=round(baseline * (1 - p.drop_medium), 3),
         window_days=p.window_days,
-        explanation=f"{unit.capitalize()} resumed at {fmt(current)}/week, in line with the "
-        f"account's own {fmt(baseline)}/week",
+        explanation=(
+            f"{unit.capitalize()} resumed at {fmt(current)}/week, "
+            f"{against_baseline(current, baseline)}"
+        ),
         series=series,
     )
 
@@ -260,7 +281,7 @@ def engagement_drop(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None
                     f"No product activity for {silent} days; the account averaged "
                     f"{fmt(before)} logins/week before it went silent, a pace at which "
                     f"{math.ceil(gap)} quiet days happen by chance less than "
-                    f"{p.silence_surprise:.0%} of the time"
+                    f"{pct(p.silence_surprise)} of the time"
                 ),
                 series="logins",
             )
