@@ -2,18 +2,25 @@
 
 Every answer is JSON, errors included: a bad id or query parameter is a 400 naming it, an
 unknown account a 404, Redis unreachable a 503; an unexpected failure is a 500 with a JSON
-body, never an HTML traceback. ``/openapi.json`` describes the API (the fuzz test reads it).
+body, never an HTML traceback. That holds for the errors aiohttp answers itself before any
+route runs (an over-long request line or header, a malformed header): served through
+:func:`start_api` they get the same JSON body and a one-line log. ``/openapi.json``
+describes the API (the fuzz test reads it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import signal
 import time
 from collections.abc import Awaitable, Callable
 
 import orjson
 import redis
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 
 from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
@@ -22,6 +29,7 @@ from stream.run.metrics import Registry
 from stream.sinks.readmodel_store import RedisReadModel
 from stream.sinks.web_page import account_page, at_risk_page
 
+log = logging.getLogger("churnwatch.api")
 MAX_ID = 200
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 LIMIT_MAX = 1000
@@ -183,6 +191,100 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
     app.router.add_get("/", page)
     app.router.add_get("/view/accounts/{account_id}", account_view)
     return app
+
+
+class _JsonErrorProtocol(web.RequestHandler):
+    """aiohttp's connection handler, answering the errors aiohttp raises itself as the API does.
+
+    aiohttp's HTTP parser refuses an over-long request line or header, or a malformed header,
+    before any route or middleware runs, and answers from ``handle_error``: a ``text/plain``
+    body echoing the client's bytes, and an ERROR with a traceback in the log for every such
+    request, which anyone can send. There is no public hook for that answer, so this subclass
+    overrides ``handle_error`` alone: the API's JSON error shape, the same status, and one log
+    line (INFO for a client's mistake, ERROR for a server failure; like aiohttp, DEBUG for
+    non-HTTP bytes such as TLS on the plain port, which every public port receives).
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if isinstance(exc, LineTooLong):
+            reason = "the request line or a header is too long"
+        elif status >= 500:
+            reason = "internal error" + (f": {type(exc).__name__}" if exc is not None else "")
+        else:  # the parser's message echoes the client's bytes over lines; keep its first
+            first = (message or "").strip().splitlines()[:1] or ["bad request"]
+            reason = first[0].rstrip(":")[:120]
+        if status < 500:
+            reason = f"malformed request: {reason}"
+        quiet = isinstance(exc, BadHttpMethod) and self._request_count == 1
+        level = logging.DEBUG if quiet else logging.INFO if status < 500 else logging.ERROR
+        log.log(level, "HTTP %d to %s: %s", status, request.remote, reason)
+        if request.writer.output_size > 0:  # a response is half sent: none can follow it
+            raise ConnectionError("response already started; cannot send the error")
+        response = _error(status, reason)
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    """aiohttp's server, making each connection's handler a :class:`_JsonErrorProtocol`."""
+
+    def __call__(self) -> web.RequestHandler:
+        handler = super().__call__()
+        # Same slots, one overridden method: the class swap keeps every constructor argument
+        # aiohttp passes (and its fallbacks) without copying its private state.
+        handler.__class__ = _JsonErrorProtocol
+        return handler
+
+
+class ApiRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections answer aiohttp's own errors as JSON.
+
+    ``_make_server`` is where ``AppRunner`` builds the server once the application has
+    started; its server becomes a :class:`_JsonErrorServer`, everything else is unchanged.
+    """
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer
+        return server
+
+
+async def start_api(app: web.Application, host: str, port: int) -> ApiRunner:
+    """Start serving ``app`` on ``host:port``; the caller ends it with ``runner.cleanup()``."""
+    runner = ApiRunner(app, keepalive_timeout=75.0)  # web.run_app's: idle clients are let go
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:  # the port is taken, say: stop what the app's start-up started
+        await runner.cleanup()
+        raise
+    return runner
+
+
+def run_api(app: web.Application, host: str, port: int) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then run its cleanup (``web.run_app``'s job,
+    which cannot take a runner of ours)."""
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        runner = await start_api(app, host, port)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(serve())
 
 
 def _param(name: str, schema: dict, where: str = "query", required: bool = False) -> dict:

@@ -16,7 +16,7 @@ from aiohttp import web
 from stream.core.policy import Policy
 from stream.kafka.settings import WorkerSettings
 from stream.run.metrics import Registry
-from stream.sinks.api import build_app
+from stream.sinks.api import build_app, run_api
 from stream.sinks.readmodel_feed import ReadModelFeed
 from stream.sinks.readmodel_store import RedisReadModel
 
@@ -42,5 +42,6 @@ def run_service(settings: WorkerSettings, policy: Policy) -> None:
     where = f"http://{settings.api_host}:{settings.api_port}"
     log.info("read model of %s in Redis (prefix %s); API on %s", settings.alerts_topic,
              settings.redis_prefix, where)  # fmt: skip
-    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None,
-                handle_signals=True)  # fmt: skip
+    # Not web.run_app: it builds a runner of its own, and only the API's runner answers
+    # aiohttp's parser errors as JSON (see stream.sinks.api.ApiRunner).
+    run_api(app, settings.api_host, settings.api_port)

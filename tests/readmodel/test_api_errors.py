@@ -1,0 +1,113 @@
+"""Errors outside the handlers: aiohttp's own 400s are the API's JSON.
+
+aiohttp's parser refuses an over-long request line or a malformed header before any route or
+middleware runs; it answered ``text/plain`` and logged a traceback per request. Through
+``start_api`` the answer is the API's JSON error and the log one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from aiohttp import ClientSession
+
+from stream.core.policy import load_policy
+from stream.run.metrics import Registry
+from stream.sinks.api import build_app, start_api
+from stream.sinks.readmodel_store import RedisReadModel
+
+
+class Served:
+    """The API served by ``start_api`` on a free port, on a loop of its own."""
+
+    def __init__(self, store: RedisReadModel) -> None:
+        self.loop = asyncio.new_event_loop()
+        app = build_app(store, load_policy(None), Registry())
+        self.runner = self.loop.run_until_complete(start_api(app, "127.0.0.1", 0))
+        self.port = self.runner.addresses[0][1]
+
+    def raw(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send ``request`` as bytes on a fresh connection; the status, headers and body."""
+
+        async def go() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.write(request)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            return answer
+
+        head, _, body = self.loop.run_until_complete(go()).partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(status_line.split()[1]), headers, body
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        async def go() -> tuple[int, str, str]:
+            url = f"http://127.0.0.1:{self.port}{path}"
+            async with ClientSession() as session, session.get(url) as response:
+                return response.status, response.content_type, await response.text()
+
+        return self.loop.run_until_complete(go())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.runner.cleanup())
+        self.loop.close()
+
+
+@pytest.fixture
+def served(store) -> Iterator[Served]:
+    api = Served(store)
+    yield api
+    api.close()
+
+
+_TAIL = b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(b"GET /accounts/" + b"a" * 9000 + _TAIL, id="path"),
+        pytest.param(b"GET /alerts/open?" + b"limit=1&" * 2000 + _TAIL, id="query"),
+        pytest.param(b"GET / HTTP/1.1\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", id="header-value"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", id="bad-header"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX-Ctl: a\x01b\r\n\r\n", id="control-char"),
+    ],
+)
+def test_aiohttps_own_400s_are_the_apis_json_and_one_log_line(served, caplog, request_bytes):
+    caplog.set_level(logging.DEBUG)
+    status, headers, body = served.raw(request_bytes)
+    assert 400 <= status < 500
+    assert headers["content-type"].startswith("application/json")
+    error = orjson.loads(body)
+    assert error["status"] == status
+    assert error["error"].startswith("malformed request: ")
+    assert len(error["error"]) < 200, "the client's bytes are not echoed back"
+    ours = [r for r in caplog.records if r.name == "churnwatch.api"]
+    assert len(ours) == 1 and ours[0].levelno == logging.INFO and ours[0].exc_info is None
+    assert f"HTTP {status} to 127.0.0.1: malformed request" in ours[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
+def test_tls_bytes_on_the_plain_port_are_json_and_logged_at_debug(served, caplog):
+    caplog.set_level(logging.DEBUG)
+    status, headers, body = served.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")
+    assert status == 400 and headers["content-type"].startswith("application/json")
+    assert orjson.loads(body)["error"].startswith("malformed request: ")
+    ours = [r for r in caplog.records if r.name == "churnwatch.api"]
+    assert [r.levelno for r in ours] == [logging.DEBUG]
+
+
+def test_handled_errors_are_unchanged_through_start_api(served):
+    status, kind, text = served.get("/accounts/at-risk?limit=0")
+    assert (status, kind) == (400, "application/json") and "limit" in orjson.loads(text)["error"]
+    status, kind, text = served.get("/accounts/at-risk?limit=3")
+    assert (status, kind) == (200, "application/json")
