@@ -1,11 +1,12 @@
 """The HTTP API and web page over the Redis read model (aiohttp, which Faust already brings).
 
-Every answer is JSON, errors included: a bad id or query parameter is a 400 naming it, an
+Every API answer is JSON, errors included: a bad id or query parameter is a 400 naming it, an
 unknown account a 404, Redis unreachable a 503; an unexpected failure is a 500 with a JSON
 body, never an HTML traceback. That holds for the errors aiohttp answers itself before any
 route runs (an over-long request line or header, a malformed header): served through
-:func:`start_api` they get the same JSON body and a one-line log. ``/openapi.json``
-describes the API (the fuzz test reads it).
+:func:`start_api` they get the same JSON body and a one-line log. The pages (``/`` and
+``/view/accounts/{id}``) are read in a browser, so their errors are small HTML pages with the
+same status instead. ``/openapi.json`` describes the API (the fuzz test reads it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
 from stream.run.metrics import Registry
 from stream.sinks.readmodel_store import RedisReadModel
-from stream.sinks.web_page import account_page, at_risk_page
+from stream.sinks.web_page import account_page, at_risk_page, error_page
 
 log = logging.getLogger("churnwatch.api")
 MAX_ID = 200
@@ -46,6 +47,12 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 def _error(status: int, message: str) -> web.Response:
     return _json({"error": message, "status": status}, status)
+
+
+def _page_error(status: int, message: str, path: str) -> web.Response:
+    """An error on a page route, as a page: a browser shows it instead of a JSON document."""
+    return web.Response(text=error_page(status, message, path), status=status,
+                        content_type="text/html")  # fmt: skip
 
 
 def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
@@ -113,16 +120,22 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
         started = time.perf_counter()
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
+        failed: tuple[int, str] | None = None
         try:
             response = await handler(request)
         except BadRequest as exc:
-            response = _error(400, str(exc))
+            failed = 400, str(exc)
         except web.HTTPException as exc:
-            response = _error(exc.status, exc.reason)
+            failed = exc.status, exc.reason
         except redis.RedisError:
-            response = _error(503, "the read model's Redis is unavailable; try again shortly")
-        except Exception as exc:  # a bug: still JSON, and counted
-            response = _error(500, f"internal error: {type(exc).__name__}")
+            failed = 503, "the read model's Redis is unavailable; try again shortly"
+        except Exception as exc:  # a bug: still JSON (or a page), and counted
+            failed = 500, f"internal error: {type(exc).__name__}"
+        if failed is not None:
+            if request.match_info.route.name in _PAGES:
+                response = _page_error(*failed, request.path_qs)
+            else:
+                response = _error(*failed)
         metrics.inc("churnwatch_http_requests_total", route=name, status=str(response.status))
         metrics.observe("churnwatch_http_request_seconds", time.perf_counter() - started,
                         route=name)  # fmt: skip
@@ -188,9 +201,13 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/", page)
-    app.router.add_get("/view/accounts/{account_id}", account_view)
+    app.router.add_get("/", page, name="page")
+    app.router.add_get("/view/accounts/{account_id}", account_view, name="account-page")
     return app
+
+
+_PAGES = frozenset({"page", "account-page"})
+"""Routes a browser reads: their errors are pages too (see :func:`_page_error`)."""
 
 
 class _JsonErrorProtocol(web.RequestHandler):

@@ -10,6 +10,7 @@ The page shell, style and churn-per-month table are the reports' (:mod:`stream.r
 from __future__ import annotations
 
 from html import escape
+from http import HTTPStatus
 from urllib.parse import quote
 
 from stream.render.html import page, portfolio_table
@@ -129,3 +130,27 @@ def account_page(view: dict) -> str:
     body = (f'<p><a href="/">← accounts at risk</a></p>{_card(view)}'
             f'<h2>Health by dimension</h2><table id="health">{dims}</table>')  # fmt: skip
     return page(f"Account {view['account_id']}", body)
+
+
+def error_page(status: int, message: str, path: str) -> str:
+    """The page a browser gets instead of the one it asked for, with the same HTTP status.
+
+    A 503 means the read model's store (Redis) is unreachable: the worker and the alerts
+    topic carry on and the read model catches up once it is back, so the page says to retry
+    and offers the link to do it. Other errors show the API's message.
+    """
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    home = '<a href="/">← accounts at risk</a>'
+    if status == 503:
+        again = f'<a href="{escape(path)}">Try again</a>' + (f" · {home}" if path != "/" else "")
+        body = (
+            "<p>The read model's store (Redis) cannot be reached right now, so this page "
+            "cannot be shown. Alerts are still being detected and will appear here once the "
+            f"store is back.</p><p>Please retry in a few seconds.</p><p>{again}</p>"
+        )
+        return page("Read model unavailable", body)
+    body = f'<p class="note">{status} {escape(phrase)}</p><p>{escape(message)}</p><p>{home}</p>'
+    return page(phrase, body)

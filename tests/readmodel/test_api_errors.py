@@ -1,14 +1,16 @@
-"""Errors outside the handlers: aiohttp's own 400s are the API's JSON.
+"""Errors outside the handlers: aiohttp's own 400s, and the pages during a Redis outage.
 
 aiohttp's parser refuses an over-long request line or a malformed header before any route or
 middleware runs; it answered ``text/plain`` and logged a traceback per request. Through
-``start_api`` the answer is the API's JSON error and the log one line.
+``start_api`` the answer is the API's JSON error and the log one line. When Redis is down the
+JSON endpoints answer a JSON 503 and the pages an HTML 503 that says to retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Iterator
 
 import orjson
@@ -16,6 +18,7 @@ import pytest
 from aiohttp import ClientSession
 
 from stream.core.policy import load_policy
+from stream.devtools.redis_server import RedisServer
 from stream.run.metrics import Registry
 from stream.sinks.api import build_app, start_api
 from stream.sinks.readmodel_store import RedisReadModel
@@ -111,3 +114,51 @@ def test_handled_errors_are_unchanged_through_start_api(served):
     assert (status, kind) == (400, "application/json") and "limit" in orjson.loads(text)["error"]
     status, kind, text = served.get("/accounts/at-risk?limit=3")
     assert (status, kind) == (200, "application/json")
+
+
+def test_an_unknown_account_page_is_an_html_404(served):
+    status, kind, text = served.get("/view/accounts/no-such-account")
+    assert (status, kind) == (404, "text/html")
+    assert "no alert on record for account &#x27;no-such-account&#x27;" in text
+    assert text.startswith("<!doctype html>")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["stopped", "closed-port"])
+def test_during_a_redis_outage_pages_are_html_503_and_the_api_json_503(redis_server, how):
+    if how == "stopped":
+        server = RedisServer()
+        server.start()
+        url = server.url
+    else:
+        server, url = None, f"redis://127.0.0.1:{_closed_port()}/0"
+    store = RedisReadModel.from_url(url, prefix=f"t-outage-{how}", timeout=2.0)
+    api = Served(store)
+    try:
+        if server is not None:
+            assert api.get("/")[0] == 200  # up: the page renders (no account at risk)
+            server.stop()
+        for page in ("/", "/?segment=pro", "/view/accounts/acct-1"):
+            status, kind, text = api.get(page)
+            assert (status, kind) == (503, "text/html"), page
+            assert "<title>Read model unavailable</title>" in text
+            assert "cannot be reached" in text and "retry" in text
+            assert "{" not in text.partition("</style>")[2], "no JSON in the page"
+        for endpoint in ("/accounts/at-risk", "/accounts/acct-1", "/alerts/open", "/portfolio"):
+            status, kind, text = api.get(endpoint)
+            assert (status, kind) == (503, "application/json"), endpoint
+            assert orjson.loads(text) == {
+                "error": "the read model's Redis is unavailable; try again shortly",
+                "status": 503,
+            }
+        status, kind, _ = api.get("/healthz")
+        assert (status, kind) == (503, "application/json")
+    finally:
+        api.close()
+        if server is not None:
+            server.close()
