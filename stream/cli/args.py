@@ -7,7 +7,9 @@ instead of a traceback deep inside a command, so each check lives here once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +147,65 @@ def date(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-01-05, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def instant(text: str) -> datetime:
+    """An ISO-8601 time (a date alone is its midnight); naive values are UTC, as in the log."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time like 2026-05-01T00:00:00Z, got {text!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+MAX_FUTURE_VARIABLE = "CHURNWATCH_MAX_FUTURE_SECONDS"
+
+NOW_HELP = (
+    "reference time, ISO-8601 like 2026-05-01T00:00:00Z, for the worker's rule against clocks "
+    f"in the future: an event stamped more than {MAX_FUTURE_VARIABLE} (the worker's setting, "
+    "86400 unless set; 0 turns the rule off) after it is rejected as 'future', as the worker "
+    "dead-letters it, instead of moving the clock on and making the rest of the log late; "
+    "give it for a run that repeats exactly (default: the wall clock)"
+)
+
+
+def add_now(parser: argparse.ArgumentParser) -> None:
+    """``--now``, for the commands that replay a log as the worker would have processed it."""
+    parser.add_argument("--now", type=instant, metavar="TIME", help=NOW_HELP)
+
+
+def max_future_seconds(environ: Mapping[str, str] | None = None) -> int:
+    """The worker's allowance for clocks ahead of its reference time, from its own variable.
+
+    Only this variable is read, not the whole worker configuration: an offline run must not
+    fail on a broker or Redis setting it never uses.
+    """
+    from stream.kafka.settings import WorkerSettings
+
+    raw = (os.environ if environ is None else environ).get(MAX_FUTURE_VARIABLE)
+    if raw is None:
+        return WorkerSettings.model_fields["max_future_seconds"].default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"{MAX_FUTURE_VARIABLE}: expected a whole number of seconds, 0 or more, "
+                         f"got {raw!r}")  # fmt: skip
+    return value
+
+
+def not_after_ms(now: datetime | None, environ: Mapping[str, str] | None = None) -> int | None:
+    """The latest event time a run accepts: ``now`` (default: the wall clock) plus the
+    worker's allowance; None when the allowance is 0, which turns the rule off."""
+    from stream.core.timeutil import to_ms
+
+    allowance = max_future_seconds(environ)
+    if not allowance:
+        return None
+    return to_ms(now or datetime.now(UTC)) + allowance * 1000
 
 
 def rejects_note(path: str, rejected: int) -> str:

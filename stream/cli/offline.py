@@ -16,12 +16,14 @@ from stream.cli.args import (
     LOG_HELP,
     UsageError,
     add_command,
+    add_now,
     date,
     fraction,
     holdout,
     incomplete_status,
     non_negative,
     non_negative_int,
+    not_after_ms,
     open_fraction,
     positive_float,
     positive_int,
@@ -163,6 +165,7 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
         help="emulate this many Kafka partitions, one event-time clock each, "
         "to match a live worker exactly (default: 1)",
     )
+    add_now(p)
     p.add_argument(
         "--summary",
         help='also write the run\'s counts as JSON to this file, with "complete": false '
@@ -181,6 +184,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         rejects_path = f"{args.output}.rejects.jsonl"
     if args.output != "-" and Path(args.output).resolve() == Path(rejects_path).resolve():
         raise UsageError("--rejects must differ from --output")
+    not_after = not_after_ms(args.now)
     engine = PartitionedEngine(policy, args.partitions)
     with (
         LogReader(args.log, stop_at_damage=True) as reader,
@@ -194,6 +198,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             out.write,
             rejects.write,
             on_progress=lambda n: progress.update(n, reader.position()),
+            not_after_ms=not_after,
         )
         progress.done()
     if args.summary:
@@ -245,6 +250,7 @@ def _add_scoring_args(t: argparse.ArgumentParser) -> None:
         default=1,
         help="emulate this many Kafka partitions, as replay does",
     )
+    add_now(t)
     t.add_argument("--rejects", help="where bad lines go (default: REPORT.rejects.jsonl)")
     t.add_argument("--html", help="also write a self-contained HTML report here")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -260,7 +266,8 @@ def _spec(args: argparse.Namespace, report_path: str) -> LogSpec:
     for path in filter(None, (args.labels, args.policy)):
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such file")
-    return LogSpec(args.log, rejects, args.labels, args.policy, args.partitions, args.quiet)
+    return LogSpec(args.log, rejects, args.labels, args.policy, args.partitions, args.quiet,
+                   not_after_ms(args.now))  # fmt: skip
 
 
 def _write_reports(

@@ -111,3 +111,119 @@ def test_help_says_what_a_damaged_log_does(command, capsys, monkeypatch):
     assert "truncated or corrupt .gz" in text
     if command in ("replay", "produce"):
         assert f"{EXIT_INCOMPLETE} the log is damaged" in text
+
+
+# --now: the worker's future-clock rule with a reference time the user fixes
+
+FUTURE_LOG = (
+    b'{"event_id":"e1","account_id":"acct-1","ts":"2026-01-05T10:00:00Z","type":"login"}\n'
+    b'{"event_id":"e2","account_id":"acct-1","ts":"2999-01-01T00:00:00Z","type":"login"}\n'
+    b'{"event_id":"e3","account_id":"acct-2","ts":"2026-01-05T11:00:00Z","type":"login"}\n'
+)
+
+
+@pytest.mark.timeout(60)
+def test_replay_rejects_an_event_from_the_far_future_and_keeps_the_rest(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(FUTURE_LOG)
+    out, summary = tmp_path / "alerts.jsonl", tmp_path / "summary.json"
+    assert main(["replay", str(log), "-o", str(out), "--summary", str(summary), "-q",
+                 "--now", "2026-05-01T00:00:00Z"]) == 0  # fmt: skip
+    counts = orjson.loads(summary.read_bytes())
+    assert counts["reject_reasons"] == {"future": 1}
+    assert counts["events"] == 2 and counts["engine"]["applied"] == 2
+    assert counts["engine"].get("too_late", 0) == 0, "e3 is not late: the 2999 clock was refused"
+    (reject,) = [orjson.loads(x) for x in Path(f"{out}.rejects.jsonl").read_bytes().splitlines()]
+    assert reject["line"] == 2 and "past the latest time allowed" in reject["reason"]
+
+
+def test_the_allowance_comes_from_the_workers_variable(tmp_path, monkeypatch):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(FUTURE_LOG)
+    summary = tmp_path / "summary.json"
+
+    def reasons(now: str) -> dict:
+        assert main(["replay", str(log), "-o", str(tmp_path / "a.jsonl"), "-q", "--now", now,
+                     "--summary", str(summary)]) == 0  # fmt: skip
+        return orjson.loads(summary.read_bytes())["reject_reasons"]
+
+    # 3 hours after the reference, e3 is within a 4-hour allowance and e2 is not.
+    monkeypatch.setenv("CHURNWATCH_MAX_FUTURE_SECONDS", str(4 * 3600))
+    assert reasons("2026-01-05T08:00:00Z") == {"future": 1}
+    monkeypatch.setenv("CHURNWATCH_MAX_FUTURE_SECONDS", str(3600))
+    assert reasons("2026-01-05T08:00:00Z") == {"future": 3}
+    monkeypatch.setenv("CHURNWATCH_MAX_FUTURE_SECONDS", "0")  # the rule off, as in the worker
+    assert "future" not in reasons("2026-01-05T08:00:00Z")
+
+
+def test_without_now_the_reference_is_the_wall_clock(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(
+        b'{"event_id":"a","account_id":"acct-1","ts":"%s","type":"login"}\n' % soon.encode()
+        + b'{"event_id":"b","account_id":"acct-1","ts":"%s","type":"login"}\n' % later.encode()
+    )
+    summary = tmp_path / "summary.json"
+    assert main(["replay", str(log), "-o", str(tmp_path / "a.jsonl"), "-q",
+                 "--summary", str(summary)]) == 0  # fmt: skip
+    counts = orjson.loads(summary.read_bytes())
+    assert counts["events"] == 1 and counts["reject_reasons"] == {"future": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yesterday", "expected an ISO-8601 time like 2026-05-01T00:00:00Z, got 'yesterday'"),
+        ("2026-13-01", "expected an ISO-8601 time"),
+    ],
+)
+@pytest.mark.parametrize("command", ["replay", "backtest", "calibrate"])
+def test_a_bad_now_is_a_one_line_usage_error(command, value, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "log.jsonl", "--now", value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_bad_allowance_variable_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(FUTURE_LOG)
+    monkeypatch.setenv("CHURNWATCH_MAX_FUTURE_SECONDS", "-5")
+    assert main(["replay", str(log), "-o", str(tmp_path / "a.jsonl"), "-q"]) == 2
+    assert "CHURNWATCH_MAX_FUTURE_SECONDS: expected a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["backtest", "calibrate"])
+def test_backtest_and_calibrate_replay_with_the_same_limit(command, tmp_path, monkeypatch):
+    import stream.cli.offline as offline
+
+    seen = []
+
+    def job(spec, *args, **kwargs):
+        seen.append(spec)
+        raise offline.CalibrationError("stop here")
+
+    monkeypatch.setattr(offline, command, job)
+    monkeypatch.delenv("CHURNWATCH_MAX_FUTURE_SECONDS", raising=False)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(FUTURE_LOG)
+    out = ["-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.json")]
+    main([command, str(log), "-q", "--now", "2026-05-01T00:00:00Z",
+          *(out if command == "calibrate" else out[:2])])  # fmt: skip
+    # 2026-05-01T00:00:00Z plus the worker's default day of allowance
+    assert seen[0].not_after_ms == 1_777_593_600_000 + 86_400_000
+
+
+def test_backtest_rejects_the_far_future_line(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(FUTURE_LOG)
+    report = tmp_path / "bt.json"
+    assert main(["backtest", str(log), "-o", str(report), "-q",
+                 "--now", "2026-05-01T00:00:00Z"]) == 0  # fmt: skip
+    assert orjson.loads(report.read_bytes())["replay"] == {"lines": 3, "events": 2, "rejected": 1}
+    (reject,) = Path(f"{report}.rejects.jsonl").read_bytes().splitlines()
+    assert orjson.loads(reject)["line"] == 2
