@@ -4,14 +4,16 @@ Kafka keeps order within a partition, not across topics, so a worker that proces
 billing records as they happen to arrive would apply an account's events in an order that
 depends on fetch timing, and a failed payment could land after the payment that fixed it. Per
 partition, the worker and replay both take, from the heads of the two sources, the record with
-the smaller event time (ties: usage first), which is how Kafka Streams orders co-partitioned
-inputs. Within one source, records keep their order.
+the smaller event time, which is how Kafka Streams orders co-partitioned inputs. On a tie the
+billing record goes first: an account's ``subscription_started`` and its first login often
+share a timestamp, and the login's alert should already know the plan, seats and MRR. Within
+one source, records keep their order.
 
 When one source has nothing queued, the other's head may go only once nothing earlier can still
 come from the empty source: in replay, when the file has moved past the head by the allowed
 lateness (or ended); in the worker, when that partition is caught up with its high watermark
-(or has been idle too long). :class:`Merger` holds the queues; the caller says which sources
-are settled.
+and the head has waited the idle time (see :mod:`stream.run.live`). :class:`Merger` holds the
+queues; the caller says which sources are settled.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ class Merger(Generic[T]):
     def partitions(self) -> list[int]:
         return [p for p, (a, b) in self._queues.items() if a or b]
 
-    def pop_ready(self, partition: int, settled: Callable[[int, int, int], bool]) -> Iterator[T]:
+    def pop_ready(self, partition: int, settled: Callable[[int, int, int, T], bool]) -> Iterator[T]:
         """Yield the partition's items in merge order for as long as the order is certain.
 
-        ``settled(partition, source, ts_ms)`` says whether ``source`` can no longer deliver an
-        item earlier than ``ts_ms`` on that partition; it is asked only about an empty source.
+        ``settled(partition, source, ts_ms, head)`` says whether ``source`` can no longer
+        deliver an item that goes before ``head`` (the other source's head, stamped ``ts_ms``)
+        on that partition; it is asked only about an empty source.
         """
         queues = self._queues.get(partition)
         if queues is None:
@@ -58,13 +61,13 @@ class Merger(Generic[T]):
         usage, billing = queues
         while usage or billing:
             if usage and billing:
-                take = usage if usage[0][0] <= billing[0][0] else billing
+                take = usage if usage[0][0] < billing[0][0] else billing
             elif usage:
-                if not settled(partition, _BILLING, usage[0][0]):
+                if not settled(partition, _BILLING, *usage[0]):
                     return
                 take = usage
             else:
-                if not settled(partition, _USAGE, billing[0][0]):
+                if not settled(partition, _USAGE, *billing[0]):
                     return
                 take = billing
             yield take.popleft()[1]

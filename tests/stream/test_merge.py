@@ -10,11 +10,11 @@ from stream.run.replay import replay
 from tests.helpers import at, event
 
 
-def _never(partition: int, source: int, ts: int) -> bool:
+def _never(partition: int, source: int, ts: int, head: object) -> bool:
     return False
 
 
-def _always(partition: int, source: int, ts: int) -> bool:
+def _always(partition: int, source: int, ts: int, head: object) -> bool:
     return True
 
 
@@ -25,8 +25,8 @@ def test_heads_are_merged_by_event_time_and_each_source_keeps_its_order():
     for ts, name in [(7, "b1"), (30, "b2")]:
         m.push(0, 1, ts, name)
     # u2 (5) is behind u1 (10) in its own source, so it waits for u1: sources keep their order.
-    # At the tie (30, 30) usage goes first.
-    assert list(m.pop_ready(0, _always)) == ["b1", "u1", "u2", "u3", "b2"]
+    # At the tie (30, 30) billing goes first.
+    assert list(m.pop_ready(0, _always)) == ["b1", "u1", "u2", "b2", "u3"]
 
 
 def test_a_head_waits_while_the_other_source_could_still_deliver_something_earlier():
@@ -70,3 +70,17 @@ def test_replay_applies_the_merge_not_the_file_order():
     spy = _Spy()
     replay(enumerate((dumps(e) for e in log), 1), spy, lambda _: None, lambda _: None)
     assert spy.seen == ["b-early", "u-late", "u-next"]
+
+
+def test_on_equal_timestamps_billing_goes_first_in_replay_whatever_the_file_order():
+    """A subscription and a login stamped alike: the login must already see the plan."""
+    same = at(0, 9.0)
+    log = [
+        event("login", ts=same, event_id="u-same"),
+        event("subscription_started", ts=same, event_id="b-same", plan="pro", mrr=2000.0,
+              seats=10),
+        event("login", ts=at(0, 9.5), event_id="u-next"),
+    ]  # fmt: skip
+    spy = _Spy()
+    replay(enumerate((dumps(e) for e in log), 1), spy, lambda _: None, lambda _: None)
+    assert spy.seen == ["b-same", "u-same", "u-next"]
