@@ -42,6 +42,10 @@ Private attributes of faust-streaming 0.15.3 still used, and why no public API w
     current event, and the public ``Store.apply_changelog_batch`` needs Faust events and also
     records changelog offsets as persisted, which would be wrong for records not yet sent.
     The memory store's ``data`` dict is a public attribute.
+``consumer._thread._ensure_consumer().last_poll_timestamp(tp)`` (``intake``)
+    When the high watermark was last read: the merge of the two input topics needs it to know
+    that "caught up" is not a stale answer (see ``stream/run/live.py``). aiokafka documents
+    it; Faust only forwards ``highwater``.
 
 Public APIs used everywhere else: ``app.rebalancing``, ``consumer.assignment()``,
 ``consumer.highwater(tp)``, ``consumer.seek(tp, offset)``, ``table.items()``,

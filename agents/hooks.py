@@ -8,6 +8,7 @@ Everything here is a public Faust API (``app.timer``, ``app.on_before_shutdown``
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from agents.checkpointer import Checkpointer
 from agents.churn import ChurnApp
@@ -15,12 +16,22 @@ from agents.metrics import WorkerMetrics
 
 log = logging.getLogger("churnwatch.ingest")
 FLUSH_INTERVAL = 0.05
+RELEASE_INTERVAL = 0.05
 COMMIT_INTERVAL = 1.0
 
 
-def install(churn: ChurnApp, checkpointer: Checkpointer, metrics: WorkerMetrics) -> None:
+def install(
+    churn: ChurnApp,
+    checkpointer: Checkpointer,
+    metrics: WorkerMetrics,
+    release: Callable[[], Awaitable[None]],
+) -> None:
     app, processor, gate = churn.app, churn.processor, churn.gate
     sources = set(churn.topics)
+
+    @app.timer(RELEASE_INTERVAL)
+    async def _release_timer() -> None:
+        await release()
 
     @app.timer(FLUSH_INTERVAL)
     async def _flush_timer() -> None:

@@ -31,6 +31,7 @@ text (see ``agents/metrics.py``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -46,10 +47,11 @@ from agents.intake import Intake
 from agents.metrics import WorkerMetrics
 from agents.table_writer import TableWriter
 from schemas.events import decode_event
-from stream.run.live import Outcome, Record, dead_letter_headers
+from stream.run.live import TOO_LATE, Outcome, Record, dead_letter_headers
 
 log = logging.getLogger("churnwatch.ingest")
 FLUSH_EVERY = 1000
+LATE_WARNING_INTERVAL = 60.0
 
 
 def offset_committer(app: faust.App) -> OffsetCommitter:
@@ -75,8 +77,9 @@ def register(churn: ChurnApp) -> None:
     metrics = WorkerMetrics(
         churn.metrics, churn.processor, churn.gate, churn.topics, lambda: app.consumer
     )
-    hooks.install(churn, checkpointer, metrics)
-    one = _Ingest(churn, checkpointer, metrics).one
+    ingest_one = _Ingest(churn, checkpointer, metrics)
+    hooks.install(churn, checkpointer, metrics, ingest_one.release)
+    one = ingest_one.one
 
     @app.agent(churn.inputs, concurrency=1, name="churnwatch-ingest")
     async def ingest(stream):
@@ -105,23 +108,64 @@ class _Ingest:
         self.observe_latency = metrics.observe_latency
         self.topics = churn.topics
         self.sources = {topic: source for source, topic in enumerate(churn.topics)}
+        self.lock = asyncio.Lock()
+        self.late_unreported = 0
+        self.late_warned_at = -LATE_WARNING_INTERVAL
 
     async def one(self, message: Any) -> None:
         started = time.perf_counter()
         source = self.sources[message.topic]
-        if not await self.intake.admit(message, source):
-            return
-        outcome = self.churn.processor.handle(
-            Record(source, message.partition, message.offset, message.key, message.value,
-                   message.timestamp),
-            self.intake.caught_up,
-            int(time.time() * 1000),
-        )  # fmt: skip
-        sent = await self._send(outcome, message.partition)
-        for future in sent:
-            await future
+        async with self.lock:
+            if not await self.intake.admit(message, source):
+                return
+            outcome = self.churn.processor.handle(
+                Record(source, message.partition, message.offset, message.key, message.value,
+                       message.timestamp),
+                self.intake,
+                int(time.time() * 1000),
+            )  # fmt: skip
+            await self._deliver(outcome, message.partition)
         self.observe_latency(time.perf_counter() - started)
         self.checkpointer.flush_if_full()
+
+    async def release(self) -> None:
+        """Process the records whose wait for the other input topic is over (a timer calls
+        this; the lock keeps it from interleaving with a record the agent is handling)."""
+        processor = self.churn.processor
+        if not processor.held() or self.lock.locked():
+            return
+        async with self.lock:
+            self.checkpointer.busy = True
+            try:
+                done = processor.release(self.intake, int(time.time() * 1000))
+                for partition, outcome in done.items():
+                    await self._deliver(outcome, partition)
+            finally:
+                self.checkpointer.busy = False
+        self.checkpointer.flush_if_full()
+
+    async def _deliver(self, outcome: Outcome, partition: int) -> None:
+        sent = await self._send(outcome, partition)
+        for future in sent:
+            await future
+        if outcome.dead_letters:
+            self._warn_if_late(outcome)
+
+    def _warn_if_late(self, outcome: Outcome) -> None:
+        """A too-late record means the input broke the lateness contract: say so, but at most
+        once a minute, with the count since the last warning."""
+        late = sum(1 for letter in outcome.dead_letters if letter.kind == TOO_LATE)
+        if not late:
+            return
+        self.late_unreported += late
+        now = time.monotonic()
+        if now - self.late_warned_at >= LATE_WARNING_INTERVAL:
+            log.warning(
+                "%d records arrived too late to apply and went to the dead-letter topic %s; "
+                "a producer is behind the others by more than the allowed lateness",
+                self.late_unreported, self.churn.settings.dead_letter_topic,
+            )  # fmt: skip
+            self.late_unreported, self.late_warned_at = 0, now
 
     async def _send(self, outcome: Outcome, partition: int) -> list:
         """Start every send the outcome asks for; returns their futures to await."""

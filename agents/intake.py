@@ -59,14 +59,27 @@ class Intake:
         log.info("partition %d: %d accounts restored (resuming at offsets %s, clock %d)",
                  partition, restored, committed, self.processor.clock_ms(partition))  # fmt: skip
 
+    def polled_at(self, partition: int, source: int) -> int:
+        """When the consumer last read the source partition's high watermark (wall-clock ms).
+
+        Faust does not pass this on, so it is read from its aiokafka consumer (a private
+        path, listed in agents/__init__.py). The consumer sets it after the high watermark,
+        so a caller that reads it first never pairs a new time with an older watermark.
+        """
+        consumer = self.app.consumer._thread._ensure_consumer()
+        return consumer.last_poll_timestamp(self._tp(partition, source)) or 0
+
+    def _tp(self, partition: int, source: int) -> TP:
+        tp = self._tps.get((partition, source))
+        if tp is None:
+            tp = self._tps[(partition, source)] = TP(self.topics[source], partition)
+        return tp
+
     def caught_up(self, partition: int, source: int) -> bool:
         """Has this agent been handed every record of the source partition up to its high
         watermark? (A partition with nothing new since its committed offset delivers nothing;
         the gate starts from the committed offset.)"""
-        tp = self._tps.get((partition, source))
-        if tp is None:
-            tp = self._tps[(partition, source)] = TP(self.topics[source], partition)
-        highwater = self.app.consumer.highwater(tp)
+        highwater = self.app.consumer.highwater(self._tp(partition, source))
         if highwater is None:
             return False
         position = self.gate.expected(partition, source)

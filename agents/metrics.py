@@ -22,6 +22,7 @@ DEAD_LETTERS = "churnwatch_worker_dead_letters_total"
 ALERTS = "churnwatch_worker_alerts_total"
 LATENCY = "churnwatch_worker_processing_seconds"
 LAG = "churnwatch_worker_consumer_lag"
+HELD = "churnwatch_worker_held_records"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -29,6 +30,8 @@ def describe_metrics(metrics: Registry) -> None:
     metrics.describe(EVENTS, "counter", "input records processed, by topic and event type")
     metrics.describe(DEAD_LETTERS, "counter", "records sent to the dead-letter topic, by reason")
     metrics.describe(ALERTS, "counter", "alerts published, by signal, severity and kind")
+    metrics.describe(HELD, "gauge", "records waiting for the other input topic of their "
+                     "partition, so that usage and billing go in event-time order")  # fmt: skip
     metrics.describe(LATENCY, "histogram", "seconds from taking a record to its alerts being "
                      "confirmed by Kafka", buckets=LATENCY_BUCKETS)  # fmt: skip
 
@@ -60,6 +63,7 @@ class WorkerMetrics:
             metrics.set(DEAD_LETTERS, n, reason=kind)
         for (signal, severity, kind), n in list(processor.alert_counts.items()):
             metrics.set(ALERTS, n, signal=signal, severity=severity, kind=kind)
+        metrics.set(HELD, processor.held())
         return self._lag().render() + metrics.render()
 
     def _lag(self) -> Registry:

@@ -89,6 +89,22 @@ class PartitionEngine:
         self._stats["applied"] = self.applied
         return self._stats
 
+    def too_late(self, ts_ms: int) -> str | None:
+        """Why an event stamped ``ts_ms`` can no longer be applied, or ``None`` if it can.
+
+        The worker and replay ask before :meth:`process`, so that such an event is
+        dead-lettered (replay: rejected) with this reason instead of only counted.
+        """
+        floor = self.clock_ms - self._lateness
+        if ts_ms >= floor:
+            return None
+        self._stats["too_late"] += 1
+        behind = (self.clock_ms - ts_ms) // 1000
+        return (
+            f"too late: {behind:,} s behind its partition's event time, "
+            f"{self._lateness // 1000:,} s allowed"
+        )
+
     # --- input ----------------------------------------------------------------------------
 
     def process(
@@ -181,11 +197,24 @@ class PartitionEngine:
     # --- evaluation -----------------------------------------------------------------------
 
     def _close_through(self, acct: AccountState, last: int) -> list[AlertEvent]:
+        """Judge the account on each day after its last closed one, through ``last``.
+
+        These days hold none of its events (a close runs before the first event of a later
+        day), so after :data:`RING_DAYS` of them its history windows are empty, and the days
+        after that differ only in the calendar. A jump of the clock (a log with a gap, a
+        backfill starting years later) judges those first days and then ``last`` itself,
+        which keeps its cost per account bounded however far the clock moves.
+        """
+        if acct.cancelled:
+            acct.closed_day = max(acct.closed_day, last)
+            return []
+        if last - acct.closed_day > RING_DAYS + 1:
+            alerts = self._close_through(acct, acct.closed_day + RING_DAYS)
+            acct.closed_day = last - 1
+            return alerts + self._close_through(acct, last)
         alerts: list[AlertEvent] = []
         for day in range(acct.closed_day + 1, last + 1):
             acct.closed_day = day
-            if acct.cancelled:
-                continue
             acct.advance_to(day)
             self._stats["day_closes"] += 1
             ctx = self._context(acct, (day + 1) * DAY_MS, day)
@@ -194,7 +223,6 @@ class PartitionEngine:
                 alerts += found
             if self.day_probe is not None:
                 self.day_probe(acct, ctx)
-        acct.closed_day = max(acct.closed_day, last)
         return alerts
 
     def _context(self, acct: AccountState, at_ms: int, day: int) -> Ctx:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 
@@ -35,6 +36,12 @@ from stream.run.merge import SOURCES, Merger
 from stream.run.validate import Rejection, validate
 
 _ALL_TYPES = USAGE_TYPES | BILLING_TYPES
+TOO_LATE = "too late"
+"""The dead-letter kind of a record behind its partition's event time by more than allowed."""
+DEFAULT_MAX_IDLE_MS = 0
+"""How long a record waits at least for the other input topic of its partition, even once that
+topic is known to be caught up (Kafka Streams' ``max.task.idle.ms``): only for producers that
+may append an earlier record to one topic after a later one to the other."""
 CLOCK_KEY_PREFIX = "\x00clock/"
 """Table key of a partition's event-time clock (never a valid account id)."""
 
@@ -59,6 +66,7 @@ class Record:
 class DeadLetter:
     record: Record
     reason: str
+    kind: str = ""  # the reason's short kind (a metric label)
 
 
 @dataclass
@@ -105,6 +113,24 @@ class Checkpoint:
         )
 
 
+_Held = tuple[Record, EventBase, list, int, int, int]
+"""A record in a merger: the record, its event, its in-flight entry, its event time, when it
+arrived (wall clock) and when the consumer last polled its partition as it arrived."""
+
+
+class Feed(Protocol):
+    """How far the consumer has read each input partition (the agent's view of Kafka)."""
+
+    def caught_up(self, partition: int, source: int) -> bool:
+        """Has every record up to the partition's last known high watermark been handed over?"""
+        ...
+
+    def polled_at(self, partition: int, source: int) -> int:
+        """Wall-clock ms of the fetch response that last told the partition's high watermark
+        (0 while none has)."""
+        ...
+
+
 class _Partition:
     def __init__(
         self,
@@ -114,7 +140,7 @@ class _Partition:
         confirmed: Checkpoint | None,
     ) -> None:
         self.engine = PartitionEngine(policy, accounts, clock_ms, track_changes=True)
-        self.merger: Merger[tuple[Record, EventBase, list]] = Merger()
+        self.merger: Merger[_Held] = Merger()
         self.dirty: dict[str, AccountState | None] = {}  # changed since the last flush
         # Per source, records in arrival order as [offset, done]. Only a done prefix can be
         # committed: a dead letter is done at once, but committing past it while an earlier
@@ -136,8 +162,10 @@ class LiveProcessor:
         partitions: int,
         on_wrong_key: str = "reroute",
         max_future_ms: int = 0,
+        max_idle_ms: int = DEFAULT_MAX_IDLE_MS,
     ) -> None:
         self.policy = policy
+        self.max_idle_ms = max_idle_ms
         self.partitions = partitions
         self.on_wrong_key = on_wrong_key
         self.max_future_ms = max_future_ms
@@ -221,16 +249,11 @@ class LiveProcessor:
 
     # --- records --------------------------------------------------------------------------
 
-    def handle(
-        self,
-        record: Record,
-        caught_up: Callable[[int, int], bool],
-        now_ms: int,
-    ) -> Outcome:
+    def handle(self, record: Record, feed: Feed, now_ms: int) -> Outcome:
         """Take one record; return the alerts, dead letters and re-keyed records it causes.
 
-        ``caught_up(partition, source)`` says whether everything in that source partition up
-        to its high watermark has been handed to :meth:`handle` already.
+        ``feed`` tells how far the consumer has read the input partitions; ``now_ms`` is the
+        wall clock, which times the idle wait.
         """
         out = Outcome()
         part = self._active.get(record.partition)
@@ -243,21 +266,65 @@ class LiveProcessor:
             entry[1] = True
             part.finished += 1
             return out
+        ts_ms = to_ms(event.ts)
+        fetched = feed.polled_at(record.partition, record.source)
+        held = (record, event, entry, ts_ms, now_ms, fetched)
         merger = part.merger
-        if not merger.pending(record.partition) and caught_up(record.partition, 1 - record.source):
-            # The common case once caught up: nothing waits, nothing earlier can still come.
-            ready = [(record, event, entry)]
+        settled = self._settled(feed, now_ms)
+        if not merger.pending(record.partition) and settled(
+            record.partition, 1 - record.source, ts_ms, held
+        ):
+            self._apply(part, (held,), out)  # the common case once caught up: nothing waits
         else:
-            ts_ms = to_ms(event.ts)
-            merger.push(record.partition, record.source, ts_ms, (record, event, entry))
+            merger.push(record.partition, record.source, ts_ms, held)
+            self._apply(part, merger.pop_ready(record.partition, settled), out)
+        return out
 
-            def settled(partition: int, source: int, ts: int) -> bool:
-                return caught_up(partition, source)
+    def release(self, feed: Feed, now_ms: int) -> dict[int, Outcome]:
+        """Process the held records that need not wait any longer, per partition; the agent
+        calls this on a timer, since a partition whose feed paused has no next record to."""
+        done: dict[int, Outcome] = {}
+        settled = self._settled(feed, now_ms)
+        for partition, part in self._active.items():
+            if part.merger.pending(partition):
+                out = Outcome()
+                self._apply(part, part.merger.pop_ready(partition, settled), out)
+                if out.alerts or out.dead_letters:
+                    done[partition] = out
+        return done
 
-            ready = merger.pop_ready(record.partition, settled)
+    def held(self) -> int:
+        """Records waiting in the mergers for the other input topic of their partition."""
+        return sum(part.merger.pending() for part in self._active.values())
+
+    def _settled(self, feed: Feed, now_ms: int) -> Callable[[int, int, int, _Held], bool]:
+        idle = self.max_idle_ms
+
+        def settled(partition: int, source: int, ts_ms: int, head: _Held) -> bool:
+            """Can ``source`` of ``partition`` still deliver a record that goes before ``head``?
+
+            Not if the consumer has been handed all of it up to a high watermark read in a
+            fetch response no older than the one that brought ``head``: a producer that sent
+            the earlier record first had it appended first. (The poll time is read before the
+            high watermark: the consumer updates them in the other order.)
+            """
+            if now_ms - head[4] < idle:
+                return False
+            polled = feed.polled_at(partition, source)
+            return polled >= head[5] and feed.caught_up(partition, source)
+
+        return settled
+
+    def _apply(self, part: _Partition, ready: Iterable[_Held], out: Outcome) -> None:
         engine, dirty = part.engine, part.dirty
         alert_counts = self.alert_counts
-        for held, ev, held_entry in ready:
+        for held, ev, held_entry, ts_ms, *_ in ready:
+            held_entry[1] = True
+            part.finished += 1
+            late = engine.too_late(ts_ms)
+            if late is not None:
+                self._dead(held, out, late, TOO_LATE)
+                continue
             processed = self.processed[held.source]
             kind = ev.type if ev.type in _ALL_TYPES else "unknown"
             processed[kind] = processed.get(kind, 0) + 1
@@ -280,9 +347,6 @@ class LiveProcessor:
                 for account_id in engine.evicted:
                     dirty[account_id] = None
                 engine.evicted.clear()
-            held_entry[1] = True
-            part.finished += 1
-        return out
 
     def pending(self) -> int:
         """Records processed but not yet flushed (their commits are waiting)."""
@@ -351,7 +415,7 @@ class LiveProcessor:
     def _dead(self, record: Record, out: Outcome, reason: str, kind: str) -> None:
         self._count("dead_letters")
         self.dead_letter_kinds[kind] = self.dead_letter_kinds.get(kind, 0) + 1
-        out.dead_letters.append(DeadLetter(record, reason))
+        out.dead_letters.append(DeadLetter(record, reason, kind))
         return None
 
     def _count(self, name: str) -> None:

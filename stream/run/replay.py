@@ -16,6 +16,7 @@ from schemas.codec import dump_model
 from schemas.events import EventBase, source_index
 from stream.core.engine import PartitionedEngine, partition_for
 from stream.core.timeutil import to_ms
+from stream.run.live import TOO_LATE
 from stream.run.merge import Merger
 from stream.run.validate import OVERSIZED_LINE, Rejection, reject_record, validate
 
@@ -59,12 +60,12 @@ class _FileOrder:
         self.newest_ms = -(2**62)
         self.ended = False
 
-    def settled(self, partition: int, source: int, ts_ms: int) -> bool:
+    def settled(self, partition: int, source: int, ts_ms: int, head: object) -> bool:
         if self.ended:
             return True
         floor = self.newest_ms - self.lateness_ms
-        # A usage record ties first, so an empty usage source must be strictly past the head.
-        return floor > ts_ms if source == 0 else floor >= ts_ms
+        # A billing record ties first, so an empty billing source must be strictly past the head.
+        return floor > ts_ms if source == 1 else floor >= ts_ms
 
 
 def replay(
@@ -90,14 +91,21 @@ def replay(
     cannot drag a partition's clock ahead and make the rest of the log late.
     """
     report = ReplayReport()
-    merger: Merger[EventBase] = Merger()
+    merger: Merger[tuple[int, bytes | None, int, EventBase]] = Merger()
     order = _FileOrder(engine.policy.lateness_ms)
     partitions = len(engine.partitions)
     settled = order.settled
 
     def drain(partition: int) -> None:
-        process = engine.partitions[partition].process
-        for event in merger.pop_ready(partition, settled):
+        target = engine.partitions[partition]
+        process, too_late = target.process, target.too_late
+        for number, raw, ts_ms, event in merger.pop_ready(partition, settled):
+            late = too_late(ts_ms)
+            if late is not None:
+                report.rejected += 1
+                report.reject_reasons[TOO_LATE] += 1
+                write_reject(reject_record(number, late, raw))
+                continue
             for alert in process(event):
                 if on_alert is not None:
                     on_alert(alert)
@@ -126,7 +134,7 @@ def replay(
         if ts_ms > order.newest_ms:
             order.newest_ms = ts_ms
         partition = partition_for(event.account_id, partitions)
-        merger.push(partition, source_index(event), ts_ms, event)
+        merger.push(partition, source_index(event), ts_ms, (number, raw, ts_ms, event))
         drain(partition)
         if not number & 0xFF and partitions > 1:
             for other in merger.partitions():

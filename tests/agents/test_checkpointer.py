@@ -114,8 +114,17 @@ def _records() -> list[Record]:
 RECORDS = _records()
 
 
-def _always(partition: int, source: int) -> bool:
-    return True
+class _CaughtUp:
+    """A feed that has handed over everything, as of a fetch newer than any record."""
+
+    def caught_up(self, partition: int, source: int) -> bool:
+        return True
+
+    def polled_at(self, partition: int, source: int) -> int:
+        return 0
+
+
+_always = _CaughtUp()
 
 
 class Worker:
@@ -123,7 +132,7 @@ class Worker:
 
     def __init__(self, changelog: FakeChangelog, group: FakeGroup, flush_every: int = 50):
         self.changelog, self.group = changelog, group
-        self.processor = LiveProcessor(load_policy(None), 1)
+        self.processor = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
         self.processor.assign(0, changelog.items(), group.offsets())
         self.checkpointer = Checkpointer(
             self.processor, changelog, group, TOPICS, flush_every=flush_every
@@ -274,7 +283,7 @@ async def test_a_crash_after_the_checkpoint_write_but_before_the_commit():
     # restart takes the clock of the one the committed offsets match.
     stored = orjson.loads(changelog.confirmed[f"{CLOCK_KEY_PREFIX}0"])
     assert tuple(stored[0][:2]) == first
-    restarted = LiveProcessor(load_policy(None), 1)
+    restarted = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
     restarted.assign(0, changelog.items(), group.offsets())
     assert restarted.clock_ms(0) == stored[0][2] < stored[1][2]
     _restart_and_finish(changelog, group, worker.alerts)

@@ -24,6 +24,8 @@ AT_ONCE = parse_policy({"defaults": {"payment_failed": {"grace_days": 0}}})
 
 
 def _processor(**kw) -> LiveProcessor:
+    """Without an idle wait unless asked: most tests are about what happens once records go."""
+    kw.setdefault("max_idle_ms", 0)
     proc = LiveProcessor(AT_ONCE, PARTS, **kw)
     for p in range(PARTS):
         proc.assign(p, [])
@@ -37,12 +39,23 @@ def _record(raw: dict | bytes, source: int = 0, offset: int = 0, key: bytes | No
     return Record(source, part, offset, account.encode() if key is None else key, value)
 
 
-def _always(partition: int, source: int) -> bool:
-    return True
+class _Feed:
+    """The consumer's view of the input partitions, set by hand: caught up or not, and the
+    time of the fetch response that last told each source's high watermark."""
+
+    def __init__(self, up: bool, polled: tuple[int, int] = (0, 0)) -> None:
+        self.up = up
+        self.polled = list(polled)
+
+    def caught_up(self, partition: int, source: int) -> bool:
+        return self.up
+
+    def polled_at(self, partition: int, source: int) -> int:
+        return self.polled[source]
 
 
-def _never(partition: int, source: int) -> bool:
-    return False
+_always = _Feed(True)
+_never = _Feed(False)
 
 
 def test_bad_records_become_dead_letters_with_reasons_and_are_done():
@@ -112,7 +125,7 @@ def test_a_restored_partition_skips_records_it_already_applied():
     proc.handle(rec, _always, 0)
     writes = proc.flush().writes
 
-    restored = LiveProcessor(AT_ONCE, PARTS)
+    restored = LiveProcessor(AT_ONCE, PARTS, max_idle_ms=0)
     restored.assign(rec.partition, [(k, v) for _, k, v in writes])
     restored.handle(rec, _always, 0)  # redelivered after a crash
     assert restored.stats()["redelivered"] == 1
@@ -134,7 +147,7 @@ def test_the_clock_comes_back_from_the_checkpoint_the_committed_offsets_match():
     table.append(proc.checkpoint_write(second)[1:])  # written; the commit never happened
 
     def restored_clock(committed) -> int:
-        fresh = LiveProcessor(AT_ONCE, PARTS)
+        fresh = LiveProcessor(AT_ONCE, PARTS, max_idle_ms=0)
         fresh.assign(part, table, committed)
         return fresh._active[part].engine.clock_ms
 
@@ -158,11 +171,11 @@ def test_a_crash_between_flushes_and_commits_gives_the_alerts_of_a_run_without_o
     def run(proc: LiveProcessor, batch) -> set[bytes]:
         return {a[1] for r in batch for a in proc.handle(r, _always, 0).alerts}
 
-    clean = LiveProcessor(load_policy(None), 1)
+    clean = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
     clean.assign(0, [])
     expected = run(clean, records)
 
-    crashed = LiveProcessor(load_policy(None), 1)
+    crashed = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
     crashed.assign(0, [])
     table: dict[str, bytes | None] = {}
     third = len(records) // 3
@@ -176,7 +189,7 @@ def test_a_crash_between_flushes_and_commits_gives_the_alerts_of_a_run_without_o
     lost_half = crashed.flush().writes[::2]  # kill -9 while the flush was being sent
     table.update({k: v for _, k, v in lost_half})
 
-    restored = LiveProcessor(load_policy(None), 1)
+    restored = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
     restored.assign(0, [(k, v) for k, v in table.items() if v is not None], checkpoint.offsets)
     resumed = [r for r in records if r.offset >= (checkpoint.offsets[r.source] or 0)]
     sent |= run(restored, resumed)
@@ -253,7 +266,7 @@ def test_events_are_counted_by_source_and_type_once_processed():
 
 def test_alerts_are_counted_by_signal_severity_and_kind():
     events = sorted(generate(SimConfig(accounts=20, days=80, seed=4)), key=lambda e: e["ts"])
-    proc = LiveProcessor(load_policy(None), 1)
+    proc = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
     proc.assign(0, [])
     offsets = [0, 0]
     published = []
@@ -266,3 +279,49 @@ def test_alerts_are_counted_by_signal_severity_and_kind():
     assert len(alerts) > 20
     assert proc.alert_counts == Counter((a["signal"], a["severity"], a["kind"]) for a in alerts)
     assert sum(sum(c.values()) for c in proc.processed) == len(events)
+
+
+def test_a_record_waits_until_the_other_topic_is_known_caught_up_after_it_arrived():
+    """A high watermark read before the producer's billing record landed says "caught up"
+    while that earlier record is on its way: the login waits for a billing fetch response at
+    least as new as the one that brought the login."""
+    proc = _processor()
+    feed = _Feed(True, polled=(1_000, 900))  # billing's high watermark is older than the login
+    login = _record(event("login", ts=at(1, 10), user_id="u"), source=0, offset=0)
+    assert proc.handle(login, feed, 1_000).alerts == []
+    assert proc.held() == 1
+    assert proc.release(feed, 5_000) == {} and proc.held() == 1, "waiting is not enough"
+    failed = _record(event("payment_failed", ts=at(1, 9)), source=1, offset=0)
+    feed.polled[1] = 1_000
+    feed.up = False  # the response brought the failed payment, not yet handed over
+    assert proc.release(feed, 5_000) == {}
+    out = proc.handle(failed, feed, 1_010)
+    assert [a[0] for a in out.alerts] == [b"acct-1"], "the earlier billing record went first"
+    assert proc.held() == 1, "the login waits on: billing is behind"
+    feed.up = True
+    proc.release(feed, 1_020)
+    assert proc.held() == 0
+    assert proc.flush().checkpoints[login.partition].offsets == (1, 1)
+    assert proc.stats()["applied"] == 2
+
+
+def test_an_idle_time_holds_a_record_even_once_the_other_topic_is_caught_up():
+    proc = _processor(max_idle_ms=250)
+    login = _record(event("login", ts=at(1, 10), user_id="u"), source=0, offset=0)
+    proc.handle(login, _always, 1_000)
+    assert proc.release(_always, 1_249) == {} and proc.held() == 1
+    proc.release(_always, 1_250)
+    assert proc.held() == 0
+
+
+def test_a_record_behind_its_partition_clock_is_dead_lettered_as_too_late():
+    proc = _processor()
+    proc.handle(_record(event("login", ts=at(5), user_id="u"), offset=0), _always, 0)
+    late = _record(event("invoice_paid", ts=at(1)), source=1, offset=0)
+    out = proc.handle(late, _always, 0)
+    (letter,) = out.dead_letters
+    assert letter.record is late
+    assert letter.reason == "too late: 345,600 s behind its partition's event time, 300 s allowed"
+    assert proc.dead_letter_kinds == {"too late": 1}
+    assert proc.stats()["too_late"] == 1
+    assert proc.flush().checkpoints[late.partition].offsets == (1, 1), "a dead letter is done"
