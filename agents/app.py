@@ -4,15 +4,22 @@
 raw-bytes topics (the shared codec decodes them, not Faust), the changelog-backed ``accounts``
 table, and the ingest agent from ``agents/ingest.py``. Imports go one way: this module imports
 the agent's, which knows the worker only as :class:`~agents.churn.ChurnApp`.
+
+It also quiets two log records the libraries write at ERROR and WARNING for things that are
+expected and need no action (:class:`CoordinatorElectionFilter`,
+:class:`OwnTimerOverlapFilter`), so that an ERROR in a worker's log always means something.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from agents.churn import ChurnApp
 from agents.ingest import register
@@ -22,6 +29,107 @@ from stream.run.delivery import DeliveryGate
 from stream.run.live import LiveProcessor
 
 TABLE_NAME = "accounts"
+START_GRACE_SECONDS = 60.0
+"""How long after start-up a missing group coordinator is expected (see below)."""
+
+
+def _downgrade(record: logging.LogRecord) -> None:
+    """Make ``record`` a DEBUG record: handlers at INFO and above then drop it.
+
+    A logger's filters run after its level check and before its handlers', and each handler
+    compares the record's level with its own, so the record still reaches a debug log.
+    """
+    record.levelno = logging.DEBUG
+    record.levelname = logging.getLevelName(logging.DEBUG)
+
+
+class CoordinatorElectionFilter(logging.Filter):
+    """aiokafka's "Group Coordinator Request failed: GroupCoordinatorNotAvailableError", as
+    DEBUG while the worker starts.
+
+    On a clean start the broker may not have a coordinator for the consumer group yet: on a
+    new cluster the first lookup makes it create its internal offsets topic, and until the
+    group's partition of it has a leader the answer is "not available". aiokafka logs that at
+    ERROR on every try and retries; a moment later it logs "Discovered coordinator". Nothing
+    needs doing, so until the worker has its partitions (:meth:`started`), for at most
+    :data:`START_GRACE_SECONDS`, the record is DEBUG. Afterwards the same record keeps its
+    level: a coordinator missing a minute into the start, or going away later, is a broker
+    problem someone should look at. Any other record of that logger is left alone.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self._until = float("-inf")
+
+    def starting(self, grace: float = START_GRACE_SECONDS) -> None:
+        """A worker is starting: the election is expected for the next ``grace`` seconds."""
+        self._until = self._clock() + grace
+
+    def started(self) -> None:
+        """The worker has joined its group: from now on the record means trouble again."""
+        self._until = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if (
+            record.levelno > logging.DEBUG
+            and self._clock() < self._until
+            and any(isinstance(arg, GroupCoordinatorNotAvailableError) for arg in args)
+        ):
+            _downgrade(record)
+        return True
+
+
+OWN_TIMERS = "agents."
+"""Faust names a timer by its function's qualified name: churnwatch's start with this."""
+_OVERLAP = "Timer %s is overlapping"
+
+
+class OwnTimerOverlapFilter(logging.Filter):
+    """mode's "Timer ... is overlapping" warning, as DEBUG for churnwatch's own timers.
+
+    mode warns when a timer's body, with the time the event loop took to come back to it,
+    lasted longer than the timer's interval. churnwatch's timers (``agents/hooks.py``) have
+    short intervals (the flush timer's is 50 ms); under load the event loop is busy processing
+    records, so a tick finishes late (a flush has a large batch to write, a commit waits
+    behind records for the broker's acks). That is harmless: mode runs a timer's ticks
+    one after another, never two at once, so the next tick simply starts later and nothing
+    is skipped or run twice. Other services' timers keep the warning.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if (
+            record.levelno > logging.DEBUG
+            and isinstance(record.msg, str)
+            and record.msg.startswith(_OVERLAP)
+            and args
+            and str(args[0]).startswith(OWN_TIMERS)
+        ):
+            _downgrade(record)
+        return True
+
+
+COORDINATOR_FILTER = CoordinatorElectionFilter()
+TIMER_FILTER = OwnTimerOverlapFilter()
+_QUIETED = {
+    "aiokafka.consumer.group_coordinator": COORDINATOR_FILTER,
+    "mode.timers": TIMER_FILTER,
+}
+"""The loggers that write those records, and their filter (a logger's own filters see only
+its own records, not its children's)."""
+
+
+def quiet_expected_logs(app: faust.App) -> None:
+    """Install the filters (once per process) and open the start-up window for ``app``."""
+    for name, log_filter in _QUIETED.items():
+        logging.getLogger(name).addFilter(log_filter)  # a filter already there is not doubled
+    COORDINATOR_FILTER.starting()
+
+    @app.on_partitions_assigned.connect
+    async def _joined(sender: object, assigned: set, **kwargs: object) -> None:
+        COORDINATOR_FILTER.started()
 
 
 def _credentials(settings: WorkerSettings) -> Any:
@@ -121,4 +229,5 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         app.producer.buffer.max_messages = 10_000
 
     register(churn)
+    quiet_expected_logs(app)
     return churn
