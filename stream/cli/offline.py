@@ -6,6 +6,7 @@ Each command's flags sit directly above its handler so that a flag and its use a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -226,7 +227,7 @@ SCORING_EPILOG = (
 )
 
 
-def _add_scoring_args(t: argparse.ArgumentParser) -> None:
+def _add_scoring_args(t: argparse.ArgumentParser, rejects_help: str) -> None:
     """The flags backtest and calibrate share, so that one run's settings work for the other."""
     t.add_argument("log", help=LOG_HELP)
     t.add_argument("--labels", help="churn labels JSONL (default: cancellations in the log)")
@@ -251,13 +252,13 @@ def _add_scoring_args(t: argparse.ArgumentParser) -> None:
         help="emulate this many Kafka partitions, as replay does",
     )
     add_now(t)
-    t.add_argument("--rejects", help="where bad lines go (default: REPORT.rejects.jsonl)")
+    t.add_argument("--rejects", help=rejects_help)
     t.add_argument("--html", help="also write a self-contained HTML report here")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-def _spec(args: argparse.Namespace, report_path: str) -> LogSpec:
-    rejects = args.rejects or f"{report_path}.rejects.jsonl"
+def _spec(args: argparse.Namespace, default_rejects: str) -> LogSpec:
+    rejects = args.rejects or default_rejects
     # Fail before a long replay, not after it, when a result could not be written.
     outputs = (args.output, getattr(args, "report", None), args.html, rejects)
     for path in filter(None, outputs):
@@ -271,9 +272,10 @@ def _spec(args: argparse.Namespace, report_path: str) -> LogSpec:
 
 
 def _write_reports(
-    report: dict, path: str, html: str | None, render: Callable[[dict], str]
+    report: dict, path: str | None, html: str | None, render: Callable[[dict], str]
 ) -> None:
-    Path(path).write_bytes(dumps_pretty(report) + b"\n")
+    if path:
+        Path(path).write_bytes(dumps_pretty(report) + b"\n")
     if html:
         Path(html).write_text(render(report), encoding="utf-8")
 
@@ -290,7 +292,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
         epilog=SCORING_EPILOG,
     )
     bt.set_defaults(handler=_cmd_backtest)
-    _add_scoring_args(bt)
+    _add_scoring_args(bt, "where bad lines go (default: REPORT.rejects.jsonl)")
     bt.add_argument("-o", "--output", default="backtest.json", help="JSON report")
     bt.add_argument(
         "--split",
@@ -312,7 +314,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     scoring = Scoring(args.horizon_days, args.lead_days)
     split = Split(args.split, args.seed, args.holdout)
-    report = backtest(_spec(args, args.output), scoring, split)
+    report = backtest(_spec(args, f"{args.output}.rejects.jsonl"), scoring, split)
     _write_reports(report, args.output, args.html, backtest_html)
     if not args.quiet:
         s = report["signals"][OVERALL]
@@ -338,9 +340,24 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         epilog=SCORING_EPILOG,
     )
     cal.set_defaults(handler=_cmd_calibrate)
-    _add_scoring_args(cal)
-    cal.add_argument("-o", "--output", default="calibrated-policy.toml", help="policy TOML")
-    cal.add_argument("--report", default="calibration.json", help="JSON report")
+    # Nothing lands in the current directory unasked: the policy goes to stdout by default,
+    # and the report and the rejects only where a path is given (or next to one given).
+    _add_scoring_args(
+        cal,
+        "where bad lines go (default: REPORT.rejects.jsonl with --report, else "
+        "OUTPUT.rejects.jsonl when -o is a file; with neither they are only counted)",
+    )
+    cal.add_argument(
+        "-o",
+        "--output",
+        default="-",
+        help="where the calibrated policy TOML goes (default: stdout)",
+    )
+    cal.add_argument(
+        "--report",
+        help="also write the JSON report here (default: not written; what was decided is "
+        "printed on stderr either way)",
+    )
     cal.add_argument(
         "--holdout",
         type=holdout,
@@ -380,13 +397,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     split = Split("train", args.seed, args.holdout) if args.holdout else Split()
     try:
         report, policy_text = calibrate(
-            _spec(args, args.report), scoring, split, args.objective,
+            _spec(args, _calibrate_rejects(args)), scoring, split, args.objective,
             args.min_precision, args.min_churners, args.budget,
         )  # fmt: skip
     except CalibrationError as exc:
         print(f"churnwatch calibrate: {exc}", file=sys.stderr)
         return 1
-    Path(args.output).write_text(policy_text, encoding="utf-8")
+    if args.output == "-":
+        sys.stdout.write(policy_text)
+    else:
+        Path(args.output).write_text(policy_text, encoding="utf-8")
     _write_reports(report, args.report, args.html, calibration_html)
     if not args.quiet:
         for line in decisions(report):
@@ -402,5 +422,20 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 f"{before['per_100_accounts_per_month']} -> {after['per_100_accounts_per_month']}",
                 file=sys.stderr,
             )
-        print(f"calibrate: policy {args.output}, report {args.report}", file=sys.stderr)
+        rejected = report["replay"]["rejected"]
+        if rejected and not args.rejects and not args.report and args.output == "-":
+            print(f"calibrate: {rejected:,} rejected line(s) not kept (give --rejects FILE to "
+                  "keep them)", file=sys.stderr)  # fmt: skip
+        policy = "stdout" if args.output == "-" else args.output
+        print(f"calibrate: policy {policy}, report {args.report or 'not written'}",
+              file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _calibrate_rejects(args: argparse.Namespace) -> str:
+    """Next to a file the user named; with none named, bad lines are only counted."""
+    if args.report:
+        return f"{args.report}.rejects.jsonl"
+    if args.output != "-":
+        return f"{args.output}.rejects.jsonl"
+    return os.devnull

@@ -227,3 +227,61 @@ def test_backtest_rejects_the_far_future_line(tmp_path):
     assert orjson.loads(report.read_bytes())["replay"] == {"lines": 3, "events": 2, "rejected": 1}
     (reject,) = Path(f"{report}.rejects.jsonl").read_bytes().splitlines()
     assert orjson.loads(reject)["line"] == 2
+
+
+# calibrate writes only where it is told
+
+
+@pytest.fixture(scope="module")
+def churn_log(tmp_path_factory) -> Path:
+    """A log calibration can learn from (it has cancellations), with one junk line."""
+    path = tmp_path_factory.mktemp("calibrate") / "log.jsonl"
+    lines = serialize(generate(SimConfig(accounts=80, days=120, seed=4)))
+    path.write_bytes(b"".join(lines) + b"junk\n")
+    return path
+
+
+def test_calibrate_without_paths_prints_the_policy_and_leaves_the_directory_alone(
+    churn_log, tmp_path, monkeypatch, capsys
+):
+    import tomllib
+
+    from stream.core.policy import parse_policy
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", str(churn_log), "--now", "2026-06-01T00:00:00Z"]) == 0
+    assert list(tmp_path.iterdir()) == [], "nothing written in the current directory"
+    out, err = capsys.readouterr()
+    assert out.startswith("# churnwatch policy calibrated from an event log")
+    parse_policy(tomllib.loads(out), "stdout")  # the whole policy, and a valid one
+    assert "calibrate: policy stdout, report not written" in err
+    assert "1 rejected line(s) not kept (give --rejects FILE" in err
+
+
+def test_calibrate_writes_the_report_and_rejects_where_told(churn_log, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    policy, report = out_dir / "p.toml", out_dir / "r.json"
+    assert main(["calibrate", str(churn_log), "-q", "-o", str(policy), "--report", str(report),
+                 "--now", "2026-06-01T00:00:00Z"]) == 0  # fmt: skip
+    assert sorted(p.name for p in out_dir.iterdir()) == ["p.toml", "r.json", "r.json.rejects.jsonl"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert orjson.loads(report.read_bytes())["replay"]["rejected"] == 1
+
+
+def test_calibrate_keeps_rejects_next_to_the_policy_without_a_report(churn_log, tmp_path):
+    policy = tmp_path / "p.toml"
+    assert main(["calibrate", str(churn_log), "-q", "-o", str(policy),
+                 "--now", "2026-06-01T00:00:00Z"]) == 0  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml", "p.toml.rejects.jsonl"]
+
+
+def test_calibrate_help_gives_the_new_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    text = capsys.readouterr().out
+    assert "where the calibrated policy TOML goes (default: stdout)" in text
+    assert "(default: not written;" in text
+    assert "calibration.json" not in text and "calibrated-policy.toml" not in text
