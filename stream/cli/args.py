@@ -85,6 +85,21 @@ def _whole(text: str, low: int) -> int:
     return value
 
 
+def port(text: str) -> int:
+    """A TCP port; 0 lets the system pick a free one, as the settings allow."""
+    value = _whole(text, 0)
+    if value > 65_535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {value}")
+    return value
+
+
+def host(text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("expected a host name or address, got nothing")
+    return value
+
+
 def positive_int(text: str) -> int:
     return _whole(text, 1)
 

@@ -11,7 +11,7 @@ import sys
 
 from schemas.alerts import SEVERITY_RANK
 from schemas.codec import dumps_pretty
-from stream.cli.args import UsageError, add_command, non_negative, positive_int
+from stream.cli.args import UsageError, add_command, host, non_negative, port, positive_int
 from stream.core.policy import load_policy
 from stream.core.signals.registry import PUBLISHED
 
@@ -31,9 +31,19 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="keep the Redis read model from the alerts topic and serve the HTTP API and page",
         description="Configured by the worker's CHURNWATCH_* variables, plus CHURNWATCH_REDIS_URL, "
-        "_REDIS_PREFIX, _API_HOST and _API_PORT.",
+        "_REDIS_PREFIX, _API_HOST and _API_PORT; --host and --port override the last two.",
     )
     s.set_defaults(handler=_cmd_serve)
+    s.add_argument(
+        "--host",
+        type=host,
+        help="address the API and page listen on (default: CHURNWATCH_API_HOST, else 127.0.0.1)",
+    )
+    s.add_argument(
+        "--port",
+        type=port,
+        help="port the API and page listen on (default: CHURNWATCH_API_PORT, else 8080)",
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -43,6 +53,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from stream.sinks.serve import run_service
 
     settings = load_settings()
+    # A flag beats the variable, as on any command line; model_copy skips validation, which
+    # the flags' own types have done.
+    chosen = {"api_host": args.host, "api_port": args.port}
+    settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     policy = load_policy(settings.policy)
     logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)

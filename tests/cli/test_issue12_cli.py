@@ -285,3 +285,46 @@ def test_calibrate_help_gives_the_new_defaults(capsys, monkeypatch):
     assert "where the calibrated policy TOML goes (default: stdout)" in text
     assert "(default: not written;" in text
     assert "calibration.json" not in text and "calibrated-policy.toml" not in text
+
+
+# serve --host / --port
+
+
+@pytest.fixture
+def served(monkeypatch) -> list:
+    """The settings serve would start the service with (the service itself is not started)."""
+    import stream.sinks.serve as serve
+
+    started: list = []
+    monkeypatch.setattr(serve, "run_service", lambda settings, policy: started.append(settings))
+    for name in ("CHURNWATCH_API_HOST", "CHURNWATCH_API_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return started
+
+
+def test_serve_listens_where_the_flags_say(served):
+    assert main(["serve", "--host", "0.0.0.0", "--port", "9191"]) == 0
+    assert (served[0].api_host, served[0].api_port) == ("0.0.0.0", 9191)
+
+
+def test_serve_flags_beat_the_variables_and_the_variables_still_work(served, monkeypatch):
+    monkeypatch.setenv("CHURNWATCH_API_HOST", "10.0.0.5")
+    monkeypatch.setenv("CHURNWATCH_API_PORT", "7000")
+    assert main(["serve"]) == 0
+    assert main(["serve", "--port", "7001"]) == 0
+    assert [(s.api_host, s.api_port) for s in served] == [("10.0.0.5", 7000), ("10.0.0.5", 7001)]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--port", "65536", "must be at most 65535"),
+        ("--port", "http", "expected a whole number"),
+        ("--host", " ", "expected a host name or address"),
+    ],
+)
+def test_bad_serve_flags_are_usage_errors(served, flag, value, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", flag, value])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert served == []
