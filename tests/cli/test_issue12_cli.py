@@ -328,3 +328,56 @@ def test_bad_serve_flags_are_usage_errors(served, flag, value, message, capsys):
         main(["serve", flag, value])
     assert stop.value.code == 2 and message in capsys.readouterr().err
     assert served == []
+
+
+# schema --write
+
+
+def _schema_at(root: Path, monkeypatch, pyproject: bool = True) -> Path:
+    """Pretend churnwatch's published schema lives under ``root``."""
+    import stream.cli.policy as policy_cli
+
+    path = root / "schemas" / "alert.schema.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("old\n")
+    if pyproject:
+        (root / "pyproject.toml").write_text("[project]\nname = 'churnwatch'\n")
+    monkeypatch.setattr(policy_cli, "ALERT_SCHEMA_PATH", path)
+    return path
+
+
+def _schema_text() -> str:
+    from schemas.alerts import alert_json_schema_text
+    from stream.core.signals.registry import SIGNALS
+
+    return alert_json_schema_text(SIGNALS)
+
+
+def test_schema_write_regenerates_a_source_checkouts_file(tmp_path, monkeypatch):
+    path = _schema_at(tmp_path / "checkout", monkeypatch)
+    assert main(["schema", "--write"]) == 0
+    assert path.read_text() == _schema_text()
+
+
+@pytest.mark.parametrize("where", ["site-packages", "no-pyproject"])
+def test_schema_write_refuses_to_rewrite_an_installed_package(where, tmp_path, monkeypatch, capsys):
+    if where == "site-packages":
+        path = _schema_at(tmp_path / "lib" / "python3" / "site-packages", monkeypatch)
+    else:
+        path = _schema_at(tmp_path / "somewhere", monkeypatch, pyproject=False)
+    assert main(["schema", "--write"]) == 2
+    err = capsys.readouterr().err
+    assert "is part of an installed churnwatch" in err and "churnwatch schema --write FILE" in err
+    assert path.read_text() == "old\n", "the installed file is untouched"
+
+
+def test_schema_write_to_a_file_works_anywhere(tmp_path, monkeypatch):
+    installed = _schema_at(tmp_path / "site-packages", monkeypatch)
+    target = tmp_path / "alert.schema.json"
+    assert main(["schema", "--write", str(target)]) == 0
+    assert target.read_text() == _schema_text() and installed.read_text() == "old\n"
+
+
+def test_schema_without_write_prints_it(capsys):
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == _schema_text()
