@@ -206,6 +206,7 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         settings.partitions,
         on_wrong_key=settings.on_wrong_key,
         max_future_ms=settings.max_future_seconds * 1000,
+        max_idle_ms=settings.max_idle_ms,
     )
     churn = ChurnApp(
         app, settings, policy, inputs, alerts, dead_letters, table, processor, DeliveryGate()

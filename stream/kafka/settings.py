@@ -102,6 +102,15 @@ class WorkerSettings(BaseModel):
         description="records stamped further ahead of the wall clock are dead-lettered, so one "
         "bad clock cannot drag every account's event time forward (0 disables)",
     )
+    max_idle_ms: int = Field(
+        default=0,
+        ge=0,
+        le=60_000,
+        description="how long a record waits at least for the other input topic of its "
+        "partition before it is processed without it, even once that topic is known to be "
+        "caught up (Kafka Streams' max.task.idle.ms); raise it only for producers that may "
+        "append an earlier event to one topic after a later one to the other",
+    )
     standby_replicas: int = Field(default=0, ge=0, le=10)
     session_timeout_seconds: float = Field(
         default=30.0,

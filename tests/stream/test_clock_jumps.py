@@ -34,8 +34,8 @@ def test_a_jump_judges_the_first_silent_days_and_the_last_one_like_a_day_by_day_
     """The days in between add nothing: a silent account's alerts come from its first
     RING_DAYS silent days (the history windows emptying) and from the day the clock reached."""
     quiet = [event("login", ts=at(d, 9), user_id="u") for d in range(60)]
-    near = quiet + [event("login", account="acct-2", ts=at(60 + RING_DAYS + 1, 9), user_id="v")]
-    far = quiet + [event("login", account="acct-2", ts=at(60 + 20 * RING_DAYS, 9), user_id="v")]
+    near = [*quiet, event("login", account="acct-2", ts=at(60 + RING_DAYS + 1, 9), user_id="v")]
+    far = [*quiet, event("login", account="acct-2", ts=at(60 + 20 * RING_DAYS, 9), user_id="v")]
     near_alerts, _, _ = _replay(near)
     far_alerts, _, _ = _replay(far)
     kinds = [(a["signal"], a["kind"]) for a in map(orjson.loads, near_alerts)]
