@@ -67,6 +67,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: %(default)s)".strip()
 
 
+class PreformattedHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Like :class:`HelpFormatter`, but the description and epilog keep their own line breaks
+    (a legend laid out in columns would be run together into one paragraph otherwise)."""
+
+
 def add_command(
     sub: argparse._SubParsersAction, name: str, **kwargs: Any
 ) -> argparse.ArgumentParser:

@@ -11,9 +11,18 @@ import sys
 
 from schemas.alerts import SEVERITY_RANK
 from schemas.codec import dumps_pretty
-from stream.cli.args import UsageError, add_command, host, non_negative, port, positive_int
+from stream.cli.args import (
+    PreformattedHelpFormatter,
+    UsageError,
+    add_command,
+    host,
+    non_negative,
+    port,
+    positive_int,
+)
 from stream.core.policy import load_policy
 from stream.core.signals.registry import PUBLISHED
+from stream.render.text import LEGEND
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +79,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _add_alerts(sub: argparse._SubParsersAction) -> None:
     al = add_command(sub, "alerts", help="terminal views of the alerts topic")
     al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
-    tail_p = add_command(al_sub, "tail", help="print alerts as they arrive, readable or as JSON")
+    tail_p = add_command(
+        al_sub,
+        "tail",
+        help="print alerts as they arrive, readable or as JSON",
+        description="Print alerts as they arrive, one line each (or JSON with --json).\n\n"
+        + LEGEND,
+        formatter_class=PreformattedHelpFormatter,
+    )
     tail_p.set_defaults(handler=_cmd_alerts_tail)
     tail_p.add_argument(
         "--signal",

@@ -5,7 +5,8 @@ severity, the kind (opened, updated, resolved), the signal (for an account episo
 reason and how many more: ``engagement_drop+1``), the account, and why (the explanation, or
 the resolution for a resolved episode). Fixed widths keep a scrolling tail readable; on a
 terminal the why wraps under the line at the terminal's width, since the columns alone fill
-most of 80. It works on the alert record as a dict, as read from the topic.
+most of 80. It works on the alert record as a dict, as read from the topic. :data:`LEGEND`
+explains the columns to someone seeing them for the first time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from typing import TextIO
 from schemas.alerts import ACCOUNT_AT_RISK
 
 _SEVERITY_MARK = {"critical": "!!!", "high": "!! ", "medium": "!  ", "low": ".  "}
+
+LEGEND = "\n".join(
+    [
+        "Each alert line: time (UTC), mark and severity, kind, signal, account, why.",
+        "  marks: " + ", ".join(f"{mark.strip()} {sev}" for sev, mark in _SEVERITY_MARK.items()),
+        "  kinds: opened (a new episode), updated (a reason joined or left, or the",
+        "         severity rose), resolved (no reason left; the why says how it ended)",
+        "  signal: an account episode shows its top reason, +N for the others",
+    ]
+)
+"""What the columns and marks of :func:`alert_line` mean, for a header above a stream of
+them (the demo) and for ``churnwatch alerts tail --help``; each line fits 80 columns."""
 
 
 def terminal_width(out: TextIO) -> int | None:

@@ -381,3 +381,33 @@ def test_schema_write_to_a_file_works_anywhere(tmp_path, monkeypatch):
 def test_schema_without_write_prints_it(capsys):
     assert main(["schema"]) == 0
     assert capsys.readouterr().out == _schema_text()
+
+
+# the alert line's legend
+
+
+def _alert(severity: str, kind: str) -> dict:
+    return {"ts": "2026-04-03T00:00:00Z", "severity": severity, "kind": kind,
+            "signal": "engagement_drop", "account_id": "acct-1", "explanation": "why",
+            "resolution": "recovered"}  # fmt: skip
+
+
+def test_the_legend_explains_every_mark_and_kind_an_alert_line_shows():
+    from schemas.alerts import SEVERITY_RANK
+    from stream.render.text import LEGEND, alert_line
+
+    assert all(len(line) <= 80 for line in LEGEND.splitlines())
+    for severity in SEVERITY_RANK:
+        mark = alert_line(_alert(severity, "opened")).split()[2]
+        assert f"{mark} {severity}" in LEGEND
+    for kind in ("opened", "updated", "resolved"):
+        assert f" {kind} " in alert_line(_alert("high", kind))
+        assert f"{kind} (" in LEGEND
+
+
+def test_alerts_tail_help_shows_the_legend_as_laid_out(capsys):
+    from stream.render.text import LEGEND
+
+    with pytest.raises(SystemExit):
+        main(["alerts", "tail", "--help"])
+    assert LEGEND in capsys.readouterr().out
