@@ -80,7 +80,8 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
     w.add_argument(
         "--check",
         action="store_true",
-        help="validate settings and policy, make sure topics exist, then exit",
+        help="validate settings and policy, make sure the topics exist with "
+        "CHURNWATCH_PARTITIONS partitions each (usage, billing and alerts), then exit",
     )
 
 
@@ -92,9 +93,11 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     policy = load_policy(settings.policy)
-    ensure_topics(settings)
+    counts = ensure_topics(settings)
     if args.check:
-        print(f"worker settings, policy and topics on {settings.broker}: ok", file=sys.stderr)
+        topics = (settings.usage_topic, settings.billing_topic, settings.alerts_topic)
+        print(f"worker settings, policy and topics on {settings.broker}: ok ({', '.join(topics)}: "
+              f"{counts[settings.usage_topic]} partitions each)", file=sys.stderr)  # fmt: skip
         return 0
     import asyncio
 

@@ -6,7 +6,10 @@ deleted by time-based retention as soon as it is written.
 
 Faust will not pick up a source topic created after it started, and usage and billing must
 have the same partition count for one account's records to meet in one place; both are
-checked here with a clear message instead of a worker that silently consumes nothing.
+checked here with a clear message instead of a worker that silently consumes nothing. The
+alerts topic is held to the same count: the worker is configured for CHURNWATCH_PARTITIONS
+partitions of every topic it uses (and creates them so), so one made by hand with another
+count is a deployment mistake, caught here rather than found later.
 """
 
 from __future__ import annotations
@@ -81,6 +84,15 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
         raise TopicError(
             f"{settings.usage_topic} has {usage} partitions but CHURNWATCH_PARTITIONS is "
             f"{settings.partitions}; set it to {usage}"
+        )
+    alerts = existing.get(settings.alerts_topic)
+    if alerts != settings.partitions:
+        found = "does not exist" if alerts is None else f"has {alerts} partitions"
+        raise TopicError(
+            f"{settings.alerts_topic} {found} but {settings.usage_topic} and "
+            f"{settings.billing_topic} have {usage} (CHURNWATCH_PARTITIONS); the alerts topic "
+            f"must have as many: recreate it with {usage} partitions, or set "
+            "CHURNWATCH_ALERTS_TOPIC to one that has them"
         )
     return existing
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -411,3 +412,61 @@ def test_alerts_tail_help_shows_the_legend_as_laid_out(capsys):
     with pytest.raises(SystemExit):
         main(["alerts", "tail", "--help"])
     assert LEGEND in capsys.readouterr().out
+
+
+# worker --check and the alerts topic
+
+
+class FakeAdmin:
+    """A broker's topic metadata, as kafka-python's admin client describes it."""
+
+    topics: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def describe_topics(self, names: list[str]) -> list[dict]:
+        return [
+            {"name": name, "error_code": 0, "partitions": [{}] * self.topics[name]}
+            if name in self.topics
+            else {"name": name, "error_code": 3, "partitions": []}
+            for name in names
+        ]
+
+    def create_topics(self, new: list, **_: object) -> None:
+        for topic in new:
+            self.topics[topic.name] = topic.num_partitions
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def broker(monkeypatch) -> type[FakeAdmin]:
+    import stream.kafka.topics as topics
+
+    for name in ("CHURNWATCH_PARTITIONS", "CHURNWATCH_ALERTS_TOPIC", "CHURNWATCH_CREATE_TOPICS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(topics, "KafkaAdminClient", FakeAdmin)
+    monkeypatch.setattr(FakeAdmin, "topics", {})
+    return FakeAdmin
+
+
+def test_worker_check_refuses_an_alerts_topic_partitioned_unlike_the_input(broker, capsys):
+    broker.topics.update({"usage": 6, "billing": 6, "alerts": 3, "churnwatch-dead-letters": 1})
+    assert main(["worker", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "alerts has 3 partitions but usage and billing have 6" in err
+    assert "recreate it with 6 partitions" in err and "Traceback" not in err
+
+
+def test_worker_check_passes_when_every_topic_has_the_count(broker, capsys):
+    broker.topics.update({"usage": 6, "billing": 6, "alerts": 6, "churnwatch-dead-letters": 1})
+    assert main(["worker", "--check"]) == 0
+    assert "usage, billing, alerts: 6 partitions each" in capsys.readouterr().err
+
+
+def test_worker_check_creates_missing_topics_with_the_count(broker, monkeypatch):
+    monkeypatch.setenv("CHURNWATCH_PARTITIONS", "4")
+    assert main(["worker", "--check"]) == 0
+    assert broker.topics == {"usage": 4, "billing": 4, "alerts": 4, "churnwatch-dead-letters": 1}
