@@ -60,7 +60,10 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "-o", "--output", default="-", help="log JSONL, .gz to compress (default: stdout)"
     )
-    s.add_argument("--labels", help="write each account's true outcome as JSONL here")
+    s.add_argument(
+        "--labels",
+        help="write each account's true outcome as JSONL here (default: not written)",
+    )
     s.add_argument(
         "--accounts", type=positive_int, default=1000, help="how many accounts to simulate"
     )
@@ -97,8 +100,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         "--monthly-churn",
         type=fraction,
         default=None,
-        help="share of accounts cancelling per month (realistic: 0.02-0.04); unset: decline's "
-        "classic archetype mix (about 10%%), 0.03 for the other scenarios",
+        help="share of accounts cancelling per month (realistic: 0.02-0.04) (default: "
+        "decline's classic archetype mix, about 10%%; 0.03 for the other scenarios)",
     )
     s.add_argument("--duplicates", type=fraction, default=0.0, help="share delivered twice")
     s.add_argument("--junk", type=fraction, default=0.0, help="share of junk lines mixed in")
@@ -253,7 +256,9 @@ def _add_scoring_args(t: argparse.ArgumentParser, rejects_help: str) -> None:
     )
     add_now(t)
     t.add_argument("--rejects", help=rejects_help)
-    t.add_argument("--html", help="also write a self-contained HTML report here")
+    t.add_argument(
+        "--html", help="also write a self-contained HTML report here (default: not written)"
+    )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -292,7 +297,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
         epilog=SCORING_EPILOG,
     )
     bt.set_defaults(handler=_cmd_backtest)
-    _add_scoring_args(bt, "where bad lines go (default: REPORT.rejects.jsonl)")
+    _add_scoring_args(bt, "where bad lines go (default: OUTPUT.rejects.jsonl, by the report)")
     bt.add_argument("-o", "--output", default="backtest.json", help="JSON report")
     bt.add_argument(
         "--split",

@@ -53,7 +53,7 @@ def _add_schema(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const=_CHECKOUT,
         metavar="FILE",
-        help="write the schema to FILE instead of stdout; with no FILE, regenerate "
+        help="write the schema to FILE (default: print it on stdout); with no FILE, regenerate "
         f"schemas/{ALERT_SCHEMA_PATH.name} of the source checkout churnwatch runs from (for "
         "developers; refused when churnwatch is an installed package)",
     )

@@ -470,3 +470,28 @@ def test_worker_check_creates_missing_topics_with_the_count(broker, monkeypatch)
     monkeypatch.setenv("CHURNWATCH_PARTITIONS", "4")
     assert main(["worker", "--check"]) == 0
     assert broker.topics == {"usage": 4, "billing": 4, "alerts": 4, "churnwatch-dead-letters": 1}
+
+
+# every option says what happens when it is not given
+
+
+def test_every_option_without_a_default_value_says_its_default_in_words():
+    """An option whose default is None still has a default behaviour (stdout, not written,
+    the wall clock, a variable); its help must say which. Switches need not."""
+    import argparse
+
+    from stream.cli import build_parser
+    from tests.cli.test_usability import _commands
+
+    silent = []
+    for words, parser in _commands(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue
+            if action.nargs == 0:  # switches: --json, -q, --help, --version
+                continue
+            if action.default not in (None, []):  # the formatter shows these
+                continue
+            if "default" not in (action.help or ""):
+                silent.append((" ".join(words), action.option_strings[-1]))
+    assert silent == []
