@@ -72,6 +72,27 @@ class PreformattedHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormat
     (a legend laid out in columns would be run together into one paragraph otherwise)."""
 
 
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an option, kept so that scripts using it still work.
+
+    It is left out of ``--help`` (one name per setting there) and says on stderr which name
+    to use instead, so that scripts get updated before the alias is ever dropped.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, replacement: str,
+                 **kwargs: Any) -> None:  # fmt: skip
+        kwargs.setdefault("help", argparse.SUPPRESS)
+        kwargs.setdefault("default", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        print(f"{parser.prog}: {option_string} is deprecated; use {self.replacement}, which "
+              "means the same", file=sys.stderr)  # fmt: skip
+        setattr(namespace, self.dest, values)
+
+
 def add_command(
     sub: argparse._SubParsersAction, name: str, **kwargs: Any
 ) -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from schemas.codec import dumps, dumps_pretty
 from stream.cli.args import (
     DAMAGED_LOG_HELP,
     LOG_HELP,
+    DeprecatedAlias,
     UsageError,
     add_command,
     add_now,
@@ -311,8 +312,8 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
         "--test-fraction",
         dest="holdout",
         type=open_fraction,
-        default=argparse.SUPPRESS,
-        help=argparse.SUPPRESS,
+        action=DeprecatedAlias,
+        replacement="--holdout",
     )
 
 

@@ -495,3 +495,17 @@ def test_every_option_without_a_default_value_says_its_default_in_words():
             if "default" not in (action.help or ""):
                 silent.append((" ".join(words), action.option_strings[-1]))
     assert silent == []
+
+
+# the held-out share has one name
+
+
+def test_the_old_holdout_name_still_works_and_says_the_new_one(capsys):
+    from stream.cli import build_parser
+
+    args = build_parser().parse_args(["backtest", "log", "--test-fraction", "0.25"])
+    assert args.holdout == 0.25
+    err = capsys.readouterr().err
+    assert "churnwatch backtest: --test-fraction is deprecated; use --holdout" in err
+    build_parser().parse_args(["backtest", "log", "--holdout", "0.25"])
+    assert capsys.readouterr().err == "", "the current name is not warned about"
