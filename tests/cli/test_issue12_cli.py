@@ -509,3 +509,25 @@ def test_the_old_holdout_name_still_works_and_says_the_new_one(capsys):
     assert "churnwatch backtest: --test-fraction is deprecated; use --holdout" in err
     build_parser().parse_args(["backtest", "log", "--holdout", "0.25"])
     assert capsys.readouterr().err == "", "the current name is not warned about"
+
+
+# a reader that goes away
+
+
+@pytest.mark.parametrize("words", [("replay", "LOG", "-q"), ("schema",), ("--help",),
+                                   ("alerts", "tail", "--help")])  # fmt: skip
+def test_more_commands_on_stdout_end_quietly_when_the_reader_goes(words, tmp_path, log_lines):
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(log_lines))
+    argv = [str(log) if w == "LOG" else w for w in words]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
+    proc = subprocess.Popen([sys.executable, "-m", "stream.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path, env=env)  # fmt: skip
+    proc.stdout.close()  # type: ignore[union-attr]
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert proc.wait(timeout=120) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err
