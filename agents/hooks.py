@@ -56,4 +56,6 @@ def install(
 
     @app.page("/metrics")
     async def metrics_page(view, request):
-        return view.text(metrics.render(), content_type="text/plain")
+        body, content_type = metrics.render()
+        # As a header: aiohttp refuses a content_type argument that names a charset.
+        return view.bytes(body, headers={"Content-Type": content_type})

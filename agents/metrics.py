@@ -1,21 +1,26 @@
 """The worker's Prometheus figures, served as ``GET /metrics`` by the Faust web server.
 
-Per record the agent only observes its latency; the counts of events, dead letters and alerts
-are plain dict counters of :class:`~stream.run.live.LiveProcessor`, and the consumer lag is
-computed from the high watermarks and the delivery gate's positions, all copied into the
-registry at scrape time.
+Per record the agent only observes its latency, in a ``prometheus_client`` histogram. The
+counts of events, dead letters and alerts stay plain dict counters of
+:class:`~stream.run.live.LiveProcessor`, and the consumer lag is computed from the high
+watermarks and the delivery gate's positions: :class:`WorkerCollector` reads them at scrape
+time, so nothing is counted twice. The registry also holds ``prometheus_client``'s process,
+platform and GC collectors (see :mod:`stream.run.metrics`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from faust.exceptions import ConsumerNotStarted
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from stream.run.delivery import DeliveryGate
 from stream.run.live import LiveProcessor
-from stream.run.metrics import Registry
+from stream.run.metrics import exposition
 
 EVENTS = "churnwatch_worker_events_total"
 DEAD_LETTERS = "churnwatch_worker_dead_letters_total"
@@ -25,59 +30,71 @@ LAG = "churnwatch_worker_consumer_lag"
 HELD = "churnwatch_worker_held_records"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
-
-def describe_metrics(metrics: Registry) -> None:
-    metrics.describe(EVENTS, "counter", "input records processed, by topic and event type")
-    metrics.describe(DEAD_LETTERS, "counter", "records sent to the dead-letter topic, by reason")
-    metrics.describe(ALERTS, "counter", "alerts published, by signal, severity and kind")
-    metrics.describe(HELD, "gauge", "records waiting for the other input topic of their "
-                     "partition, so that usage and billing go in event-time order")  # fmt: skip
-    metrics.describe(LATENCY, "histogram", "seconds from taking a record to its alerts being "
-                     "confirmed by Kafka", buckets=LATENCY_BUCKETS)  # fmt: skip
+_EVENTS_HELP = "input records processed, by topic and event type"
+_DEAD_LETTERS_HELP = "records sent to the dead-letter topic, by reason"
+_ALERTS_HELP = "alerts published, by signal, severity and kind"
+_HELD_HELP = ("records waiting for the other input topic of their partition, so that usage "
+              "and billing go in event-time order")  # fmt: skip
+_LAG_HELP = ("records in the input partition after the next offset the worker expects "
+             "(high watermark minus that offset)")  # fmt: skip
 
 
-class WorkerMetrics:
+class WorkerCollector(Collector):
+    """The processor's counts, the held records and the consumer lag, read at each scrape.
+
+    The lag has a series per input partition this worker holds at the time of the scrape,
+    so a revoked partition's series goes away instead of freezing.
+    """
+
     def __init__(
         self,
-        metrics: Registry,
         processor: LiveProcessor,
         gate: DeliveryGate,
         topics: tuple[str, str],
         consumer: Callable[[], Any],
     ) -> None:
-        describe_metrics(metrics)
-        self.metrics = metrics
         self.processor = processor
         self.gate = gate
         self.topics = topics
         self.sources = {topic: source for source, topic in enumerate(topics)}
         self.consumer = consumer  # Faust creates its consumer lazily: ask for it each scrape
-        self.observe_latency = lambda seconds: metrics.observe(LATENCY, seconds)
 
-    def render(self) -> str:
-        metrics, processor = self.metrics, self.processor
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, ...]:
+        return (
+            CounterMetricFamily(EVENTS, _EVENTS_HELP, labels=("topic", "type")),
+            CounterMetricFamily(DEAD_LETTERS, _DEAD_LETTERS_HELP, labels=("reason",)),
+            CounterMetricFamily(ALERTS, _ALERTS_HELP, labels=("signal", "severity", "kind")),
+        )
+
+    def describe(self) -> Iterator[Any]:
+        """The names, for the registry's duplicate check (without touching the consumer)."""
+        yield from self._families()
+        yield GaugeMetricFamily(HELD, _HELD_HELP)
+        yield GaugeMetricFamily(LAG, _LAG_HELP, labels=("topic", "partition"))
+
+    def collect(self) -> Iterator[Any]:
+        processor = self.processor
+        events, dead_letters, alerts = self._families()
         for source, counts in enumerate(processor.processed):
             for kind, n in list(counts.items()):
-                metrics.set(EVENTS, n, topic=self.topics[source], type=kind)
+                events.add_metric((self.topics[source], kind), n)
         for kind, n in list(processor.dead_letter_kinds.items()):
-            metrics.set(DEAD_LETTERS, n, reason=kind)
+            dead_letters.add_metric((kind,), n)
         for (signal, severity, kind), n in list(processor.alert_counts.items()):
-            metrics.set(ALERTS, n, signal=signal, severity=severity, kind=kind)
-        metrics.set(HELD, processor.held())
-        return self._lag().render() + metrics.render()
+            alerts.add_metric((signal, severity, kind), n)
+        yield from (events, dead_letters, alerts)
+        yield GaugeMetricFamily(HELD, _HELD_HELP, value=processor.held())
+        yield self._lag()
 
-    def _lag(self) -> Registry:
-        """A registry of its own per scrape, so a revoked partition's series goes away instead
-        of freezing: the lag has a series per input partition this worker holds now."""
-        lag = Registry()
-        lag.describe(LAG, "gauge", "records in the input partition after the next offset "
-                     "the worker expects (high watermark minus that offset)")  # fmt: skip
+    def _lag(self) -> GaugeMetricFamily:
+        lag = GaugeMetricFamily(LAG, _LAG_HELP, labels=("topic", "partition"))
         consumer = self.consumer()
         try:
             assigned = consumer.assignment()
         except ConsumerNotStarted:
             assigned = set()
-        for tp in assigned:
+        for tp in sorted(assigned, key=lambda tp: (tp.topic, tp.partition)):
             source = self.sources.get(tp.topic)
             highwater = consumer.highwater(tp) if source is not None else None
             if highwater is None:
@@ -86,6 +103,29 @@ class WorkerMetrics:
             if position is None:  # no record handed over since the partition was assigned
                 # Private: Faust's record of the committed offsets (see agents/__init__.py).
                 position = consumer._committed_offset.get(tp)
-            lag.set(LAG, max(highwater - (position or 0), 0), topic=tp.topic,
-                    partition=str(tp.partition))  # fmt: skip
+            lag.add_metric((tp.topic, str(tp.partition)), max(highwater - (position or 0), 0))
         return lag
+
+
+class WorkerMetrics:
+    def __init__(
+        self,
+        metrics: CollectorRegistry,
+        processor: LiveProcessor,
+        gate: DeliveryGate,
+        topics: tuple[str, str],
+        consumer: Callable[[], Any],
+    ) -> None:
+        self.metrics = metrics
+        self.latency = Histogram(
+            LATENCY,
+            "seconds from taking a record to its alerts being confirmed by Kafka",
+            buckets=LATENCY_BUCKETS,
+            registry=metrics,
+        )
+        metrics.register(WorkerCollector(processor, gate, topics, consumer))
+        self.observe_latency: Callable[[float], None] = self.latency.observe
+
+    def render(self) -> tuple[bytes, str]:
+        """The body of ``GET /metrics`` and its content type."""
+        return exposition(self.metrics)

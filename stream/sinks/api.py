@@ -22,11 +22,12 @@ import orjson
 import redis
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
-from stream.run.metrics import Registry
+from stream.run.metrics import exposition
 from stream.sinks.readmodel_store import RedisReadModel
 from stream.sinks.web_page import account_page, at_risk_page, error_page
 
@@ -109,11 +110,15 @@ def danger_per_day(policy: Policy, view: dict) -> float | None:
     return round(line * seats / 7, 3)
 
 
-def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
+def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
               feed_alive: Callable[[], bool] = lambda: True) -> web.Application:  # fmt: skip
-    metrics.describe("churnwatch_http_requests_total", "counter", "API requests by route, status")
-    metrics.describe("churnwatch_http_request_seconds", "histogram", "API latency by route",
-                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))  # fmt: skip
+    """The API and pages; their request counts and latencies go on ``metrics``, which
+    ``GET /metrics`` serves (with whatever else is registered on it, such as the feed's)."""
+    requests = Counter("churnwatch_http_requests_total", "API requests by route, status",
+                       ("route", "status"), registry=metrics)  # fmt: skip
+    latency = Histogram("churnwatch_http_request_seconds", "API latency by route", ("route",),
+                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+                        registry=metrics)  # fmt: skip
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -136,9 +141,8 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
                 response = _page_error(*failed, request.path_qs)
             else:
                 response = _error(*failed)
-        metrics.inc("churnwatch_http_requests_total", route=name, status=str(response.status))
-        metrics.observe("churnwatch_http_request_seconds", time.perf_counter() - started,
-                        route=name)  # fmt: skip
+        requests.labels(name, str(response.status)).inc()
+        latency.labels(name).observe(time.perf_counter() - started)
         return response
 
     def with_line(view: dict) -> dict:
@@ -178,7 +182,9 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: Registry,
         return _json(body, 200 if ok and alive else 503)
 
     async def prometheus(request: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain")
+        body, content_type = exposition(metrics)
+        # As a header: aiohttp refuses a content_type argument that names a charset.
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def openapi(request: web.Request) -> web.Response:
         return _json(OPENAPI)

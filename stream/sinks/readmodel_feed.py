@@ -18,34 +18,51 @@ import time
 import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.events import EventBase, InvalidEvent, decode_event
 from stream.kafka.settings import WorkerSettings
-from stream.run.metrics import Registry
 from stream.sinks.alert_records import parse
 from stream.sinks.readmodel_store import RedisReadModel
 
 log = logging.getLogger("churnwatch.readmodel")
 
 
-_METRICS = (
-    ("churnwatch_readmodel_records_total", "counter",
-     "alert records read from the alerts topic, by signal, severity and kind"),
-    ("churnwatch_readmodel_applied_total", "counter",
-     "records that changed the read model (redeliveries change nothing)"),
-    ("churnwatch_readmodel_invalid_total", "counter",
-     "records on the alerts topic that are not alert records (skipped)"),
-    ("churnwatch_readmodel_lag", "gauge", "records not yet in the read model, per topic partition"),
-    ("churnwatch_redis_up", "gauge", "1 when the last Redis write succeeded"),
-    ("churnwatch_redis_errors_total", "counter", "failed Redis writes (each one retried)"),
-)  # fmt: skip
+class ReadModelMetrics:
+    """The feed's series on ``registry`` (named apart from the worker's, in agents/metrics.py).
 
+    ``prometheus_client`` adds ``_total`` to a counter's name unless it ends so already: the
+    names below are the names exposed.
+    """
 
-def describe_readmodel_metrics(metrics: Registry) -> None:
-    """Register the feed's metrics (named apart from the worker's own ``describe_metrics``)."""
-    for name, kind, text in _METRICS:
-        metrics.describe(name, kind, text)
-    metrics.set("churnwatch_redis_up", 1)  # until a write fails
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "churnwatch_readmodel_records_total",
+            "alert records read from the alerts topic, by signal, severity and kind",
+            ("signal", "severity", "kind"), registry=registry,
+        )  # fmt: skip
+        self.applied = Counter(
+            "churnwatch_readmodel_applied_total",
+            "records that changed the read model (redeliveries change nothing)",
+            registry=registry,
+        )
+        self.invalid = Counter(
+            "churnwatch_readmodel_invalid_total",
+            "records on the alerts topic that are not alert records (skipped)",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "churnwatch_readmodel_lag", "records not yet in the read model, per topic partition",
+            ("topic", "partition"), registry=registry,
+        )  # fmt: skip
+        self.redis_up = Gauge(
+            "churnwatch_redis_up", "1 when the last Redis write succeeded", registry=registry
+        )
+        self.redis_errors = Counter(
+            "churnwatch_redis_errors_total", "failed Redis writes (each one retried)",
+            registry=registry,
+        )  # fmt: skip
+        self.redis_up.set(1)  # until a write fails
 
 
 def _billing_event(value: bytes | None) -> EventBase | None:
@@ -56,14 +73,14 @@ def _billing_event(value: bytes | None) -> EventBase | None:
 
 
 class ReadModelFeed:
-    def __init__(self, settings: WorkerSettings, store: RedisReadModel, metrics: Registry,
-                 group: str | None = None) -> None:  # fmt: skip
+    def __init__(self, settings: WorkerSettings, store: RedisReadModel,
+                 registry: CollectorRegistry, group: str | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
-        self.metrics = metrics
+        self.metrics = ReadModelMetrics(registry)
+        self.redis_up = True  # until a write fails
         self.group = group or f"{settings.app_id}-readmodel"
         self.stop = threading.Event()
-        describe_readmodel_metrics(metrics)
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -107,7 +124,7 @@ class ReadModelFeed:
                         continue  # the worker dead-letters what is not a valid event
                     alert = parse(record.value)
                     if alert is None:
-                        self.metrics.inc("churnwatch_readmodel_invalid_total")
+                        self.metrics.invalid.inc()
                         continue
                     alerts.append(alert)
             if (alerts or billing) and not self._write(alerts, billing):
@@ -128,21 +145,22 @@ class ReadModelFeed:
                 applied = self.store.apply(alerts)
                 self.store.portfolio.apply(billing)
             except redis.RedisError as exc:
-                if self.metrics.value("churnwatch_redis_up") != 0:
+                if self.redis_up:
                     log.warning("Redis write failed (%s); holding %d records and retrying",
                                 exc, len(alerts) + len(billing))  # fmt: skip
-                self.metrics.set("churnwatch_redis_up", 0)
-                self.metrics.inc("churnwatch_redis_errors_total")
+                self.redis_up = False
+                self.metrics.redis_up.set(0)
+                self.metrics.redis_errors.inc()
                 self.stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if self.metrics.value("churnwatch_redis_up") == 0:
+            if not self.redis_up:
                 log.warning("Redis is back; the read model is catching up")
-            self.metrics.set("churnwatch_redis_up", 1)
-            self.metrics.inc("churnwatch_readmodel_applied_total", applied)
+            self.redis_up = True
+            self.metrics.redis_up.set(1)
+            self.metrics.applied.inc(applied)
             for alert in alerts:
-                self.metrics.inc("churnwatch_readmodel_records_total", signal=alert["signal"],
-                                 severity=alert["severity"], kind=alert["kind"])  # fmt: skip
+                self.metrics.records.labels(alert["signal"], alert["severity"], alert["kind"]).inc()
             return True
         return False
 
@@ -153,5 +171,4 @@ class ReadModelFeed:
         ends = consumer.end_offsets(assigned)
         for tp in assigned:
             lag = max(ends.get(tp, 0) - consumer.position(tp), 0)
-            self.metrics.set("churnwatch_readmodel_lag", lag, topic=tp.topic,
-                             partition=str(tp.partition))  # fmt: skip
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)

@@ -23,8 +23,10 @@ from stream.sinks.readmodel_store import RedisReadModel
 log = logging.getLogger("churnwatch.serve")
 
 
-def run_service(settings: WorkerSettings, policy: Policy) -> None:
-    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+def build_service(settings: WorkerSettings, policy: Policy,
+                  store: RedisReadModel) -> tuple[web.Application, ReadModelFeed]:  # fmt: skip
+    """The API over ``store``, its feed started and stopped with it; one registry holds the
+    feed's series, the API's and the process collectors, all served at ``GET /metrics``."""
     metrics = Registry()
     feed = ReadModelFeed(settings, store, metrics)
     thread = threading.Thread(target=feed.run, name="readmodel-feed", daemon=True)
@@ -39,6 +41,12 @@ def run_service(settings: WorkerSettings, policy: Policy) -> None:
 
     app.on_startup.append(start_feed)
     app.on_cleanup.append(stop_feed)
+    return app, feed
+
+
+def run_service(settings: WorkerSettings, policy: Policy) -> None:
+    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+    app, _ = build_service(settings, policy, store)
     where = f"http://{settings.api_host}:{settings.api_port}"
     log.info("read model of %s in Redis (prefix %s); API on %s", settings.alerts_topic,
              settings.redis_prefix, where)  # fmt: skip

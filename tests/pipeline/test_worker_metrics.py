@@ -3,12 +3,12 @@ log it consumed and the topics it wrote."""
 
 from __future__ import annotations
 
-import re
 import urllib.request
 from collections import Counter
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.events import InvalidEvent, decode_event, reason_kind, source_index
 from stream.devtools.brokers import free_port
@@ -17,23 +17,22 @@ from tests.pipeline.conftest import JUNK_LINES, PARTITIONS, ROCKSDB, start_worke
 
 pytestmark = pytest.mark.slow
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
-
 
 def _scrape(port: int) -> tuple[str, dict[str, list[tuple[dict[str, str], float]]]]:
+    """The content type, and each sample by its exposed name (``..._total``, ``..._bucket``)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         kind = response.headers.get("Content-Type", "")
         text = response.read().decode()
     samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        assert match, f"not a Prometheus sample: {line!r}"
-        name, labels, value = match.groups()
-        samples.setdefault(name, []).append((dict(_LABEL.findall(labels or "")), float(value)))
+    for family in text_string_to_metric_families(text):  # raises on text Prometheus refuses
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
     return kind, samples
+
+
+def _ours(samples: dict) -> dict:
+    """The worker's own series (process collectors move on their own, even when idle)."""
+    return {name: v for name, v in samples.items() if name.startswith("churnwatch_")}
 
 
 def _answers(port: int) -> bool:
@@ -73,6 +72,12 @@ def test_metrics_count_what_the_worker_did(kafka, simulated, tmp_path):
         kind, samples = _scrape(port)
 
         assert kind.startswith("text/plain")
+        # prometheus_client's process and Python collectors are served beside the worker's.
+        assert samples["process_resident_memory_bytes"][0][1] > 0
+        assert samples["process_open_fds"][0][1] > 0
+        assert "process_cpu_seconds_total" in samples
+        assert samples["python_gc_objects_collected_total"]
+        assert "churnwatch_worker_held_records" in samples
         events = _by(samples, "churnwatch_worker_events_total", "topic", "type")
         assert events == expected_events
         valid = sum(expected_events.values())
@@ -108,7 +113,7 @@ def test_metrics_count_what_the_worker_did(kafka, simulated, tmp_path):
         }
         assert set(lag.values()) == {0}
 
-        # Idle: the endpoint still answers, and nothing moves.
-        assert _scrape(port)[1] == samples
+        # Idle: the endpoint still answers, and nothing of the worker's moves.
+        assert _ours(_scrape(port)[1]) == _ours(samples)
     finally:
         dep.stop_all()

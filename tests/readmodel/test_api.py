@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from stream.core.policy import load_policy
 from stream.run.metrics import Registry
@@ -106,8 +107,10 @@ def test_metrics_count_requests(api):
     api.get("/accounts/at-risk?limit=0")
     _, text, kind = api.get("/metrics")
     assert kind == "text/plain"
-    assert 'churnwatch_http_requests_total{route="/accounts/at-risk",status="400"} 1' in text
-    assert "churnwatch_http_request_seconds_bucket" in text
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    assert ("churnwatch_http_requests_total", {"route": "/accounts/at-risk", "status": "400"},
+            1) in [(s.name, s.labels, s.value) for s in samples]  # fmt: skip
+    assert "churnwatch_http_request_seconds_bucket" in {s.name for s in samples}
 
 
 def _with_query(path: str, pairs: list[tuple[str, str]]) -> str:
