@@ -26,7 +26,7 @@ Private attributes of faust-streaming 0.15.3 still used, and why no public API w
     no longer assigned (a commit racing a revoke), commits through the transaction manager
     when ``processing_guarantee`` is ``exactly_once``, and updates ``_committed_offset`` and
     the tables' persisted offsets.
-``Consumer._committed_offset`` (``metrics.WorkerMetrics``)
+``Consumer._committed_offset`` (``metrics.WorkerCollector``)
     The lag of a partition assigned but with no record handed over yet is measured from its
     committed offset. Faust keeps it here and has no getter; aiokafka's ``committed(tp)`` is
     a coordinator round trip per partition (and again not exposed by Faust's consumer), too
