@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := demo-out
 
-.PHONY: setup demo replay-demo test lint bench bench-live clean
+.PHONY: setup provision demo replay-demo test lint bench bench-live clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 setup: $(BIN)/.installed
+
+# The programs the tests run (Java and Maven for Kafka, redis-server, Chromium, openssl), installed
+# with apt-get when missing and possible, else a list of what to install and a stop before any
+# test runs. The same script provisions CI (.ci/run).
+provision:
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/provision.sh
 
 demo: setup
 	$(BIN)/churnwatch demo
@@ -26,8 +32,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
-	$(BIN)/python -m pytest
+# A passing run leaves no temporary directories behind; a failing one keeps those of the failed
+# tests (in /tmp/pytest-of-<user>/) to look into.
+test: provision lint
+	$(BIN)/python -m pytest -o tmp_path_retention_policy=failed
 
 bench: setup
 	$(BIN)/python bench/replay_bench.py

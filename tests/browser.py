@@ -37,7 +37,7 @@ class Marks(HTMLParser):
 def render(url: str, tmp_path: Path, marks: Marks | None = None) -> tuple[dict[str, int], int]:
     """Open ``url`` in headless Chromium: the plots in the DOM it built, and the byte size of
     its screenshot (a blank page compresses to almost nothing)."""
-    assert CHROMIUM, "chromium is not installed (.ci/run installs it)"
+    assert CHROMIUM, "chromium is not installed: `make test` installs it (scripts/provision.sh)"
     base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,1600"]
     dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, timeout=120,
                          check=True).stdout.decode()  # fmt: skip

@@ -20,7 +20,7 @@ from stream.sinks.readmodel_store import RedisReadModel
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:  # a failure, never a skip: CI installs it
-        pytest.fail("redis-server is not installed (.ci/run installs it from Debian)")
+        pytest.fail("redis-server is not installed: `make test` installs it (scripts/provision.sh)")
     with RedisServer() as server:
         yield server
 
