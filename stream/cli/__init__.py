@@ -27,7 +27,7 @@ from stream.core.policy import PolicyError
 from stream.devtools.brokers import BrokerError
 from stream.kafka.topics import TopicError
 from stream.offline.outcomes import LabelsError
-from stream.run.logio import LogError
+from stream.run.logio import LogError, close_displays
 
 __all__ = [
     "EXIT_INCOMPLETE",
@@ -94,12 +94,15 @@ def _run(argv: Sequence[str] | None) -> int:
         except BrokenPipeError:
             raise  # an OSError, but not a failure: see main
         except (PolicyError, UsageError, ValueError, TopicError, BrokerError, LabelsError) as exc:
+            close_displays()
             print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except (LogError, OSError, KafkaError) as exc:
+            close_displays()
             print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
             return EXIT_IO
         except KeyboardInterrupt:
+            close_displays()
             print(f"churnwatch {args.command}: interrupted", file=sys.stderr)
             return 130
     finally:

@@ -162,14 +162,13 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         with (
             LogReader(args.log, stop_at_damage=True) as reader,
             RejectsFile(args.rejects) as rejects,
+            Progress("produce", reader.size, enabled=False if args.quiet else None) as progress,
         ):
-            progress = Progress("produce", reader.size, enabled=False if args.quiet else None)
             report = produce(
                 reader, producer, settings, rejects.write, rate=args.rate or None,
                 send_invalid=args.send_invalid,
                 on_progress=lambda n: progress.update(n, reader.position()),
             )  # fmt: skip
-            progress.done()
     finally:
         producer.close()
     if not args.quiet:

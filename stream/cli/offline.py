@@ -195,8 +195,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         LogReader(args.log, stop_at_damage=True) as reader,
         open_output(args.output) as out,
         RejectsFile(rejects_path) as rejects,
+        Progress("replay", reader.size, enabled=False if args.quiet else None) as progress,
     ):
-        progress = Progress("replay", reader.size, enabled=False if args.quiet else None)
         report = replay(
             reader,
             engine,
@@ -205,7 +205,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             on_progress=lambda n: progress.update(n, reader.position()),
             not_after_ms=not_after,
         )
-        progress.done()
     if args.summary:
         Path(args.summary).write_bytes(dumps(with_completeness(report.as_dict(), reader)) + b"\n")
     if not args.quiet:

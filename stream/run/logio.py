@@ -15,13 +15,18 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from schemas.events import MAX_EVENT_BYTES
 from stream.run.validate import RAW_EXCERPT_BYTES, OversizedLine
+
+if TYPE_CHECKING:  # rich is imported when a display starts: most runs never show one
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+    from rich.progress import ProgressColumn, TaskID
 
 _GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
@@ -34,38 +39,110 @@ class LogError(OSError):
 
 
 class Progress:
-    """A one-line progress display on a terminal; silent when output is not a TTY."""
+    """Progress of a long run on a terminal: share done, lines, lines per second and an ETA.
+
+    Drawn with rich on stderr, and only where someone watches it: never when stderr is not a
+    terminal (a pipe, a file, a test), under CI (``CI`` set) or when ``enabled`` is False
+    (``-q``). It appears half a second into a run, so short runs print nothing, and
+    :meth:`done` removes it. ``total_bytes`` and the positions given to :meth:`update` are
+    bytes of the file (compressed bytes for gzip); without a size (stdin) there is no share or
+    ETA. ``console`` replaces the terminal (tests pass one with ``force_terminal``); ``clock``
+    replaces :func:`time.monotonic`.
+    """
 
     def __init__(
-        self, label: str, total_bytes: int | None, stream: TextIO | None = None, enabled=None
+        self,
+        label: str,
+        total_bytes: int | None,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream = stream or sys.stderr
         if enabled is None:
-            enabled = self.stream.isatty() and not os.environ.get("CI")
+            if console is not None:
+                watched = console.is_terminal
+            else:
+                target = stream or sys.stderr
+                watched = hasattr(target, "isatty") and target.isatty()
+            enabled = watched and not os.environ.get("CI")
         self.enabled = enabled
         self.label = label
-        self.total = total_bytes
-        self.started = time.monotonic()
+        self.total = total_bytes or None
+        self.stream = stream
+        self.console = console
+        self.clock = clock
+        self.started = clock()
         self._next = self.started + 0.5
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()
 
     def update(self, lines: int, position: int | None) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
+        now = self.clock()
         if now < self._next:
             return
         self._next = now + 0.5
+        bar = self._bar or self._prepare()
+        assert self._task is not None
         rate = lines / max(now - self.started, 1e-9)
-        share = ""
+        done = None
         if self.total and position is not None:
-            share = f" {min(100.0, 100 * position / self.total):5.1f}%"
-        self.stream.write(f"\r{self.label}:{share} {lines:,} lines, {rate:,.0f} lines/s ")
-        self.stream.flush()
+            done = min(position, self.total)
+        bar.update(self._task, completed=done, lines=lines, rate=rate)
+        if self._bar is None:
+            bar.start()  # drawn as it starts
+            self._bar = bar
+            _SHOWN.add(self)
+        else:
+            bar.refresh()
 
     def done(self) -> None:
-        if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
+        bar, self._bar = self._bar, None
+        _SHOWN.discard(self)
+        if bar is not None:
+            bar.stop()
+
+    def _prepare(self) -> RichProgress:
+        from rich.console import Console
+        from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        console = self.console or Console(
+            file=self.stream or sys.stderr, force_terminal=True, highlight=False
+        )
+        columns: list[str | ProgressColumn] = [TextColumn("{task.description}:")]
+        if self.total:
+            columns += [BarColumn(bar_width=24), TaskProgressColumn()]
+        columns.append(TextColumn("{task.fields[lines]:,} lines, {task.fields[rate]:,.0f} lines/s"))
+        if self.total:
+            columns += [TextColumn("ETA"), TimeRemainingColumn()]
+        # Refreshed by update() rather than a thread of its own; stdout and stderr stay the
+        # process's own (alerts may be going to stdout while the display runs).
+        bar = RichProgress(
+            *columns, console=console, auto_refresh=False, transient=True,
+            redirect_stdout=False, redirect_stderr=False, get_time=self.clock,
+        )  # fmt: skip
+        self._task = bar.add_task(self.label, total=self.total, lines=0, rate=0.0)
+        return bar
+
+
+_SHOWN: set[Progress] = set()
+"""Displays on the terminal now, for :func:`close_displays`."""
+
+
+def close_displays() -> None:
+    """Remove every progress display still shown, before an error is printed: a run that
+    fails never reaches its own :meth:`Progress.done`, and the terminal gets its cursor back."""
+    for progress in list(_SHOWN):
+        progress.done()
 
 
 class LogReader:
