@@ -6,6 +6,10 @@ end (a truncated .gz) gives 3 from replay and produce, after they finish on the 
 the damage and say the run is incomplete. A reader that stops reading
 (``churnwatch alerts tail | head``) ends the command quietly with status 0.
 
+What the commands say on stderr (summaries, warnings, errors) goes through the
+``churnwatch.cli`` logger: plain lines by default, one JSON object per line with
+``CHURNWATCH_LOG_FORMAT=json`` (:mod:`stream.run.logs`), as the worker's and ``serve``'s logs.
+
 The commands live one module per group, each command's flags next to its handler:
 :mod:`~stream.cli.offline` (simulate, replay, backtest, calibrate), :mod:`~stream.cli.live`
 (broker, worker, produce, demo), :mod:`~stream.cli.read` (serve, alerts tail, account) and
@@ -27,6 +31,7 @@ from stream.core.policy import PolicyError
 from stream.devtools.brokers import BrokerError
 from stream.kafka.topics import TopicError
 from stream.offline.outcomes import LabelsError
+from stream.run import logs
 from stream.run.logio import LogError, close_displays
 
 __all__ = [
@@ -67,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnwatch",
         description="Streaming churn early-warning: detect risk signals, emit explainable alerts.",
+        epilog=f"{logs.LOG_FORMAT_VARIABLE}=json writes what the commands log on stderr (the "
+        "worker's and serve's logs, summaries, warnings, errors) as one JSON object per line; "
+        "the default, text, is for people.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
@@ -87,23 +95,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    # Logging is set up before the flags are parsed, so that a deprecated flag's warning has
+    # the format too; a bad CHURNWATCH_LOG_FORMAT is reported (in text) once the command is known.
+    try:
+        log_format, bad_format = logs.log_format(), None
+    except logs.LogFormatError as exc:
+        log_format, bad_format = "text", exc
+    log = logs.setup_command_logging(log_format)
     try:
         args = build_parser().parse_args(argv)
+        if bad_format is not None:
+            log.error("churnwatch %s: %s", args.command, bad_format)
+            return EXIT_USAGE
         try:
             return args.handler(args)
         except BrokenPipeError:
             raise  # an OSError, but not a failure: see main
         except (PolicyError, UsageError, ValueError, TopicError, BrokerError, LabelsError) as exc:
             close_displays()
-            print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
+            log.error("churnwatch %s: %s", args.command, exc)
             return EXIT_USAGE
         except (LogError, OSError, KafkaError) as exc:
             close_displays()
-            print(f"churnwatch {args.command}: {exc}", file=sys.stderr)
+            log.error("churnwatch %s: %s", args.command, exc)
             return EXIT_IO
         except KeyboardInterrupt:
             close_displays()
-            print(f"churnwatch {args.command}: interrupted", file=sys.stderr)
+            log.error("churnwatch %s: interrupted", args.command)
             return 130
     finally:
         # Output small enough to sit in the buffer meets a closed pipe only here, and would

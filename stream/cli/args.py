@@ -7,14 +7,20 @@ instead of a traceback deep inside a command, so each check lives here once.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from stream.run.logs import CLI_LOGGER, LOG_FORMAT_VARIABLE
+
 if TYPE_CHECKING:
+    from stream.kafka.settings import WorkerSettings
     from stream.run.logio import LogReader
+
+log = logging.getLogger(CLI_LOGGER)
+"""Where the commands' summaries, warnings and errors go (see :mod:`stream.run.logs`)."""
 
 EXIT_USAGE = 2
 """Bad flags, files, policies or settings: nothing was done."""
@@ -88,8 +94,8 @@ class DeprecatedAlias(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:  # fmt: skip
-        print(f"{parser.prog}: {option_string} is deprecated; use {self.replacement}, which "
-              "means the same", file=sys.stderr)  # fmt: skip
+        log.warning("%s: %s is deprecated; use %s, which means the same", parser.prog,
+                    option_string, self.replacement)  # fmt: skip
         setattr(namespace, self.dest, values)
 
 
@@ -265,9 +271,17 @@ def incomplete_status(command: str, reader: LogReader) -> int:
     """0, or the damaged-log status after saying so; said even with -q, as an error is."""
     if reader.incomplete is None:
         return 0
-    print(
-        f"churnwatch {command}: INCOMPLETE: {reader.incomplete}; what is written covers the "
-        "lines before it",
-        file=sys.stderr,
-    )
+    log.error("churnwatch %s: INCOMPLETE: %s; what is written covers the lines before it",
+              command, reader.incomplete)  # fmt: skip
     return EXIT_INCOMPLETE
+
+
+def worker_settings() -> WorkerSettings:
+    """The ``CHURNWATCH_*`` settings of the worker and its tools, from the environment.
+
+    ``CHURNWATCH_LOG_FORMAT`` is the command line's (read when logging is set up), so it is
+    left out of what the settings check for unknown variables.
+    """
+    from stream.kafka.settings import load_settings
+
+    return load_settings({k: v for k, v in os.environ.items() if k != LOG_FORMAT_VARIABLE})

@@ -7,19 +7,21 @@ so that ``churnwatch --help`` and the offline commands never pay for them.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from stream.cli.args import (
     DAMAGED_LOG_HELP,
     LOG_HELP,
     add_command,
     incomplete_status,
+    log,
     non_negative,
     positive_int,
     rejects_note,
+    worker_settings,
 )
 from stream.core.policy import load_policy
 from stream.run.logio import LogReader, Progress, RejectsFile
+from stream.run.logs import log_format, worker_logging_config
 
 BROKER_KINDS = ("auto", "kafka", "tansu")
 
@@ -88,16 +90,15 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
-    from stream.kafka.settings import load_settings
     from stream.kafka.topics import ensure_topics
 
-    settings = load_settings()
+    settings = worker_settings()
     policy = load_policy(settings.policy)
     counts = ensure_topics(settings)
     if args.check:
         topics = (settings.usage_topic, settings.billing_topic, settings.alerts_topic)
-        print(f"worker settings, policy and topics on {settings.broker}: ok ({', '.join(topics)}: "
-              f"{counts[settings.usage_topic]} partitions each)", file=sys.stderr)  # fmt: skip
+        log.info("worker settings, policy and topics on %s: ok (%s: %d partitions each)",
+                 settings.broker, ", ".join(topics), counts[settings.usage_topic])  # fmt: skip
         return 0
     import asyncio
 
@@ -114,7 +115,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     churn = build_app(settings, policy)
     logging.getLogger("churnwatch").info("starting with %s", settings.redacted())
-    faust.Worker(churn.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    faust.Worker(
+        churn.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        logging_config=worker_logging_config(log_format(), settings.log_level),
+    ).execute_from_commandline()
     return 0
 
 
@@ -152,10 +158,9 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_produce(args: argparse.Namespace) -> int:
     from stream.kafka.produce import make_producer, produce
-    from stream.kafka.settings import load_settings
     from stream.kafka.topics import ensure_topics
 
-    settings = load_settings()
+    settings = worker_settings()
     ensure_topics(settings)
     producer = make_producer(settings)
     try:
@@ -172,11 +177,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     finally:
         producer.close()
     if not args.quiet:
-        print(
+        log.info(
             f"produce: {report.sent:,} records ({report.usage:,} usage, {report.billing:,} "
             f"billing) to {settings.broker}; {report.rejected:,} invalid lines"
-            f"{rejects_note(args.rejects, report.rejected)}",
-            file=sys.stderr,
+            f"{rejects_note(args.rejects, report.rejected)}"
         )
     return incomplete_status("produce", reader)
 

@@ -23,6 +23,7 @@ from stream.cli.args import (
     fraction,
     holdout,
     incomplete_status,
+    log,
     non_negative,
     non_negative_int,
     not_after_ms,
@@ -135,10 +136,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             for label in labels:
                 out.write(dumps(label.as_dict()) + b"\n")
     churned = sum(1 for label in labels if label.outcome == "churned")
-    print(
+    log.info(
         f"simulate: {lines:,} lines for {cfg.accounts:,} accounts over {cfg.days} days "
-        f"({churned:,} churn); seed {cfg.seed}",
-        file=sys.stderr,
+        f"({churned:,} churn); seed {cfg.seed}"
     )
     return 0
 
@@ -209,14 +209,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         Path(args.summary).write_bytes(dumps(with_completeness(report.as_dict(), reader)) + b"\n")
     if not args.quiet:
         stats = report.engine
-        print(
+        log.info(
             f"replay: {report.lines:,} lines, {report.events:,} events, "
             f"{report.rejected:,} rejected{rejects_note(rejects_path, report.rejected)}, "
             f"{report.alerts:,} alerts "
             f"({stats['alerts_opened']:,} opened, {stats['alerts_updated']:,} updated, "
             f"{stats['alerts_resolved']:,} resolved); duplicates {stats['duplicate']:,}, "
-            f"too late {stats['too_late']:,}, unknown types {stats['unknown_type']:,}",
-            file=sys.stderr,
+            f"too late {stats['too_late']:,}, unknown types {stats['unknown_type']:,}"
         )
     return incomplete_status("replay", reader)
 
@@ -325,14 +324,13 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         s = report["signals"][OVERALL]
         per_account = load_policy(args.policy).alerting.per_account
         counted = "account episodes" if per_account else "all signals"
-        print(
+        log.info(
             f"backtest: {report['population']['accounts']:,} accounts, "
             f"{report['population']['churned']:,} churned; {counted}: precision "
             f"{_pct(s['precision'])}, recall {_pct(s['recall'])} "
             f"({s['churners_detected']}/{s['churners_eligible']}), median lead "
             f"{s['lead_days']['median']} days, {s['per_100_accounts_per_month']} alerts per 100 "
-            f"accounts per month; report {args.output}",
-            file=sys.stderr,
+            f"accounts per month; report {args.output}"
         )
     return 0
 
@@ -406,7 +404,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             args.min_precision, args.min_churners, args.budget,
         )  # fmt: skip
     except CalibrationError as exc:
-        print(f"churnwatch calibrate: {exc}", file=sys.stderr)
+        log.error(f"churnwatch calibrate: {exc}")
         return 1
     if args.output == "-":
         sys.stdout.write(policy_text)
@@ -415,25 +413,23 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     _write_reports(report, args.report, args.html, calibration_html)
     if not args.quiet:
         for line in decisions(report):
-            print(f"calibrate: {line}", file=sys.stderr)
+            log.info(f"calibrate: {line}")
         change = report.get("holdout_change")
         if change:
             before, after = report["holdout"]["base policy"], report["holdout"]["calibrated policy"]
-            print(
+            log.info(
                 f"calibrate: held-out accounts, base -> calibrated: precision "
                 f"{_pct(before['precision'])} -> {_pct(after['precision'])}, recall "
                 f"{_pct(before['recall'])} -> {_pct(after['recall'])}, F1 {before['f1']} -> "
                 f"{after['f1']}, alerts per 100 accounts per month "
-                f"{before['per_100_accounts_per_month']} -> {after['per_100_accounts_per_month']}",
-                file=sys.stderr,
+                f"{before['per_100_accounts_per_month']} -> {after['per_100_accounts_per_month']}"
             )
         rejected = report["replay"]["rejected"]
         if rejected and not args.rejects and not args.report and args.output == "-":
-            print(f"calibrate: {rejected:,} rejected line(s) not kept (give --rejects FILE to "
-                  "keep them)", file=sys.stderr)  # fmt: skip
+            log.warning(f"calibrate: {rejected:,} rejected line(s) not kept (give --rejects "
+                        "FILE to keep them)")  # fmt: skip
         policy = "stdout" if args.output == "-" else args.output
-        print(f"calibrate: policy {policy}, report {args.report or 'not written'}",
-              file=sys.stderr)  # fmt: skip
+        log.info(f"calibrate: policy {policy}, report {args.report or 'not written'}")
     return 0
 
 

@@ -9,7 +9,7 @@ import sysconfig
 from pathlib import Path
 
 from schemas.alerts import ALERT_SCHEMA_PATH, alert_json_schema_text
-from stream.cli.args import UsageError, add_command
+from stream.cli.args import UsageError, add_command, log
 from stream.core.policy import dump_policy_toml, load_policy
 from stream.core.signals.registry import SIGNALS
 
@@ -73,7 +73,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         return 0
     target = Path(args.write) if isinstance(args.write, str) else _checkout_schema()
     target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}", file=sys.stderr)
+    log.info("wrote %s", target)
     return 0
 
 

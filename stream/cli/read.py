@@ -16,13 +16,16 @@ from stream.cli.args import (
     UsageError,
     add_command,
     host,
+    log,
     non_negative,
     port,
     positive_int,
+    worker_settings,
 )
 from stream.core.policy import load_policy
 from stream.core.signals.registry import PUBLISHED
 from stream.render.text import LEGEND
+from stream.run.logs import log_format, setup_root_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,16 +61,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    from stream.kafka.settings import load_settings
     from stream.sinks.serve import run_service
 
-    settings = load_settings()
+    settings = worker_settings()
     # A flag beats the variable, as on any command line; model_copy skips validation, which
     # the flags' own types have done.
     chosen = {"api_host": args.host, "api_port": args.port}
     settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     policy = load_policy(settings.policy)
-    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(message)s")
+    setup_root_logging(log_format(), settings.log_level, "[%(asctime)s] %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     run_service(settings, policy)
     return 0
@@ -121,10 +123,9 @@ def _add_alerts(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_alerts_tail(args: argparse.Namespace) -> int:
-    from stream.kafka.settings import load_settings
     from stream.sinks.terminal import print_line, tail
 
-    tail(load_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
+    tail(worker_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
          args.json, args.max, args.idle_seconds)  # fmt: skip
     return 0
 
@@ -142,19 +143,18 @@ def _add_account(sub: argparse._SubParsersAction) -> None:
 def _cmd_account(args: argparse.Namespace) -> int:
     import redis
 
-    from stream.kafka.settings import load_settings
     from stream.sinks.readmodel_store import RedisReadModel
     from stream.sinks.terminal import explain_account
 
-    settings = load_settings()
+    settings = worker_settings()
     store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
     try:
         view = store.account(args.account_id)
     except redis.RedisError as exc:
         raise UsageError(f"cannot read the read model in Redis: {exc}") from None
     if view is None:
-        print(f"churnwatch account: no alert on record for {args.account_id!r} (healthy, or "
-              "unknown to churnwatch)", file=sys.stderr)  # fmt: skip
+        log.warning("churnwatch account: no alert on record for %r (healthy, or unknown to "
+                    "churnwatch)", args.account_id)  # fmt: skip
         return 1
     if args.json:
         sys.stdout.write(dumps_pretty(view).decode() + "\n")
