@@ -113,9 +113,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except ImportError:
         pass
 
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            # Faust sets up logging as the worker starts: a line logged before is lost.
+            logging.getLogger("churnwatch").info("starting with %s", settings.redacted())
+
     churn = build_app(settings, policy)
-    logging.getLogger("churnwatch").info("starting with %s", settings.redacted())
-    faust.Worker(
+    Worker(
         churn.app,
         loglevel=settings.log_level,
         quiet=True,

@@ -149,8 +149,9 @@ def test_the_worker_and_fausts_own_lines_are_json(kafka, tmp_path, log_lines):
     text = Path(tmp_path / "worker-0.log").read_text()
     entries = _json_lines(text)
     loggers = {entry["logger"] for entry in entries}
-    assert {"faust.worker", "churnwatch.ingest"} <= loggers, loggers
+    assert {"faust.worker", "churnwatch", "churnwatch.ingest"} <= loggers, loggers
     assert any(name.startswith("aiokafka.") for name in loggers), loggers
+    assert any(e["message"].startswith("starting with {") for e in entries)
     assert any(e["message"] == "[^Worker]: Ready" for e in entries)
     restored = [e for e in entries if "accounts restored" in e["message"]]
     assert len(restored) == 2, "one line per partition"
