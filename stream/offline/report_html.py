@@ -1,9 +1,9 @@
 """Self-contained HTML reports for backtest and calibration: inline SVG, no scripts, no CDN.
 
-A report is opened from a mail attachment or a CI artifact, often offline, so everything it
-shows is drawn here as SVG from the JSON report's own numbers. Each plot has an ``id`` the
-browser test looks for. The page shell, its style and the portfolio table are the API page's
-too (:mod:`stream.render.html`).
+A report is opened from a mail attachment or a CI artifact, often offline, so every chart is
+static SVG inside the page, drawn by matplotlib from the JSON report's own numbers
+(:mod:`stream.render.charts`). Each chart has an ``id`` the browser tests look for. The page
+shell, its style and the portfolio table are the API page's too (:mod:`stream.render.html`).
 """
 
 from __future__ import annotations
@@ -11,95 +11,37 @@ from __future__ import annotations
 from html import escape
 
 from stream.offline.backtest import OVERALL
+from stream.render import charts
 from stream.render.html import fmt_cell, page, portfolio_table
 
-_W, _H, _PAD = 640, 240, 40
-_BOX = f'viewBox="0 0 {_W} {_H}" width="{_W}" style="max-width:100%;height:auto"'
-"""Plots scale down to a phone's width instead of running off the page."""
+_BINS = 30
+"""Bins of a calibrate distribution, from zero to the right edge :func:`_shares` picks."""
 
 
-def _bars(plot_id: str, title: str, labels: list[str], series: dict[str, list[float]]) -> str:
-    """Vertical bars, one group per label, one colour per series."""
-    colours = ("#2f6db5", "#e07b39", "#3a9a5b")
-    top = max((v for values in series.values() for v in values), default=0) or 1
-    inner_w, inner_h = _W - 2 * _PAD, _H - 2 * _PAD
-    group = inner_w / max(len(labels), 1)
-    width = group * 0.8 / max(len(series), 1)
-    parts = [f'<svg id="{plot_id}" {_BOX} role="img">',
-             f"<title>{escape(title)}</title>",
-             f'<text x="{_PAD}" y="18" font-size="13">{escape(title)}</text>',
-             f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" '
-             'stroke="#888"/>',
-             f'<text x="4" y="{_PAD + 4}" font-size="10">{top:g}</text>']  # fmt: skip
-    for i, label in enumerate(labels):
-        x0 = _PAD + i * group + group * 0.1
-        for k, (name, values) in enumerate(series.items()):
-            height = inner_h * values[i] / top
-            parts.append(
-                f'<rect class="bar" x="{x0 + k * width:.1f}" y="{_H - _PAD - height:.1f}" '
-                f'width="{max(width - 1, 1):.1f}" height="{height:.1f}" '
-                f'fill="{colours[k % 3]}"><title>{escape(label)} {escape(name)}: '
-                f"{values[i]:g}</title></rect>"
-            )
-        if len(labels) <= 16 or i % max(len(labels) // 12, 1) == 0:
-            parts.append(
-                f'<text x="{x0:.1f}" y="{_H - _PAD + 12}" font-size="9" '
-                f'transform="rotate(30 {x0:.1f} {_H - _PAD + 12})">{escape(label)}</text>'
-            )
-    for k, name in enumerate(series):
-        parts.append(
-            f'<rect x="{_W - 150}" y="{10 + 14 * k}" width="10" height="10" '
-            f'fill="{colours[k % 3]}"/><text x="{_W - 135}" y="{19 + 14 * k}" '
-            f'font-size="11">{escape(name)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+def _gallery(items: list[str]) -> str:
+    """Charts side by side where the page is wide enough, one under another on a phone."""
+    cell = f'<div style="flex:1 1 420px;min-width:0;max-width:{charts.MAX_WIDTH_PX}px">'
+    return (
+        '<div class="charts" style="display:flex;flex-wrap:wrap;gap:0 1.2rem">'
+        + "".join(f"{cell}{item}</div>" for item in items)
+        + "</div>"
+    )
 
 
-def _distributions(plot_id: str, title: str, churned: list[float], retained: list[float],
-                   line: float, current: float) -> str:  # fmt: skip
-    """Two histograms (share of each group per bin) with the chosen and the current line."""
-    # Wide enough for both lines and most of the mass, not stretched by a few outliers.
+def _shares(churned: list[float], retained: list[float], line: float, current: float,
+            ) -> tuple[float, list[float], list[float]]:  # fmt: skip
+    """The right edge of the plot and each group's share (%) per bin: wide enough for both
+    lines and most of the mass, not stretched by a few outliers (which land in the last bin)."""
     top_x = min(max(line, current, *churned, *retained), max(line, current) * 3) or 1.0
-    bins = 30
-    step = top_x / bins
+    step = top_x / _BINS
 
     def shares(group: list[float]) -> list[float]:
-        counts = [0] * bins
+        counts = [0] * _BINS
         for v in group:
-            counts[min(int(v / step), bins - 1)] += 1
-        return [c / len(group) if group else 0.0 for c in counts]
+            counts[min(int(v / step), _BINS - 1)] += 1
+        return [100 * c / len(group) if group else 0.0 for c in counts]
 
-    a, b = shares(churned), shares(retained)
-    top = max([*a, *b, 1e-9])
-    inner_w, inner_h = _W - 2 * _PAD, _H - 2 * _PAD
-    parts = [f'<svg id="{plot_id}" class="distribution" {_BOX} role="img">',
-             f"<title>{escape(title)}</title>",
-             f'<text x="{_PAD}" y="18" font-size="13">{escape(title)}</text>']  # fmt: skip
-    for group, colour in ((a, "#d9534f"), (b, "#2f6db5")):
-        points = " ".join(
-            f"{_PAD + (i + 0.5) * inner_w / bins:.1f},{_H - _PAD - inner_h * s / top:.1f}"
-            for i, s in enumerate(group)
-        )
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
-                     'stroke-width="2"/>')  # fmt: skip
-    for value, dash, name in ((line, "", "chosen"), (current, "4 3", "current")):
-        x = _PAD + inner_w * min(value / top_x, 1.0)
-        parts.append(
-            f'<line class="line-{name}" x1="{x:.1f}" y1="{_PAD}" x2="{x:.1f}" '
-            f'y2="{_H - _PAD}" stroke="#222" stroke-dasharray="{dash}"/>'
-            f'<text x="{x + 3:.1f}" y="{_PAD + (0 if dash else 12)}" font-size="10">'
-            f"{name} {value:.3g}</text>"
-        )
-    parts.append(
-        f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#888"/>'
-        f'<text x="{_PAD}" y="{_H - 8}" font-size="10">0</text>'
-        f'<text x="{_W - _PAD - 30}" y="{_H - 8}" font-size="10">{top_x:.3g}</text>'
-        f'<text x="{_W - 250}" y="30" font-size="11" fill="#d9534f">churned: lowest level in '
-        f'the warning window (n={len(churned)})</text><text x="{_W - 250}" y="44" '
-        f'font-size="11" fill="#2f6db5">retained: lowest level (n={len(retained)})</text></svg>'
-    )
-    return "".join(parts)
+    return top_x, shares(churned), shares(retained)
 
 
 def _signal_table(signals: dict[str, dict]) -> str:
@@ -135,15 +77,21 @@ def backtest_html(report: dict) -> str:
         "<h2>Per signal</h2>",
         _signal_table(signals),
         "<h2>Lead time</h2>",
-        _bars("lead-time", "Churners by days from first alert to cancellation",
-              [f"{7 * i}–{7 * i + 6}" for i in range(len(bins))], {"churners": bins}),
+        charts.bars("lead-time", "Churners by days from first alert to cancellation",
+                    [f"{7 * i}–{7 * i + 6}" for i in range(len(bins))], bins,
+                    xlabel="days from first alert to cancellation", ylabel="churners",
+                    name="churners"),
         "<h2>Precision and recall per signal</h2>",
-        _bars("precision-recall", "Precision and recall (%)", list(signals),
-              {"precision": [100 * (s["precision"] or 0) for s in signals.values()],
-               "recall": [100 * (s["recall"] or 0) for s in signals.values()]}),
+        charts.grouped_hbars(
+            "precision-recall", "Precision and recall (%)",
+            ["all alerts" if name == OVERALL else name for name in signals],
+            {"precision": [_percent(s["precision"]) for s in signals.values()],
+             "recall": [_percent(s["recall"]) for s in signals.values()]},
+            xlabel=_percent_axis(signals), ylabel="signal"),
         "<h2>Alert volume over time</h2>",
-        _bars("volume", "Episodes opened per week", list(weeks),
-              {"openings": [sum(v.values()) for v in weeks.values()]}),
+        charts.weekly_bars("volume", "Episodes opened per week", list(weeks),
+                           [sum(v.values()) for v in weeks.values()],
+                           xlabel="week", ylabel="episodes opened", name="openings"),
     ]  # fmt: skip
     if report.get("portfolio"):
         body.append("<h2>Portfolio: churn per month (whole log)</h2>")
@@ -183,14 +131,23 @@ def calibration_html(report: dict) -> str:
         body.append("<tr>" + "".join(f"<td>{fmt_cell(v)}</td>" for v in values) + "</tr>")
     body.append("</table>")
     body.append("<h2>Distributions</h2>")
+    plots = []
     for i, cell in enumerate(report["cells"]):
         if cell["churn_levels"] or cell["retained_levels"]:
             title = f"{cell['segment']} / {cell['stage']}: logins per seat per week"
             churned, retained = cell["churn_levels"], cell["retained_levels"]
-            plot = _distributions(
-                f"distribution-{i}", title, churned, retained, cell["line"], cell["current"]
-            )
-            body.append(plot)
+            top_x, a, b = _shares(churned, retained, cell["line"], cell["current"])
+            plots.append(charts.distributions(
+                f"distribution-{i}", title,
+                {f"churned: lowest level in the warning window (n={len(churned)})": a,
+                 f"retained: lowest level (n={len(retained)})": b},
+                top_x,
+                {f"chosen line {cell['line']:.3g}": cell["line"],
+                 f"current line {cell['current']:.3g}": cell["current"]},
+                xlabel="lowest logins per seat per week", ylabel="share of the group (%)",
+            ))  # fmt: skip
+    if plots:
+        body.append(_gallery(plots))
     return page("churnwatch calibrate", "".join(body))
 
 
@@ -227,22 +184,20 @@ def _model_section(model: dict) -> str:
                  "by decile of each of the model's strongest metrics; the line is the "
                  "base rate.</p>")  # fmt: skip
     base = model["train"]["base_rate"]
-    for w in model["weights"][:8]:
-        cohort = model["cohorts"][w["metric"]]
-        parts.append(_cohort_plot(w["metric"], cohort, base))
+    plots = [_cohort_plot(w["metric"], model["cohorts"][w["metric"]], base)
+             for w in model["weights"][:8]]  # fmt: skip
+    parts.append(_gallery(plots))
     return "".join(parts)
 
 
 def _cohort_plot(metric: str, cohort: dict, base_rate: float) -> str:
     deciles = cohort["deciles"]
-    labels = [f"≤{d['upper']:.3g}" for d in deciles]
-    rates = [100 * d["churn_rate"] for d in deciles]
-    svg = _bars(f"cohort-{metric}", f"{cohort['words']}: churn rate by decile (%)", labels,
-                {"churn rate": rates})  # fmt: skip
-    top = max([*rates, 1e-9])
-    y = _H - _PAD - (_H - 2 * _PAD) * min(100 * base_rate / top, 1.0)
-    line = (f'<line class="base-rate" x1="{_PAD}" y1="{y:.1f}" x2="{_W - _PAD}" y2="{y:.1f}" '
-            f'stroke="#d9534f" stroke-dasharray="4 3"/>')  # fmt: skip
+    svg = charts.bars(
+        f"cohort-{metric}", f"{cohort['words']}: churn rate by decile (%)",
+        [f"≤{_short(d['upper'])}" for d in deciles], [100 * d["churn_rate"] for d in deciles],
+        xlabel="decile (labelled with the highest value in it)", ylabel="churn rate (%)",
+        name="churn rate", percent=True, reference=(f"base rate {base_rate:.1%}", 100 * base_rate),
+    )  # fmt: skip
     danger = cohort.get("danger_line")
     note = (
         f'<p class="note">Danger line: {escape(cohort["words"])} at or below {danger:g}, where '
@@ -250,4 +205,18 @@ def _cohort_plot(metric: str, cohort: dict, base_rate: float) -> str:
         if danger is not None
         else ""
     )
-    return svg.replace("</svg>", line + "</svg>") + note
+    return svg + note
+
+
+def _short(value: float) -> str:
+    """Three significant digits, but whole thousands in full: 7,339, not 7.34e+03."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _percent_axis(signals: dict[str, dict]) -> str:
+    undefined = any(s["precision"] is None or s["recall"] is None for s in signals.values())
+    return "percent" + ("  (–: not defined, nothing to count)" if undefined else "")
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share

@@ -17,6 +17,7 @@ from stream.offline.calibrate import gate_signals
 from stream.offline.tuning import LogSpec, backtest, calibrate
 from stream.run.logio import open_output
 from tests.browser import render
+from tests.chart_dom import ChartMarks
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,9 @@ def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrat
          "-o", str(tmp_path / "b.json"), "--html", str(html)],
         check=True, timeout=300,
     )  # fmt: skip
-    plots, shot_bytes = render(html.as_uri(), tmp_path)
+    # The charts are matplotlib's SVG, all <path>s: marks are counted by the names the charts
+    # give them (bars, curves, lines), not by the <rect>/<polyline>/<line> of hand-drawn SVG.
+    plots, shot_bytes = render(html.as_uri(), tmp_path, ChartMarks())
     for plot in ("lead-time", "precision-recall", "volume"):
         assert plots.get(plot, 0) > 3, plots  # bars drawn, not an empty frame
     blank = tmp_path / "blank.html"
@@ -189,7 +192,7 @@ def test_html_reports_render_in_headless_chromium_with_their_plots(sim, calibrat
     report, _ = calibrated
     page = tmp_path / "calibration.html"
     page.write_text(calibration_html(report))
-    plots, _ = render(page.as_uri(), tmp_path)
+    plots, _ = render(page.as_uri(), tmp_path, ChartMarks())
     distributions = [p for p in plots if p and p.startswith("distribution-")]
     assert len(distributions) == sum(1 for c in report["cells"] if c["churn_levels"]
                                      or c["retained_levels"])  # fmt: skip

@@ -1,0 +1,95 @@
+"""What the reports' charts look like once a browser has laid them out.
+
+The charts are matplotlib's SVG (:mod:`stream.render.charts`): every mark is a ``<path>``, so
+marks are found by the names the charts give them, groups ``<g id="<chart id>-bar-3">``,
+``-curve-0``, ``-line-1``, ``-reference``, and the titles by ``-title``, ``-x-title`` and
+``-y-title``. :func:`measure` opens a page in headless Chromium at a given width with a script
+of the test's own added (the reports have none), inside a frame of that width, and returns
+where each chart and each of its texts ended up.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from tests.browser import CHROMIUM, Marks
+
+MARK = re.compile(r"-(bar|curve|line|reference)(-|$)")
+
+
+class ChartMarks(Marks):
+    """Per chart (by id), how many named marks (bars, curves, lines) it draws."""
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in (attrs.get("class") or "").split():
+            self.classes[name] = self.classes.get(name, 0) + 1
+        if tag == "svg":
+            self._current = attrs.get("id") or attrs.get("class") or "svg"
+            self.plots.setdefault(self._current, 0)
+        elif self._current and tag == "g":
+            own = attrs.get("id") or ""
+            if own.startswith(f"{self._current}-") and MARK.search(own[len(self._current) :]):
+                self.plots[self._current] += 1
+
+
+_PROBE = """<script>
+(() => {
+  const rect = r => ({left: r.left, top: r.top, right: r.right, bottom: r.bottom});
+  const named = (svg, name) => {
+    const g = document.getElementById(svg.id + "-" + name);
+    return g ? g.textContent : null;
+  };
+  const charts = [...document.querySelectorAll("svg.chart")].map(svg => ({
+    id: svg.id,
+    box: rect(svg.getBoundingClientRect()),
+    title: named(svg, "title"), x_title: named(svg, "x-title"), y_title: named(svg, "y-title"),
+    texts: [...svg.querySelectorAll("text")].map(t => ({
+      text: t.textContent,
+      box: rect(t.getBoundingClientRect()),
+      rotated: !/^rotate\\(-?0 /.test(t.getAttribute("transform") || "rotate(-0 "),
+    })),
+  }));
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({viewport: document.documentElement.clientWidth, charts});
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+_FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0">
+<iframe id="page" style="width:{width}px;height:2400px;border:0" srcdoc="{page}"></iframe>
+<pre id="measured"></pre>
+<script>
+document.getElementById("page").addEventListener("load", event => {{
+  const inner = event.target.contentDocument.getElementById("measured");
+  document.getElementById("measured").textContent = inner ? inner.textContent : "";
+}});
+</script></body></html>"""
+"""Headless Chromium lays a page out no narrower than 500 px whatever its window size, so a
+phone's width is a frame of that width (media queries follow the frame, as on a phone)."""
+
+
+def measure(page: str, width: int, tmp_path: Path) -> dict:
+    """Lay ``page`` (a whole HTML document) out in Chromium ``width`` px wide: the viewport's
+    width and, per chart, its box, its titles and every text's box (CSS pixels)."""
+    assert CHROMIUM, "chromium is not installed: `make test` installs it (scripts/provision.sh)"
+    probe = tmp_path / f"probe-{width}.html"
+    framed = page.replace("</body>", _PROBE + "</body>")
+    probe.write_text(_FRAME.format(width=width, page=html.escape(framed)), encoding="utf-8")
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--window-size={max(width, 500) + 40},2400", "--virtual-time-budget=10000",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    ).stdout.decode()  # fmt: skip
+    found = re.search(r'<pre id="measured">(.+?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    measured = json.loads(html.unescape(found[1]))
+    assert measured["viewport"] == width, measured["viewport"]
+    return measured
