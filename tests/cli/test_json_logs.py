@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.devtools.brokers import free_port, tied_to_launcher
+from stream.devtools.brokers import free_port
 from stream.devtools.deployment import Deployment
 from stream.devtools.simulator import SimConfig, generate, serialize
 
@@ -36,8 +36,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _churnwatch(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stream.cli", *args], env=_env(**env),
-                          capture_output=True, timeout=300, check=False,
-                          **tied_to_launcher())  # fmt: skip
+                          capture_output=True, timeout=300, check=False)  # fmt: skip
 
 
 def _json_lines(text: bytes | str) -> list[dict]:
@@ -99,9 +98,12 @@ def test_serve_logs_json_while_kafka_and_redis_are_unreachable(tmp_path):
     env = _env(CHURNWATCH_LOG_FORMAT="json", CHURNWATCH_BROKER=f"127.0.0.1:{free_port()}",
                CHURNWATCH_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # fmt: skip
     with err_path.open("wb") as err:
-        serve = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--port", str(port)],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                 **tied_to_launcher())  # fmt: skip
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         status = None
         deadline = time.monotonic() + 60
