@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from stream.run.logs import CLI_LOGGER, LOG_FORMAT_VARIABLE
+from stream.run.logs import CLI_LOGGER
 
 if TYPE_CHECKING:
-    from stream.kafka.settings import WorkerSettings
     from stream.run.logio import LogReader
 
 log = logging.getLogger(CLI_LOGGER)
@@ -274,14 +273,3 @@ def incomplete_status(command: str, reader: LogReader) -> int:
     log.error("churnwatch %s: INCOMPLETE: %s; what is written covers the lines before it",
               command, reader.incomplete)  # fmt: skip
     return EXIT_INCOMPLETE
-
-
-def worker_settings() -> WorkerSettings:
-    """The ``CHURNWATCH_*`` settings of the worker and its tools, from the environment.
-
-    ``CHURNWATCH_LOG_FORMAT`` is the command line's (read when logging is set up), so it is
-    left out of what the settings check for unknown variables.
-    """
-    from stream.kafka.settings import load_settings
-
-    return load_settings({k: v for k, v in os.environ.items() if k != LOG_FORMAT_VARIABLE})

@@ -17,7 +17,6 @@ from stream.cli.args import (
     non_negative,
     positive_int,
     rejects_note,
-    worker_settings,
 )
 from stream.core.policy import load_policy
 from stream.run.logio import LogReader, Progress, RejectsFile
@@ -90,9 +89,10 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
+    from stream.kafka.settings import load_settings
     from stream.kafka.topics import ensure_topics
 
-    settings = worker_settings()
+    settings = load_settings()
     policy = load_policy(settings.policy)
     counts = ensure_topics(settings)
     if args.check:
@@ -163,9 +163,10 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_produce(args: argparse.Namespace) -> int:
     from stream.kafka.produce import make_producer, produce
+    from stream.kafka.settings import load_settings
     from stream.kafka.topics import ensure_topics
 
-    settings = worker_settings()
+    settings = load_settings()
     ensure_topics(settings)
     producer = make_producer(settings)
     try:

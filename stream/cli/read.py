@@ -20,7 +20,6 @@ from stream.cli.args import (
     non_negative,
     port,
     positive_int,
-    worker_settings,
 )
 from stream.core.policy import load_policy
 from stream.core.signals.registry import PUBLISHED
@@ -61,9 +60,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
+    from stream.kafka.settings import load_settings
     from stream.sinks.serve import run_service
 
-    settings = worker_settings()
+    settings = load_settings()
     # A flag beats the variable, as on any command line; model_copy skips validation, which
     # the flags' own types have done.
     chosen = {"api_host": args.host, "api_port": args.port}
@@ -123,9 +123,10 @@ def _add_alerts(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_alerts_tail(args: argparse.Namespace) -> int:
+    from stream.kafka.settings import load_settings
     from stream.sinks.terminal import print_line, tail
 
-    tail(worker_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
+    tail(load_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
          args.json, args.max, args.idle_seconds)  # fmt: skip
     return 0
 
@@ -143,10 +144,11 @@ def _add_account(sub: argparse._SubParsersAction) -> None:
 def _cmd_account(args: argparse.Namespace) -> int:
     import redis
 
+    from stream.kafka.settings import load_settings
     from stream.sinks.readmodel_store import RedisReadModel
     from stream.sinks.terminal import explain_account
 
-    settings = worker_settings()
+    settings = load_settings()
     store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
     try:
         view = store.account(args.account_id)

@@ -258,5 +258,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorkerSettings:
         raise SettingsError("; ".join(problems)) from None
 
 
-_NOT_SETTINGS = frozenset({"CHURNWATCH_CACHE", "CHURNWATCH_KAFKA_VERSION"})
-"""Variables read by other parts (the broker launcher), not worker settings."""
+_NOT_SETTINGS = frozenset({"CHURNWATCH_CACHE", "CHURNWATCH_KAFKA_VERSION", "CHURNWATCH_LOG_FORMAT"})
+"""Variables read by other parts (the broker launcher, the log setup), not worker settings."""
