@@ -91,7 +91,11 @@ def register(churn: ChurnApp) -> None:
                 # Faust would restart the agent, which resumes after this record while its
                 # partition's offsets can never move past it: stop the worker instead, so that
                 # it is restarted from the committed offsets (or a person reads the reason).
-                log.critical("stopping the worker: %s: %s", type(exc).__name__, exc)
+                message = event.message
+                log.critical("stopping the worker: %s: %s", type(exc).__name__, exc,
+                             exc_info=exc, extra={"topic": message.topic,
+                                                  "partition": message.partition,
+                                                  "offset": message.offset})  # fmt: skip
                 await app.crash(exc)
                 return
             finally:
@@ -153,17 +157,20 @@ class _Ingest:
 
     def _warn_if_late(self, outcome: Outcome) -> None:
         """A too-late record means the input broke the lateness contract: say so, but at most
-        once a minute, with the count since the last warning."""
-        late = sum(1 for letter in outcome.dead_letters if letter.kind == TOO_LATE)
+        once a minute, with the count since the last warning and where the newest one was."""
+        late = [letter.record for letter in outcome.dead_letters if letter.kind == TOO_LATE]
         if not late:
             return
-        self.late_unreported += late
+        self.late_unreported += len(late)
         now = time.monotonic()
         if now - self.late_warned_at >= LATE_WARNING_INTERVAL:
+            newest = late[-1]
             log.warning(
                 "%d records arrived too late to apply and went to the dead-letter topic %s; "
                 "a producer is behind the others by more than the allowed lateness",
                 self.late_unreported, self.churn.settings.dead_letter_topic,
+                extra={"topic": self.topics[newest.source], "partition": newest.partition,
+                       "offset": newest.offset},
             )  # fmt: skip
             self.late_unreported, self.late_warned_at = 0, now
 

@@ -46,7 +46,9 @@ class Intake:
             verdict = gate.explained(partition, source, offset, first)
             if verdict is Verdict.AWAIT:
                 log.warning("%s:%d: offsets %d to %d were never delivered; reading them again",
-                            message.topic, partition, want, offset - 1)  # fmt: skip
+                            message.topic, partition, want, offset - 1,
+                            extra={"topic": message.topic, "partition": partition,
+                                   "offset": want})  # fmt: skip
                 await self.app.consumer.seek(TP(message.topic, partition), want)
         return verdict is Verdict.PROCESS
 
@@ -57,7 +59,8 @@ class Intake:
         )
         self.gate.assign(partition, committed)
         log.info("partition %d: %d accounts restored (resuming at offsets %s, clock %d)",
-                 partition, restored, committed, self.processor.clock_ms(partition))  # fmt: skip
+                 partition, restored, committed, self.processor.clock_ms(partition),
+                 extra={"partition": partition})  # fmt: skip
 
     def polled_at(self, partition: int, source: int) -> int:
         """When the consumer last read the source partition's high watermark (wall-clock ms).

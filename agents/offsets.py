@@ -53,7 +53,8 @@ class CommittedOffsets:
                         f"cannot read the committed offsets of partition {partition} from "
                         f"{self.settings.broker}: {exc}"
                     ) from None
-                log.warning("committed offsets of partition %d: %s; retrying", partition, exc)
+                log.warning("committed offsets of partition %d: %s; retrying", partition, exc,
+                            extra={"partition": partition})  # fmt: skip
                 self._close()
                 await asyncio.sleep(attempt)
                 attempt += 1
