@@ -10,7 +10,7 @@ directory that is removed when the demo ends, however it ends (Ctrl-C, SIGTERM, 
 SIGKILL, the next demo removes it). The demo ends by replaying its feed offline and prints the
 command to do that yourself, so the files that command needs are kept, and only those: the
 feed (``feed.jsonl.gz``), the worker's alerts (``live.jsonl``) and replay's (``replay.jsonl``),
-about 3 MB with the defaults, in ``~/.cache/churnwatch/demo`` (or the ``keep`` directory).
+about 5 MB with the defaults, in ``~/.cache/churnwatch/demo`` (or the ``keep`` directory).
 Each demo replaces them, so repeated demos do not pile up; the closing lines say where they are
 and how big.
 """
