@@ -33,9 +33,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 # A passing run leaves no temporary directories behind; a failing one keeps those of the failed
-# tests (in /tmp/pytest-of-<user>/) to look into.
+# tests (in /tmp/pytest-of-<user>/) to look into (pyproject.toml sets that for plain pytest too).
 test: provision lint
-	$(BIN)/python -m pytest -o tmp_path_retention_policy=failed
+	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python bench/replay_bench.py

@@ -54,8 +54,8 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     from stream.devtools.brokers import start_broker
 
     broker = start_broker(args.kind)
-    print(f"{broker.name} listening: KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}", flush=True)
-    try:
+    try:  # a SIGTERM while printing is a Ctrl-C too: stop the broker and exit 0
+        print(f"{broker.name} listening: KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}", flush=True)
         while broker.process is not None and broker.process.poll() is None:
             time.sleep(1)
     except KeyboardInterrupt:
