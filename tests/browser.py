@@ -26,8 +26,12 @@ class Marks(HTMLParser):
         if tag == "svg":
             self._current = attrs.get("id") or attrs.get("class") or "svg"
             self.plots.setdefault(self._current, 0)
-        elif self._current and tag in ("rect", "polyline", "line"):
+        elif self._current and self.is_mark(tag, attrs):
             self.plots[self._current] += 1
+
+    def is_mark(self, tag: str, attrs: dict) -> bool:
+        """Does this element draw data (a bar, a line) inside the current chart?"""
+        return tag in ("rect", "polyline", "line")
 
     def handle_endtag(self, tag):
         if tag == "svg":

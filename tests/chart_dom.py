@@ -24,17 +24,13 @@ MARK = re.compile(r"-(bar|curve|line|reference)(-|$)")
 class ChartMarks(Marks):
     """Per chart (by id), how many named marks (bars, curves, lines) it draws."""
 
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        for name in (attrs.get("class") or "").split():
-            self.classes[name] = self.classes.get(name, 0) + 1
-        if tag == "svg":
-            self._current = attrs.get("id") or attrs.get("class") or "svg"
-            self.plots.setdefault(self._current, 0)
-        elif self._current and tag == "g":
-            own = attrs.get("id") or ""
-            if own.startswith(f"{self._current}-") and MARK.search(own[len(self._current) :]):
-                self.plots[self._current] += 1
+    def is_mark(self, tag: str, attrs: dict) -> bool:
+        own = attrs.get("id") or ""
+        return (
+            tag == "g"
+            and own.startswith(f"{self._current}-")
+            and MARK.search(own[len(self._current) :]) is not None
+        )
 
 
 _PROBE = """<script>
