@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import orjson
 import pytest
 
-from stream.core.policy import load_policy
+from stream.core.policy import load_policy, to_toml
 from stream.core.signals import registry
 from stream.devtools.simulator import Label, SimConfig, generate, serialize
 from stream.offline.backtest import OVERALL, Scoring, Split
@@ -51,6 +52,15 @@ def test_calibrating_again_gives_the_same_report_and_policy(sim, calibrated, tmp
     again, text = _calibrate(sim[0], tmp_path)
     assert orjson.dumps(again) == orjson.dumps(report)
     assert text == policy_path.read_text()
+
+
+def test_a_calibrated_policy_read_back_and_written_again_gives_the_same_bytes(calibrated):
+    """Its TOML (after the comment header) is what tomllib reads and tomli-w writes back."""
+    _, policy_path = calibrated
+    text = policy_path.read_text()
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+    assert to_toml(tomllib.loads(text)) + "\n" == body
+    assert load_policy(policy_path).risk_model is not None or "[risk_model]" not in text
 
 
 def test_labels_from_cancellations_match_the_simulators_truth(sim, tmp_path):
