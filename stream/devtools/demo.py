@@ -35,7 +35,7 @@ from kafka import KafkaConsumer, TopicPartition
 from stream.devtools.brokers import CACHE, interrupt_on_termination, scratch_dir, start_broker
 from stream.devtools.deployment import Deployment
 from stream.devtools.simulator import Noise, SimConfig, generate, serialize
-from stream.render.text import alert_line, terminal_width
+from stream.render.text import LEGEND, alert_line, terminal_width
 
 
 def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter,
@@ -113,8 +113,8 @@ def _run(
         pace = days / seconds * 60
         _say(f"demo: worker started; feeding {events:,} events ({accounts} accounts, {days} "
              f"days) at {rate:,}/s, about {pace:.0f} simulated days a minute")  # fmt: skip
-        _say("demo: alerts as the worker publishes them, as `churnwatch alerts tail` shows them "
-             "(event time, severity, kind, signal, account, why):")  # fmt: skip
+        _say("demo: alerts as the worker publishes them, as `churnwatch alerts tail` shows them.")
+        print(LEGEND, file=sys.stderr, flush=True)
         dep.cli("produce", str(log), "--rate", str(rate), "-q")
         dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to finish the feed")
         time.sleep(2)
