@@ -25,6 +25,12 @@ svg{background:#fbfcfd;border:1px solid #e3e7ee;margin:.5rem 0}
 .sev{font-weight:600;text-transform:uppercase;font-size:.75rem;padding:.05rem .35rem;
 border-radius:3px;color:#fff}.critical{background:#8b1a1a}
 .high{background:#d9534f}.medium{background:#e0a030}.low{background:#6c8ebf}
+.acct h2 .risk{font-weight:400;font-size:.9rem;color:#5b6575;white-space:nowrap}
+.alert,.meta,.acct h2{overflow-wrap:anywhere}.reasons{padding-left:1.2rem;margin:.3rem 0}
+svg.engagement{display:block;box-sizing:border-box;width:100%;max-width:520px;height:auto}
+.chart-span{margin:0 0 .5rem}.stale{color:#8a4b00;font-weight:600}
+.playbook{font-size:.85rem;margin:.3rem 0 .5rem}table.numbers{margin:.3rem 0 .6rem}
+.numbers td{white-space:nowrap}.numbers td:first-child{white-space:normal;min-width:7rem}
 """
 """One style for every page: the reports' tables and plots and the API's account cards."""
 
@@ -32,20 +38,20 @@ border-radius:3px;color:#fff}.critical{background:#8b1a1a}
 def page(title: str, body: str) -> str:
     """A whole HTML document: ``title`` as the window title and the heading, then ``body``."""
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-        f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
-        "</body></html>\n"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>\n"
     )
 
 
 def fmt_cell(value: object, percent: bool = False) -> str:
-    """A value as a table shows it: a dash for none, thousands separators, escaped text."""
+    """A value as a table shows it: a dash for none, thousands separators, escaped text, and
+    never a negative zero."""
     if value is None:
         return "–"
-    if percent and isinstance(value, float):
-        return f"{value:.1%}"
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        text = f"{value:.1%}" if percent else f"{value:,.2f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.%") else text
     return escape(f"{value:,}" if isinstance(value, int) else str(value))
 
 
