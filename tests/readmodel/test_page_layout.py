@@ -1,0 +1,125 @@
+"""The page and the account page, laid out by headless Chromium at a desktop's width (1300 px)
+and a phone's (390 px), over a read model of a replayed log in a real Redis.
+
+Chromium's headless window is never narrower than 500 px, so each page is laid out in a frame
+of the width under test, as a phone would lay it out. A probe script of the test's own (the
+pages have none) reads, inside the frame, how wide the document is against its viewport and
+the text a reader sees (``innerText``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.browser import CHROMIUM
+from tests.readmodel.test_api import Api
+
+ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
+NEGATIVE_ZERO = re.compile(r"(?<![\w-])[-−]\$?0(?:[.,]0+)?(?![\d.,]*[1-9])")
+"""A "-0", "-0.0", "-0%" or "−$0" standing alone: an account id such as ``acct-0042`` is not
+one (a letter comes before its dash)."""
+
+_PROBE = """<script>
+addEventListener("load", () => {
+  const root = document.documentElement;
+  const cards = [...document.querySelectorAll(".acct")].map(card => {
+    const copy = card.cloneNode(true);
+    copy.querySelectorAll(".sev").forEach(badge => badge.remove());
+    return copy.textContent;
+  });
+  const wide = [...document.querySelectorAll("body *")]
+    .filter(el => el.getBoundingClientRect().right > innerWidth + 0.5)
+    .filter(el => !el.closest("table"))
+    .map(el => el.tagName + "." + (el.className.baseVal ?? el.className))
+    .slice(0, 5);
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({
+    viewport: innerWidth, scroll_width: root.scrollWidth, text: document.body.innerText,
+    cards, wide,
+    charts: [...document.querySelectorAll("svg.engagement")].map(
+      svg => svg.getBoundingClientRect().width),
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+_FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0">
+<iframe id="page" style="width:{width}px;height:2000px;border:0" srcdoc="{page}"></iframe>
+<pre id="measured"></pre>
+<script>
+document.getElementById("page").addEventListener("load", event => {{
+  const inner = event.target.contentDocument.getElementById("measured");
+  document.getElementById("measured").textContent = inner ? inner.textContent : "";
+}});
+</script></body></html>"""
+
+
+def laid_out(page: str, width: int, tmp_path: Path) -> dict:
+    """What Chromium shows of ``page`` (a whole document) in a viewport ``width`` px wide."""
+    assert CHROMIUM, "chromium is not installed: `make test` installs it (scripts/provision.sh)"
+    probe = tmp_path / f"layout-{width}-{abs(hash(page))}.html"
+    framed = page.replace("</body>", _PROBE + "</body>")
+    probe.write_text(_FRAME.format(width=width, page=html.escape(framed)), encoding="utf-8")
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--window-size={max(width, 500) + 40},2000", "--virtual-time-budget=10000",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    ).stdout.decode()  # fmt: skip
+    found = re.search(r'<pre id="measured">(.+?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    measured = json.loads(html.unescape(found[1]))
+    assert measured["viewport"] == width, measured["viewport"]
+    return measured
+
+
+@pytest.fixture
+def pages(store, replayed) -> dict[str, str]:
+    """The page and the account page of the account most at risk, as the API serves them."""
+    store.apply(replayed[1])
+    api = Api(store)
+    try:
+        account = store.at_risk(1, None)[0]["account_id"]
+        served = {}
+        for name, path in (("at-risk", "/"), ("account", f"/view/accounts/{quote(account)}")):
+            status, text, kind = api.get(path)
+            assert (status, kind) == (200, "text/html"), path
+            served[name] = text
+        return served
+    finally:
+        api.close()
+
+
+@pytest.mark.parametrize("width", [1300, 390])
+@pytest.mark.parametrize("name", ["at-risk", "account"])
+def test_the_pages_fit_the_width_and_read_as_words(pages, name, width, tmp_path):
+    page = pages[name]
+    assert '<meta name="viewport" content="width=device-width,initial-scale=1">' in page
+    seen = laid_out(page, width, tmp_path)
+    assert seen["scroll_width"] <= seen["viewport"], (seen["scroll_width"], seen["wide"])
+    assert seen["charts"] and all(0 < w <= width for w in seen["charts"]), seen["charts"]
+    text = seen["text"]
+    assert not ISO_TIMESTAMP.search(text), ISO_TIMESTAMP.search(text)
+    assert not NEGATIVE_ZERO.search(text), text[NEGATIVE_ZERO.search(text).start() - 40 :][:80]
+    assert "$" in text and "Alert severity" in text and "Risk: " in text
+    assert not re.search(r"\b1 (seats|signals|days)\b", text)
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), "an enum name shown raw"
+    # On a card, "critical" is only ever an alert's severity (a badge), never a health status.
+    assert not [card for card in seen["cards"] if "critical" in card.lower()]
+
+
+def test_the_account_page_lists_the_most_severe_alert_first_with_its_numbers(pages):
+    page = pages["account"]
+    assert "<b>Next step:</b> " in page
+    assert '<table class="numbers"><tr><th>signal</th><th>value</th><th>threshold</th>' in page
+    ranks = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+    shown = re.findall(r'<div class="alert">Alert severity <span class="sev (\w+)"', page)
+    assert shown and shown == sorted(shown, key=lambda s: -ranks[s])
