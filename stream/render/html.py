@@ -31,6 +31,11 @@ svg.engagement{display:block;box-sizing:border-box;width:100%;max-width:520px;he
 .chart-span{margin:0 0 .5rem}.stale{color:#8a4b00;font-weight:600}
 .playbook{font-size:.85rem;margin:.3rem 0 .5rem}table.numbers{margin:.3rem 0 .6rem}
 .numbers td{white-space:nowrap}.numbers td:first-child{white-space:normal;min-width:7rem}
+@media (max-width:600px){.numbers tbody,.numbers tr{display:block}
+.numbers tr:first-child{display:none}
+.numbers td{display:flex;justify-content:space-between;gap:1rem;white-space:normal}
+.numbers td:first-child{font-weight:600;display:block}
+.numbers td::before{content:attr(data-label);color:#5b6575}}
 """
 """One style for every page: the reports' tables and plots and the API's account cards."""
 

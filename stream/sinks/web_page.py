@@ -122,7 +122,7 @@ def engagement_chart(view: dict, now: str | None = None) -> str:
         for i in ticks:
             anchor = "start" if i == 0 else "end" if i == len(daily) - 1 else "middle"
             parts.append(f'<text class="tick" x="{_PAD + i * step:.1f}" y="{_H - 6}" '
-                         f'font-size="11" text-anchor="{anchor}" fill="#5b6575">'
+                         f'font-size="12" text-anchor="{anchor}" fill="#5b6575">'
                          f"{escape(r.day(daily[i]['day']))}</text>")  # fmt: skip
     else:
         parts.append(f'<text x="{_PAD}" y="{_H / 2}" font-size="12">no usage evidence</text>')
@@ -133,7 +133,7 @@ def engagement_chart(view: dict, now: str | None = None) -> str:
         parts.append(f'<line class="danger" x1="{_PAD}" x2="{_W - _PAD}" y1="{y(line):.1f}" '
                      f'y2="{y(line):.1f}" stroke="#d9534f"/>')  # fmt: skip
     peak = r.number(top / 1.15, 1)
-    parts.append(f'<text x="{_PAD}" y="14" font-size="11">logins/day (max {peak}); '
+    parts.append(f'<text x="{_PAD}" y="14" font-size="12">logins/day (max {peak}); '
                  '<tspan fill="#555">- - baseline</tspan> <tspan fill="#d9534f">— danger zone'
                  "</tspan></text></svg>")  # fmt: skip
     return "".join(parts) + _freshness(daily, view, now)
@@ -177,10 +177,10 @@ def _numbers(behind: list[dict]) -> str:
         window = reason.get("window_days")
         rows.append(
             f"<tr><td>{escape(r.words(reason['signal']))}</td>"
-            f"<td>{escape(_amount(reason['value'], unit))}</td>"
-            f"<td>{escape(_amount(reason['threshold'], unit))}</td>"
-            f"<td>{escape(_amount(reason.get('baseline'), base_unit))}</td>"
-            f"<td>{escape(r.count(window, 'day') if window else '–')}</td></tr>"
+            f'<td data-label="value">{escape(_amount(reason["value"], unit))}</td>'
+            f'<td data-label="threshold">{escape(_amount(reason["threshold"], unit))}</td>'
+            f'<td data-label="baseline">{escape(_amount(reason.get("baseline"), base_unit))}</td>'
+            f'<td data-label="window">{escape(r.count(window, "day") if window else "–")}</td></tr>'
         )
     head = "".join(f"<th>{h}</th>" for h in ("signal", "value", "threshold",
                                                "baseline", "window"))  # fmt: skip
@@ -246,7 +246,10 @@ def _portfolio(portfolio: dict) -> str:
     cells = "".join(
         f"<tr><td>{escape(r.words(sev))}</td><td>{row['accounts']:,}</td>"
         f"<td>{r.money(row['mrr'])}</td></tr>"
-        for sev, row in portfolio["mrr_at_risk_by_severity"].items()
+        for sev, row in sorted(
+            portfolio["mrr_at_risk_by_severity"].items(),
+            key=lambda item: -SEVERITY_RANK.get(item[0], 0),
+        )
     )
     at_risk = (f'<table id="portfolio"><tr><th>alert severity</th><th>accounts</th>'
                f"<th>MRR at risk</th></tr>{cells}<tr><td><b>total</b></td>"

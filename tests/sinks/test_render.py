@@ -119,7 +119,10 @@ def test_account_episodes_read_well_in_the_tail_the_account_view_and_the_page():
     assert "<b>Account at risk</b> since 6 Jan 2026: 2 signals" in html
     assert f"<b>Next step:</b> {alert['playbook']}" in html
     # Each reason's value against its threshold, with units.
-    assert "<td>NPS detractor</td><td>2 points (0–10)</td><td>6 points (0–10)</td>" in html
+    assert (
+        '<td>NPS detractor</td><td data-label="value">2 points (0–10)</td>'
+        '<td data-label="threshold">6 points (0–10)</td>'
+    ) in html
 
 
 def test_a_per_signal_record_shows_as_before_on_the_page_and_in_the_account_view():
@@ -136,7 +139,10 @@ def test_a_per_signal_record_shows_as_before_on_the_page_and_in_the_account_view
     html = account_page(view)
     assert '<ul class="reasons">' not in html
     assert "<b>Payment failed</b> since 6 Jan 2026: 1 failed payment" in html
-    assert "<td>Payment failed</td><td>1 failed payment</td><td>1 failed payment</td>" in html
+    assert (
+        '<td>Payment failed</td><td data-label="value">1 failed payment</td>'
+        '<td data-label="threshold">1 failed payment</td>'
+    ) in html
     text = terminal.explain_account(view, load_policy(None))
     assert "    failed_payments = 1.0 over 30 days, threshold 1.0" in text
     assert "    why: 1 failed payment in the last 30 days and no invoice paid since" in text
