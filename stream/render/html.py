@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from html import escape
 
+from stream.render import readable as readable_text
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem 2rem;color:#1d2430;max-width:1100px}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
@@ -60,14 +62,26 @@ def fmt_cell(value: object, percent: bool = False) -> str:
     return escape(f"{value:,}" if isinstance(value, int) else str(value))
 
 
-def portfolio_table(months: list[dict]) -> str:
-    """Logo and revenue churn per month, rows as :func:`stream.core.portfolio.monthly` gives."""
+def portfolio_table(months: list[dict], readable: bool = False) -> str:
+    """Logo and revenue churn per month, rows as :func:`stream.core.portfolio.monthly` gives.
+
+    ``readable`` (the API's page) shows the month as "Jan 2026" and MRR in dollars ("$2,600");
+    the reports keep "2026-01" and plain figures, which sort and copy into a spreadsheet.
+    """
     head = ("month", "accounts at start", "lost", "voluntary", "involuntary", "logo churn",
             "MRR at start", "MRR lost", "revenue churn", "joined")  # fmt: skip
     rows = ['<table class="portfolio"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for m in months:
-        cells = (m["month"], m["accounts_at_start"], m["lost"], m["voluntary"], m["involuntary"],
-                 fmt_cell(m["logo_churn"], True), m["mrr_at_start"], m["mrr_lost"],
+        month, mrr_at_start, mrr_lost = m["month"], m["mrr_at_start"], m["mrr_lost"]
+        if readable:
+            at = readable_text.when(f"{month}-01") if len(str(month)) == 7 else None
+            month = f"{at:%b %Y}" if at is not None else month
+            mrr_at_start, mrr_lost = (
+                readable_text.money(mrr_at_start),
+                readable_text.money(mrr_lost),
+            )
+        cells = (month, m["accounts_at_start"], m["lost"], m["voluntary"], m["involuntary"],
+                 fmt_cell(m["logo_churn"], True), mrr_at_start, mrr_lost,
                  fmt_cell(m["revenue_churn"], True), m["new_accounts"])  # fmt: skip
         rows.append("<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>")
     return "".join(rows) + "</table>"

@@ -256,7 +256,9 @@ def _portfolio(portfolio: dict) -> str:
                f"<td>{portfolio['accounts_with_open_alerts']:,}</td>"
                f"<td><b>{r.money(portfolio['mrr_at_risk'])}</b></td></tr></table>")  # fmt: skip
     months = portfolio.get("months") or []
-    return at_risk + (f"<h2>Churn per month</h2>{portfolio_table(months[-6:])}" if months else "")
+    return at_risk + (
+        f"<h2>Churn per month</h2>{portfolio_table(months[-6:], readable=True)}" if months else ""
+    )
 
 
 def at_risk_page(views: list[dict], portfolio: dict, segment: str | None) -> str:

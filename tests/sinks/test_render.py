@@ -70,7 +70,8 @@ def test_api_page_and_reports_share_the_shell_and_the_portfolio_table():
     pages = [at_risk_page([view], portfolio, None), account_page(view), calibration_html(report)]
     for html in pages:
         assert f"<style>{STYLE}</style>" in html
-    assert portfolio_table([MONTH]) in pages[0]
+    assert portfolio_table([MONTH], readable=True) in pages[0]
+    assert "<td>Jan 2026</td>" in pages[0] and "<td>$123,456</td>" in pages[0]
     assert "<h1>Account acct-&lt;7&gt;</h1>" in pages[1]
 
 
