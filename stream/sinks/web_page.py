@@ -187,6 +187,16 @@ def _numbers(behind: list[dict]) -> str:
     return f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
+def _facts(alert: dict, keep: int = 5) -> str:
+    """The dated facts behind an alert (a failed payment, an NPS answer), newest first."""
+    facts = sorted((alert.get("evidence") or {}).get("facts") or [], key=lambda f: f["ts"])
+    items = "".join(
+        f"<li>{escape(r.moment(f['ts']))}: {escape(f['description'])}</li>"
+        for f in reversed(facts[-keep:])
+    )
+    return f'<ul class="facts note">{items}</ul>' if items else ""
+
+
 def _by_severity(alerts: list[dict]) -> list[dict]:
     """Most severe first; among equals the most recent first."""
     newest = sorted(alerts, key=lambda a: a["ts"], reverse=True)
@@ -199,7 +209,7 @@ def _alerts(view: dict, detail: bool = False) -> str:
         behind = reasons(alert)
         playbook = alert.get("playbook")
         after = (f'<p class="playbook"><b>Next step:</b> {escape(playbook)}</p>' if playbook
-                 else "") + (_numbers(behind) if detail else "")  # fmt: skip
+                 else "") + (_numbers(behind) + _facts(alert) if detail else "")  # fmt: skip
         if len(behind) == 1 and behind[0]["signal"] == alert["signal"]:
             line = _line(alert["severity"], alert["signal"], alert["episode_start"],
                          alert["explanation"])  # fmt: skip

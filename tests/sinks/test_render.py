@@ -119,6 +119,7 @@ def test_account_episodes_read_well_in_the_tail_the_account_view_and_the_page():
     assert "<b>NPS detractor</b> since 7 Jan 2026: NPS answer 2 (detractor: 0-6)" in html
     assert "<b>Account at risk</b> since 6 Jan 2026: 2 signals" in html
     assert f"<b>Next step:</b> {alert['playbook']}" in html
+    assert "<li>7 Jan 2026, 10:00 UTC: NPS 2</li>" in html, "the dated facts behind it"
     # Each reason's value against its threshold, with units.
     assert (
         '<td>NPS detractor</td><td data-label="value">2 points (0–10)</td>'
