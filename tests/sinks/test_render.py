@@ -148,3 +148,20 @@ def test_a_per_signal_record_shows_as_before_on_the_page_and_in_the_account_view
     text = terminal.explain_account(view, load_policy(None))
     assert "    failed_payments = 1.0 over 30 days, threshold 1.0" in text
     assert "    why: 1 failed payment in the last 30 days and no invoice paid since" in text
+
+
+def test_the_account_page_lists_the_most_severe_alert_first():
+    from tests.helpers import Harness, at
+
+    h = Harness(episodes="signal", defaults={"payment_failed": {"grace_days": 0}})
+    h.subscribe(day=0)
+    (nps,) = h.send("nps_response", ts=at(1), score=2, user_id="u")
+    (payment,) = h.send("payment_failed", ts=at(2, 9), invoice_id="i-1")
+    alerts = [a.model_dump(mode="json") for a in (nps, payment)]
+    assert [a["severity"] for a in alerts] == ["high", "medium"]
+    view = {"account_id": "acct-1", "segment": "pro", "stage": "established", "seats": 1,
+            "health": alerts[-1]["health"], "last_alert_ts": alerts[-1]["ts"],
+            "open_alerts": alerts[::-1]}  # fmt: skip
+    html = account_page(view)
+    assert html.index("<b>NPS detractor</b>") < html.index("<b>Payment failed</b>")
+    assert "1 seat ·" in html and "Risk: " in html
