@@ -62,6 +62,7 @@ def produce(
     report = ProduceReport()
     topics = (settings.usage_topic, settings.billing_topic)
     started = time.monotonic()
+    last_source = 0
     for number, raw in lines:
         report.lines = number
         if raw is not None and not isinstance(raw, OversizedLine):
@@ -79,6 +80,13 @@ def produce(
                 report.sent += 1
             continue
         source = source_index(event)
+        if source != last_source:
+            # A produce request appends its partitions one after another, so a fetch answered
+            # in between could show this record and not yet the other topic's record sent just
+            # before it; the worker would take them out of order. Waiting for the acks when the
+            # topic changes keeps the two topics' append order the order of the log.
+            producer.flush()
+            last_source = source
         producer.send(
             topics[source],
             key=event.account_id.encode(),

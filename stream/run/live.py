@@ -299,27 +299,19 @@ class LiveProcessor:
 
     def _settled(self, feed: Feed, now_ms: int) -> Callable[[int, int, int, _Held], bool]:
         idle = self.max_idle_ms
-        history_before = now_ms - self.policy.lateness_ms
 
         def settled(partition: int, source: int, ts_ms: int, head: _Held) -> bool:
             """Can ``source`` of ``partition`` still deliver a record that goes before ``head``?
 
             Not if the consumer has been handed all of it up to a high watermark read in a
-            fetch response no older than the one that brought ``head``: a producer that sent
-            the earlier record first had it appended first. One produce request appends its
-            partitions one after another, though, so a fetch answered in between can show
-            ``head`` and not yet an earlier record of the same request. For history (a head
-            stamped further back than the allowed lateness, as when a log is fed fast) that
-            could be a record far behind in event time, so history waits for a strictly newer
-            response; a live head does not, since anything sent with it is stamped alike.
-            (The poll time is read before the high watermark: the consumer sets them in the
-            other order.)
+            fetch response no older than the one that brought ``head``: a producer that had the
+            earlier record appended first (``churnwatch produce`` waits for its acks when it
+            switches topic) cannot have it show up later. (The poll time is read before the
+            high watermark: the consumer sets them in the other order.)
             """
             if now_ms - head[4] < idle:
                 return False
-            polled = feed.polled_at(partition, source)
-            fetched = head[5]
-            if polled < fetched or (polled == fetched and ts_ms < history_before):
+            if feed.polled_at(partition, source) < head[5]:
                 return False
             return feed.caught_up(partition, source)
 

@@ -11,7 +11,6 @@ from schemas.events import source_index
 from stream.core.engine import partition_for
 from stream.core.policy import load_policy, parse_policy
 from stream.core.state_codec import decode_state
-from stream.core.timeutil import to_ms
 from stream.devtools.simulator import SimConfig, generate
 from stream.run.live import LiveProcessor, Record
 from tests.helpers import at, event, model
@@ -304,20 +303,6 @@ def test_a_record_waits_until_the_other_topic_is_known_caught_up_after_it_arrive
     assert proc.held() == 0
     assert proc.flush().checkpoints[login.partition].offsets == (1, 1)
     assert proc.stats()["applied"] == 2
-
-
-def test_history_waits_for_a_fetch_response_newer_than_its_own():
-    """A fetch answered while one produce request was being appended can show a record and not
-    yet an earlier one of the same request: a head from the past waits for the next response."""
-    proc = _processor()
-    feed = _Feed(True, polled=(1_000, 1_000))
-    wall = 10 * 86_400_000 + to_ms(at(0))  # ten days after the login's day: history
-    login = _record(event("login", ts=at(1, 10), user_id="u"), source=0, offset=0)
-    proc.handle(login, feed, wall)
-    assert proc.held() == 1, "billing's watermark is from the same response as the login"
-    feed.polled[1] = 1_001
-    proc.release(feed, wall)
-    assert proc.held() == 0
 
 
 def test_an_idle_time_holds_a_record_even_once_the_other_topic_is_caught_up():
