@@ -165,15 +165,24 @@ def calibrate(
         held_out = Split("test", split.seed, split.test_fraction)
         test = {a for a in outcomes if held_out(a)}
         tuned = _run(spec, tuned_policy, "held-out check")
-        before = _score(run, scoring, held_out)["signals"][OVERALL]
-        after = _score(tuned, scoring, held_out)["signals"][OVERALL]
+        scored_before, scored_after = (
+            _score(run, scoring, held_out),
+            _score(tuned, scoring, held_out),
+        )
+        before, after = scored_before["signals"][OVERALL], scored_after["signals"][OVERALL]
         naive = rc.baselines(samples, context, train, test, budget) if len(samples) else {}
         report["holdout"] = {"base policy": before, "calibrated policy": after, **naive}
-        report["holdout_change"] = {
-            key: None if before[key] is None or after[key] is None
-            else round(after[key] - before[key], 4)
-            for key in ("precision", "recall", "f1", "per_100_accounts_per_month")
-        }  # fmt: skip
+        report["holdout_change"] = _change(before, after)
+        report["holdout_signals"] = {
+            signal: {"before": _figures(old), "after": _figures(new), "change": _change(old, new)}
+            for signal, old in scored_before["signals"].items()
+            for new in (scored_after["signals"][signal],)
+        }
+        # Who the calibrated policy caught, missed and falsely alerted among the held-out
+        # accounts, per segment and churn type: the accounts it never learned from.
+        report["holdout_accounts"] = {
+            key: scored_after[key] for key in ("population", "segments", "churn_types", "accounts")
+        }
         judged = rc.fair(naive, budget)
         best_name = max(judged, key=lambda name: judged[name]["f1"] or 0.0, default="")
         best = judged.get(best_name, {"f1": 0.0, "per_100_accounts_per_month": 0.0})
@@ -203,6 +212,22 @@ def calibrate(
     if model is not None and written is not rules_only:
         report["disabled_signals"] = {**disabled, **model.dropped_rules}
     return report, _policy_text(report, written)
+
+
+FIGURES = ("precision", "recall", "f1", "per_100_accounts_per_month")
+"""What the held-out comparison sets side by side, and gives the change of."""
+
+
+def _figures(numbers: dict) -> dict:
+    return {key: numbers[key] for key in (*FIGURES, "openings", "confusion")}
+
+
+def _change(before: dict, after: dict) -> dict:
+    return {
+        key: None if before[key] is None or after[key] is None
+        else round(after[key] - before[key], 4)
+        for key in FIGURES
+    }  # fmt: skip
 
 
 def _has_usage(samples: rc.rl.Samples) -> bool:
