@@ -7,6 +7,7 @@ deterministic: the same log, labels, policy and seed give byte-identical JSON.
 
 from __future__ import annotations
 
+import csv
 import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,6 +27,28 @@ from stream.offline.calibrate import (
 )
 from stream.offline.evaluation import LogRun, run_log
 from stream.offline.outcomes import apply_labels_file
+
+ACCOUNT_COLUMNS = ("account_id", "segment", "mrr", "first_alert", "cancelled", "churn",
+                   "lead_days", "alerts")  # fmt: skip
+"""The account lists' CSV columns: what scoring knows of each account (``first_alert`` is the
+first alert in the horizon before a churner's cancellation, a retained account's first alert;
+``lead_days`` from it to the cancellation; ``churn`` voluntary or involuntary)."""
+CSV_FILES = {"caught": "caught", "missed": "missed", "false_alarms": "false-alarms"}
+
+
+def write_account_lists(lists: dict[str, list[dict]], prefix: str) -> list[str]:
+    """PREFIX-caught.csv, PREFIX-missed.csv and PREFIX-false-alarms.csv, a row per account in
+    the report's order, empty cells for what is not known; returns the paths written."""
+    written = []
+    for kind, suffix in CSV_FILES.items():
+        path = f"{prefix}-{suffix}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(ACCOUNT_COLUMNS)
+            for row in lists.get(kind, []):
+                writer.writerow("" if row[c] is None else row[c] for c in ACCOUNT_COLUMNS)
+        written.append(path)
+    return written
 
 
 @dataclass(frozen=True)
