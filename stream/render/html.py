@@ -27,7 +27,8 @@ svg{background:#fbfcfd;border:1px solid #e3e7ee;margin:.5rem 0}
 .acct h2{font-size:1rem;margin:0 0 .4rem}.alert{font-size:.9rem;margin:.3rem 0}
 .sev{font-weight:600;text-transform:uppercase;font-size:.75rem;padding:.05rem .35rem;
 border-radius:3px;color:#fff}.critical{background:#8b1a1a}
-details{margin:.4rem 0}.nw{white-space:nowrap}summary{cursor:pointer;font-weight:600}
+details{margin:.4rem 0}.nw,.accounts td,.signals td+td,.segments td+td{white-space:nowrap}
+summary{cursor:pointer;font-weight:600}
 .high{background:#d9534f}.medium{background:#e0a030}.low{background:#6c8ebf}
 """
 """One style for every page: the reports' tables and plots and the API's account cards."""
