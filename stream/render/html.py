@@ -18,7 +18,7 @@ table{border-collapse:collapse;font-size:.85rem;display:block;overflow-x:auto;ma
 td,th{padding:.25rem .6rem;text-align:right}code{overflow-wrap:anywhere}
 .verdict{font-size:1rem;padding:.6rem .8rem;border-left:4px solid #2f6db5;background:#f3f6fb}
 @media (max-width:600px){body{margin:1rem .7rem}td,th{padding:.2rem .35rem}
-table{font-size:.78rem}td:first-child,th:first-child{position:sticky;left:0;background:#fff;max-width:11rem}
+table{font-size:.78rem}td:first-child,th:first-child{position:sticky;left:0;background:#fff;max-width:11rem;min-width:7.5rem}
 th:first-child{background:#eef1f5}tr:nth-child(even) td:first-child{background:#f7f8fa}}
 th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#f7f8fa}.note,.meta{color:#5b6575;font-size:.85rem}
