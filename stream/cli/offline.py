@@ -349,6 +349,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             f"{s['lead_days']['median']} days, {s['per_100_accounts_per_month']} alerts per 100 "
             f"accounts per month; report {args.output}"
         )
+        boxes = s["confusion"]
+        log.info(
+            f"backtest: {boxes['caught']:,} churners caught in time, {boxes['missed']:,} "
+            f"missed, {boxes['false_alarms']:,} false alarms, F1 {s['f1']}"
+            + (f"; account lists {args.accounts_csv}-*.csv" if args.accounts_csv else "")
+        )
     return 0
 
 

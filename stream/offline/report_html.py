@@ -289,7 +289,7 @@ def _delta_table(signals: dict[str, dict]) -> str:
     """Each signal with alerts under either policy: its figures before and after, and the
     change."""
     head = ("signal", "precision", "recall", "F1", "alerts per 100 accounts a month",
-            "caught", "false alarms")  # fmt: skip
+            "caught", "missed", "false alarms")  # fmt: skip
     out = ['<table class="deltas"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for name, s in signals.items():
         b, a, c = s["before"], s["after"], s["change"]
@@ -303,7 +303,7 @@ def _delta_table(signals: dict[str, dict]) -> str:
                  _delta(b["per_100_accounts_per_month"], a["per_100_accounts_per_month"],
                         c["per_100_accounts_per_month"], False),
                  *(f'<span class="nw">{fmt_cell(_box(b, k))} → {fmt_cell(_box(a, k))}</span>'
-                   for k in ("caught", "false_alarms")))  # fmt: skip
+                   for k in ("caught", "missed", "false_alarms")))  # fmt: skip
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "".join(out) + "</table>"
 

@@ -421,5 +421,5 @@ def test_calibration_compares_every_signal_before_and_after_on_the_held_out_half
     html = calibration_html(report)
     assert "base policy → calibrated policy" in html and '<table class="deltas">' in html
     moved = [n for n, s in signals.items() if s["before"]["openings"] or s["after"]["openings"]]
-    assert html.count('<span class="nw">') >= 6 * len(moved)
+    assert html.count('<span class="nw">') >= 7 * len(moved)
     assert 'id="list-caught"' in html and "<th>false alarms</th>" in html
