@@ -39,7 +39,14 @@ from stream.devtools.simulator import SCENARIOS, Label, Noise, SimConfig, genera
 from stream.offline.backtest import OVERALL, Scoring, Split
 from stream.offline.calibrate import OBJECTIVES
 from stream.offline.report_html import backtest_html, calibration_html
-from stream.offline.tuning import CalibrationError, LogSpec, backtest, calibrate, decisions
+from stream.offline.tuning import (
+    CalibrationError,
+    LogSpec,
+    backtest,
+    calibrate,
+    decisions,
+    write_account_lists,
+)
 from stream.run.logio import LogReader, Progress, RejectsFile, open_output
 from stream.run.replay import replay
 
@@ -258,13 +265,21 @@ def _add_scoring_args(t: argparse.ArgumentParser, rejects_help: str) -> None:
     t.add_argument(
         "--html", help="also write a self-contained HTML report here (default: not written)"
     )
+    t.add_argument(
+        "--accounts-csv",
+        metavar="PREFIX",
+        help="also write the caught, missed and falsely alerted accounts as PREFIX-caught.csv, "
+        "PREFIX-missed.csv and PREFIX-false-alarms.csv (calibrate: the held-out accounts "
+        "under the calibrated policy)",
+    )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
 def _spec(args: argparse.Namespace, default_rejects: str) -> LogSpec:
     rejects = args.rejects or default_rejects
     # Fail before a long replay, not after it, when a result could not be written.
-    outputs = (args.output, getattr(args, "report", None), args.html, rejects)
+    outputs = (args.output, getattr(args, "report", None), args.html, rejects,
+               args.accounts_csv and f"{args.accounts_csv}-caught.csv")  # fmt: skip
     for path in filter(None, outputs):
         if not Path(path).resolve().parent.is_dir():
             raise UsageError(f"cannot write {path}: its directory does not exist")
@@ -320,6 +335,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     split = Split(args.split, args.seed, args.holdout)
     report = backtest(_spec(args, f"{args.output}.rejects.jsonl"), scoring, split)
     _write_reports(report, args.output, args.html, backtest_html)
+    if args.accounts_csv:
+        write_account_lists(report["accounts"], args.accounts_csv)
     if not args.quiet:
         s = report["signals"][OVERALL]
         per_account = load_policy(args.policy).alerting.per_account
@@ -331,6 +348,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             f"({s['churners_detected']}/{s['churners_eligible']}), median lead "
             f"{s['lead_days']['median']} days, {s['per_100_accounts_per_month']} alerts per 100 "
             f"accounts per month; report {args.output}"
+        )
+        boxes = s["confusion"]
+        log.info(
+            f"backtest: {boxes['caught']:,} churners caught in time, {boxes['missed']:,} "
+            f"missed, {boxes['false_alarms']:,} false alarms, F1 {s['f1']}"
+            + (f"; account lists {args.accounts_csv}-*.csv" if args.accounts_csv else "")
         )
     return 0
 
@@ -411,6 +434,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         Path(args.output).write_text(policy_text, encoding="utf-8")
     _write_reports(report, args.report, args.html, calibration_html)
+    if args.accounts_csv:
+        if "holdout_accounts" in report:
+            write_account_lists(report["holdout_accounts"]["accounts"], args.accounts_csv)
+        else:
+            log.warning("calibrate: no account lists with --holdout 0 (nothing held out to "
+                        "judge the calibrated policy on); no CSV written")  # fmt: skip
     if not args.quiet:
         for line in decisions(report):
             log.info(f"calibrate: {line}")

@@ -148,6 +148,7 @@ def _score_group(
         if before:
             leads.append(round((cancel - min(before)) / DAY_MS, 2))
     count = sum(len(times) for times in openings.values())
+    confusion = _confusion(openings, outcomes, log_end_ms, scoring)
     precision, recall = _ratio(hits, hits + misses), _ratio(detected, eligible)
     f1 = None
     if precision and recall:
@@ -164,6 +165,7 @@ def _score_group(
         "churners_detected": detected,
         "churners_eligible": eligible,
         "f1": f1,
+        "confusion": {kind: len(accounts) for kind, accounts in confusion.items()},
         "lead_days": _quartiles(sorted(leads)),
         "lead_days_histogram": _weekly_bins(leads, scoring.horizon_days),
         "per_100_accounts_per_month": round(count / exposure_days * 30 * 100, 3)
@@ -172,6 +174,157 @@ def _score_group(
         "recovered_accounts": recovered,
         "recovered_share": _ratio(recovered, alerted_retained),
     }
+
+
+CONFUSION = ("caught", "missed", "false_alarms", "quiet", "unsettled", "too_new")
+"""Every scored account falls in exactly one of these (see :func:`_confusion`)."""
+
+
+def _confusion(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring,
+) -> dict[str, list[str]]:
+    """Each account in one box, churners first, the way a CS lead counts them.
+
+    * ``caught`` (true positive): a churner alerted ``lead_days`` to ``horizon_days`` before
+      cancelling, the recall's numerator;
+    * ``missed`` (false negative): a churner that was not, the rest of recall's denominator
+      (a churner alerted only in its last ``lead_days`` is missed: too late to act);
+    * ``false_alarms`` (false positive): an account that stayed, with an alert whose horizon
+      ended inside the log without a cancellation;
+    * ``quiet`` (true negative): an account that stayed and was never alerted;
+    * ``unsettled``: an account that stayed, alerted only so late that its horizon runs past the
+      log's end (censored: not known yet either way);
+    * ``too_new``: a churner that cancelled within ``lead_days`` of its first event, which no
+      alert could have caught in time.
+
+    Precision's false alarms also count a churner alerted long before it cancelled (outside
+    the horizon); here that account is a churner, caught or missed, so the boxes add up to the
+    accounts scored.
+    """
+    horizon, lead = scoring.horizon_days * DAY_MS, scoring.lead_days * DAY_MS
+    boxes: dict[str, list[str]] = {kind: [] for kind in CONFUSION}
+    for account in sorted(outcomes):
+        out, times = outcomes[account], openings.get(account, ())
+        cancel = out.cancel_ms
+        if cancel is not None:
+            if cancel - lead < out.first_ms:
+                kind = "too_new"
+            elif any(cancel - horizon <= t <= cancel - lead for t in times):
+                kind = "caught"
+            else:
+                kind = "missed"
+        elif not times:
+            kind = "quiet"
+        elif any(t + horizon <= log_end_ms for t in times):
+            kind = "false_alarms"
+        else:
+            kind = "unsettled"
+        boxes[kind].append(account)
+    return boxes
+
+
+LISTED = ("caught", "missed", "false_alarms")
+
+
+def _account_row(out: AccountOutcome, times: list[int], scoring: Scoring) -> dict:
+    """One account as the caught, missed and false-alarm lists give it."""
+    cancel = out.cancel_ms
+    if cancel is not None:
+        times = [t for t in times if cancel - scoring.horizon_days * DAY_MS <= t < cancel]
+    first = min(times, default=None)
+    churn = None
+    if cancel is not None:
+        churn = "involuntary" if out.involuntary else "voluntary"
+    return {
+        "account_id": out.account_id,
+        "segment": out.segment_name,
+        "mrr": out.mrr,
+        "first_alert": None if first is None else from_ms(first).date().isoformat(),
+        "cancelled": None if cancel is None else from_ms(cancel).date().isoformat(),
+        "churn": churn,
+        "lead_days": None if first is None or cancel is None
+        else round((cancel - first) / DAY_MS, 1),
+        "alerts": len(times),
+    }  # fmt: skip
+
+
+def account_lists(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring,
+) -> dict[str, list[dict]]:
+    """The caught, missed and falsely alerted accounts, by id, ordered by date (the
+    cancellation for churners, the first alert for false alarms), then id."""
+    boxes = _confusion(openings, outcomes, log_end_ms, scoring)
+    lists = {}
+    for kind in LISTED:
+        rows = [_account_row(outcomes[a], openings.get(a, []), scoring) for a in boxes[kind]]
+        rows.sort(key=lambda r: (r["cancelled"] or r["first_alert"] or "", r["account_id"]))
+        lists[kind] = rows
+    return lists
+
+
+def _by_segment(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring,
+) -> dict[str, dict]:
+    """The all-signals figures for each segment's accounts alone."""
+    segments: dict[str, dict[str, AccountOutcome]] = defaultdict(dict)
+    for account, out in outcomes.items():
+        segments[out.segment_name][account] = out
+    result = {}
+    for name, group in sorted(segments.items()):
+        exposure = sum(max(o.end_ms(log_end_ms) - o.first_ms, DAY_MS) for o in group.values())
+        kept = {a: t for a, t in openings.items() if a in group}
+        numbers = _score_group(kept, {}, group, log_end_ms, exposure / DAY_MS, scoring)
+        result[name] = {"accounts": len(group),
+                        "churned": sum(1 for o in group.values() if o.churned),
+                        "mrr": round(sum(o.mrr or 0.0 for o in group.values()), 2),
+                        **_summary(numbers)}  # fmt: skip
+    return result
+
+
+def _summary(numbers: dict) -> dict:
+    keys = ("precision", "recall", "f1", "confusion", "per_100_accounts_per_month")
+    return {key: numbers[key] for key in keys} | {
+        "lead_days_median": numbers["lead_days"]["median"]
+    }
+
+
+def _by_churn_type(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring,
+) -> dict[str, dict]:
+    """Voluntary and involuntary churners apart: how many were caught in time, how early.
+
+    Only churners: a false alarm is an account that stayed, which has no churn type."""
+    boxes = _confusion(openings, outcomes, log_end_ms, scoring)
+    where = {a: kind for kind, accounts in boxes.items() for a in accounts}
+    result = {}
+    for churn in ("voluntary", "involuntary"):
+        group = [a for a, o in outcomes.items()
+                 if o.churned and bool(o.involuntary) == (churn == "involuntary")]  # fmt: skip
+        caught = [a for a in group if where[a] == "caught"]
+        missed = sum(1 for a in group if where[a] == "missed")
+        leads = sorted(_account_row(outcomes[a], openings.get(a, []), scoring)["lead_days"]
+                       for a in caught)  # fmt: skip
+        result[churn] = {
+            "churned": len(group),
+            "caught": len(caught),
+            "missed": missed,
+            "too_new": len(group) - len(caught) - missed,
+            "recall": _ratio(len(caught), len(caught) + missed),
+            "lead_days_median": _quartiles(leads)["median"],
+        }
+    return result
 
 
 def score_openings(
@@ -242,4 +395,19 @@ def score(
             for group in groups
         },
         "weekly_openings": {week: dict(sorted(v.items())) for week, v in sorted(weekly.items())},
+        **breakdowns(dict(openings.get(OVERALL, {})), chosen, log_end_ms, scoring),
+    }
+
+
+def breakdowns(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring = Scoring(),
+) -> dict:
+    """The all-signals alerts per segment, per churn type, and as lists of accounts."""
+    return {
+        "segments": _by_segment(openings, outcomes, log_end_ms, scoring),
+        "churn_types": _by_churn_type(openings, outcomes, log_end_ms, scoring),
+        "accounts": account_lists(openings, outcomes, log_end_ms, scoring),
     }

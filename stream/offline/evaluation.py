@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from schemas.alerts import AlertEvent
 from schemas.events import EventBase
@@ -19,6 +20,7 @@ from stream.core.policy import Policy
 from stream.core.portfolio import Portfolio, month_of
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
+from stream.core.timeutil import from_ms
 from stream.offline.backtest import Mark
 from stream.offline.marks import AlertMarks
 from stream.offline.outcomes import OutcomeObserver
@@ -38,9 +40,27 @@ class LogRun:
         return self.outcomes.start_ms or 0, self.outcomes.end_ms
 
     def portfolio_months(self) -> list[dict]:
-        """Logo and revenue churn for each month the log covers."""
+        """Logo and revenue churn for each month the log covers, a month the log covers only
+        in part flagged as such (its counts are for the days it has, not the whole month)."""
         start, end = self.span_ms
-        return self.portfolio.report(month_of(start), month_of(end))
+        return [
+            {**row, **month_coverage(row["month"], start, end)}
+            for row in self.portfolio.report(month_of(start), month_of(end))
+        ]
+
+
+def month_coverage(month: str, start_ms: int, end_ms: int) -> dict:
+    """Which days of ``month`` (``YYYY-MM``) the log from ``start_ms`` to ``end_ms`` covers:
+    ``partial`` when it misses any, with the first and last day it does cover."""
+    first = date.fromisoformat(f"{month}-01")
+    last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+    begin, finish = from_ms(start_ms).date(), from_ms(end_ms).date()
+    covered_from, covered_to = max(first, begin), min(last, finish)
+    return {
+        "partial": covered_from > first or covered_to < last,
+        "covered_from": covered_from.isoformat(),
+        "covered_to": covered_to.isoformat(),
+    }
 
 
 def run_log(

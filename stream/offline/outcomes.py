@@ -38,6 +38,14 @@ class AccountOutcome:
     cancel_ms: int | None = None
     involuntary: bool | None = None
     last_failed_ms: int | None = None  # an unpaid failed payment, for the involuntary rule
+    segment: str | None = None  # the last one its events named
+    plan: str | None = None
+    mrr: float | None = None  # the last one its billing events gave before any cancellation
+
+    @property
+    def segment_name(self) -> str:
+        """The segment the engine chooses the account's thresholds by: segment, else plan."""
+        return self.segment or self.plan or "default"
 
     @property
     def churned(self) -> bool:
@@ -67,6 +75,13 @@ class OutcomeObserver:
         elif ms < out.first_ms:
             out.first_ms = ms
         kind = event.type  # type: ignore[attr-defined]
+        out.segment = event.segment or out.segment
+        out.plan = (event.new_plan if kind == "plan_changed" else event.plan) or out.plan  # type: ignore[attr-defined]
+        mrr = getattr(event, "mrr", None)
+        if mrr is None:
+            mrr = getattr(event, "new_mrr", None)
+        if mrr is not None and out.cancel_ms is None:
+            out.mrr = float(mrr)
         if kind == "payment_failed":
             out.last_failed_ms = ms
         elif kind == "invoice_paid":

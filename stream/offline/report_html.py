@@ -44,19 +44,114 @@ def _shares(churned: list[float], retained: list[float], line: float, current: f
     return top_x, shares(churned), shares(retained)
 
 
+_WORDS = (
+    "<b>caught</b>: churners alerted {lead} to {horizon} days before they cancelled; "
+    "<b>missed</b>: churners not alerted in that window (a later alert is too late to act on); "
+    "<b>false alarms</b>: alerted accounts that stayed for the {horizon} days after the alert; "
+    "<b>quiet</b>: accounts never alerted that stayed. <b>precision</b>: alerted accounts that "
+    "cancelled within {horizon} days; <b>recall</b>: caught / (caught + missed); <b>F1</b>: the "
+    "two in one figure, 2 × precision × recall / (precision + recall)."
+)
+_LIST_CAP = 50
+"""Accounts shown per list in the page; the JSON report (and the CSV files) have them all."""
+
+
+def _words(scoring: dict) -> str:
+    return '<p class="note">' + _WORDS.format(
+        lead=scoring["lead_days"], horizon=scoring["horizon_days"]) + "</p>"  # fmt: skip
+
+
+def _table(head: tuple[str, ...], rows: list[tuple], cls: str = "") -> str:
+    attr = f' class="{cls}"' if cls else ""
+    out = [f"<table{attr}><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for cells in rows:
+        out.append("<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _box(s: dict, kind: str) -> int | None:
+    return s.get("confusion", {}).get(kind)
+
+
 def _signal_table(signals: dict[str, dict]) -> str:
-    head = ("signal", "openings", "per 100 acct/mo", "precision", "recall", "detected",
-            "lead p25", "lead median", "lead p75", "recovered")  # fmt: skip
-    rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    """What a CS lead reads first comes first (a phone shows the first few columns)."""
+    head = ("signal", "caught", "missed", "false alarms", "precision", "recall", "F1",
+            "alerts per 100 accounts a month", "alerts opened", "quiet",
+            "days of warning (p25 / median / p75)", "recovered")  # fmt: skip
+    rows = []
     for name, s in signals.items():
         lead = s["lead_days"]
         label = "all alerts, as CS received them" if name == OVERALL else name
-        cells = (label, s["openings"], s["per_100_accounts_per_month"],
-                 fmt_cell(s["precision"], True), fmt_cell(s["recall"], True),
-                 f"{s['churners_detected']}/{s['churners_eligible']}",
-                 lead["p25"], lead["median"], lead["p75"], s["recovered_accounts"])  # fmt: skip
-        rows.append("<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>")
-    return "".join(rows) + "</table>"
+        warning = " / ".join("–" if lead[k] is None else f"{lead[k]:.0f}"
+                             for k in ("p25", "median", "p75"))  # fmt: skip
+        rows.append((label, _box(s, "caught"), _box(s, "missed"), _box(s, "false_alarms"),
+                     fmt_cell(s["precision"], True), fmt_cell(s["recall"], True), s.get("f1"),
+                     s["per_100_accounts_per_month"], s["openings"], _box(s, "quiet"), warning,
+                     s["recovered_accounts"]))  # fmt: skip
+    return _table(head, rows, "signals")
+
+
+def _segment_table(segments: dict[str, dict]) -> str:
+    head = ("segment", "caught", "missed", "false alarms", "precision", "recall", "F1",
+            "accounts", "churned", "MRR", "quiet", "alerts per 100 accounts a month",
+            "median days of warning")  # fmt: skip
+    rows = [(name, _box(s, "caught"), _box(s, "missed"), _box(s, "false_alarms"),
+             fmt_cell(s["precision"], True), fmt_cell(s["recall"], True), s["f1"],
+             s["accounts"], s["churned"], s["mrr"], _box(s, "quiet"),
+             s["per_100_accounts_per_month"], s["lead_days_median"])
+            for name, s in segments.items()]  # fmt: skip
+    return _table(head, rows, "segments")
+
+
+def _churn_type_table(types: dict[str, dict]) -> str:
+    head = ("churn", "churned", "caught", "missed", "too new to catch", "recall",
+            "median days of warning")  # fmt: skip
+    rows = [(name, t["churned"], t["caught"], t["missed"], t["too_new"],
+             fmt_cell(t["recall"], True), t["lead_days_median"])
+            for name, t in types.items()]  # fmt: skip
+    return _table(head, rows, "churn-types")
+
+
+_LISTS = {
+    "caught": "Caught: churners alerted in time",
+    "missed": "Missed: churners not alerted in time",
+    "false_alarms": "False alarms: alerted accounts that stayed",
+}
+
+
+def _account_lists(lists: dict[str, list[dict]]) -> str:
+    """Each list folded (no script: the browser's own <details>), at most :data:`_LIST_CAP`
+    rows shown, with the full count."""
+    head = ("account", "segment", "MRR", "first alert", "cancelled", "churn", "days of warning")
+    parts = []
+    for kind, title in _LISTS.items():
+        rows = lists.get(kind, [])
+        shown = rows[:_LIST_CAP]
+        more = f", the first {len(shown)} shown" if len(rows) > len(shown) else ""
+        table = _table(head, [(r["account_id"], r["segment"], r["mrr"], r["first_alert"],
+                               r["cancelled"], r["churn"], r["lead_days"]) for r in shown],
+                       "accounts")  # fmt: skip
+        parts.append(f'<details id="list-{kind.replace("_", "-")}"><summary>{escape(title)}: '
+                     f"{len(rows):,} accounts{more}</summary>"
+                     f"{table if rows else '<p>None.</p>'}</details>")  # fmt: skip
+    return "".join(parts)
+
+
+def _breakdowns(section: dict, scoring: dict, whose: str) -> list[str]:
+    """Per segment, per churn type and the account lists, where the report has them."""
+    body = []
+    if section.get("segments"):
+        body += [f"<h2>Per segment{whose}</h2>", _segment_table(section["segments"])]
+    if section.get("churn_types"):
+        body += [f"<h2>Voluntary and involuntary churn{whose}</h2>",
+                 '<p class="note">Involuntary: the payment failed and was never paid, or the '
+                 "cancellation said so.</p>",
+                 _churn_type_table(section["churn_types"])]  # fmt: skip
+    if section.get("accounts"):
+        body += [f"<h2>Accounts{whose}</h2>",
+                 f'<p class="note">At most {_LIST_CAP} per list here; the JSON report has every '
+                 "account.</p>", _account_lists(section["accounts"])]  # fmt: skip
+    return body
 
 
 def backtest_html(report: dict) -> str:
@@ -75,7 +170,9 @@ def backtest_html(report: dict) -> str:
         f"recall: churners alerted {scoring['lead_days']} to {scoring['horizon_days']} days "
         "before cancelling.</p>",
         "<h2>Per signal</h2>",
+        _words(scoring),
         _signal_table(signals),
+        *_breakdowns(report, scoring, ""),
         "<h2>Lead time</h2>",
         charts.bars("lead-time", "Churners by days from first alert to cancellation",
                     [f"{7 * i}–{7 * i + 6}" for i in range(len(bins))], bins,
@@ -111,7 +208,19 @@ def calibration_html(report: dict) -> str:
         body.append(f'<p class="verdict">{escape(report["verdict"])}</p>')
     if "holdout" in report:
         body.append("<h2>Held-out comparison</h2>")
+        scoring = report.get("scoring", {"horizon_days": 60, "lead_days": 14})
+        body.append(_words(scoring))
         body.append(_comparison_table(report["holdout"]))
+    if report.get("holdout_signals"):
+        body.append("<h2>Held-out, per signal: base policy → calibrated policy</h2>")
+        body.append('<p class="note">Each cell: the base policy\'s figure → the calibrated '
+                    "policy's (the change), on the accounts calibration did not learn from."
+                    "</p>")  # fmt: skip
+        body.append(_delta_table(report["holdout_signals"]))
+    if report.get("holdout_accounts"):
+        scoring = report.get("scoring", {"horizon_days": 60, "lead_days": 14})
+        body += _breakdowns(report["holdout_accounts"], scoring,
+                            ": the calibrated policy on the held-out accounts")  # fmt: skip
     if report["disabled_signals"]:
         body.append("<h2>Signals switched off</h2><ul>")
         for signal, why in report["disabled_signals"].items():
@@ -153,13 +262,49 @@ def calibration_html(report: dict) -> str:
 
 def _comparison_table(rows: dict[str, dict]) -> str:
     """The calibrated policy, the base one and the naive baselines, on the same accounts."""
-    head = ("policy", "openings per 100 acct/mo", "precision", "recall", "F1", "detected")
+    head = ("policy", "alerts per 100 accounts a month", "precision", "recall", "F1",
+            "caught", "missed", "false alarms", "detected")  # fmt: skip
     out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for name, s in rows.items():
         cells = (name, s["per_100_accounts_per_month"], fmt_cell(s["precision"], True),
-                 fmt_cell(s["recall"], True), s["f1"],
+                 fmt_cell(s["recall"], True), s["f1"], _box(s, "caught"), _box(s, "missed"),
+                 _box(s, "false_alarms"),
                  f"{s['churners_detected']}/{s['churners_eligible']}")  # fmt: skip
         out.append("<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _delta(before: float | None, after: float | None, change: float | None,
+           percent: bool) -> str:  # fmt: skip
+    """One cell of HTML: ``48.0% → 61.0%`` on a line, the change under it (``+13.0 pts``)."""
+    moved = "no change" if not change else (
+        f"{100 * change:+.1f} pts" if percent else f"{change:+,.2f}")  # fmt: skip
+    if change is None:
+        moved = "–"
+    return (f'<span class="nw">{fmt_cell(before, percent)} → {fmt_cell(after, percent)}</span>'
+            f'<br><span class="note">{moved}</span>')  # fmt: skip
+
+
+def _delta_table(signals: dict[str, dict]) -> str:
+    """Each signal with alerts under either policy: its figures before and after, and the
+    change."""
+    head = ("signal", "precision", "recall", "F1", "alerts per 100 accounts a month",
+            "caught", "missed", "false alarms")  # fmt: skip
+    out = ['<table class="deltas"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for name, s in signals.items():
+        b, a, c = s["before"], s["after"], s["change"]
+        if name != OVERALL and not (b["openings"] or a["openings"]):
+            continue
+        label = "all alerts, as CS received them" if name == OVERALL else name
+        cells = (escape(label),
+                 _delta(b["precision"], a["precision"], c["precision"], True),
+                 _delta(b["recall"], a["recall"], c["recall"], True),
+                 _delta(b["f1"], a["f1"], c["f1"], False),
+                 _delta(b["per_100_accounts_per_month"], a["per_100_accounts_per_month"],
+                        c["per_100_accounts_per_month"], False),
+                 *(f'<span class="nw">{fmt_cell(_box(b, k))} → {fmt_cell(_box(a, k))}</span>'
+                   for k in ("caught", "missed", "false_alarms")))  # fmt: skip
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "".join(out) + "</table>"
 
 

@@ -7,6 +7,7 @@ deterministic: the same log, labels, policy and seed give byte-identical JSON.
 
 from __future__ import annotations
 
+import csv
 import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,6 +27,28 @@ from stream.offline.calibrate import (
 )
 from stream.offline.evaluation import LogRun, run_log
 from stream.offline.outcomes import apply_labels_file
+
+ACCOUNT_COLUMNS = ("account_id", "segment", "mrr", "first_alert", "cancelled", "churn",
+                   "lead_days", "alerts")  # fmt: skip
+"""The account lists' CSV columns: what scoring knows of each account (``first_alert`` is the
+first alert in the horizon before a churner's cancellation, a retained account's first alert;
+``lead_days`` from it to the cancellation; ``churn`` voluntary or involuntary)."""
+CSV_FILES = {"caught": "caught", "missed": "missed", "false_alarms": "false-alarms"}
+
+
+def write_account_lists(lists: dict[str, list[dict]], prefix: str) -> list[str]:
+    """PREFIX-caught.csv, PREFIX-missed.csv and PREFIX-false-alarms.csv, a row per account in
+    the report's order, empty cells for what is not known; returns the paths written."""
+    written = []
+    for kind, suffix in CSV_FILES.items():
+        path = f"{prefix}-{suffix}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(ACCOUNT_COLUMNS)
+            for row in lists.get(kind, []):
+                writer.writerow("" if row[c] is None else row[c] for c in ACCOUNT_COLUMNS)
+        written.append(path)
+    return written
 
 
 @dataclass(frozen=True)
@@ -165,15 +188,24 @@ def calibrate(
         held_out = Split("test", split.seed, split.test_fraction)
         test = {a for a in outcomes if held_out(a)}
         tuned = _run(spec, tuned_policy, "held-out check")
-        before = _score(run, scoring, held_out)["signals"][OVERALL]
-        after = _score(tuned, scoring, held_out)["signals"][OVERALL]
+        scored_before, scored_after = (
+            _score(run, scoring, held_out),
+            _score(tuned, scoring, held_out),
+        )
+        before, after = scored_before["signals"][OVERALL], scored_after["signals"][OVERALL]
         naive = rc.baselines(samples, context, train, test, budget) if len(samples) else {}
         report["holdout"] = {"base policy": before, "calibrated policy": after, **naive}
-        report["holdout_change"] = {
-            key: None if before[key] is None or after[key] is None
-            else round(after[key] - before[key], 4)
-            for key in ("precision", "recall", "f1", "per_100_accounts_per_month")
-        }  # fmt: skip
+        report["holdout_change"] = _change(before, after)
+        report["holdout_signals"] = {
+            signal: {"before": _figures(old), "after": _figures(new), "change": _change(old, new)}
+            for signal, old in scored_before["signals"].items()
+            for new in (scored_after["signals"][signal],)
+        }
+        # Who the calibrated policy caught, missed and falsely alerted among the held-out
+        # accounts, per segment and churn type: the accounts it never learned from.
+        report["holdout_accounts"] = {
+            key: scored_after[key] for key in ("population", "segments", "churn_types", "accounts")
+        }
         judged = rc.fair(naive, budget)
         best_name = max(judged, key=lambda name: judged[name]["f1"] or 0.0, default="")
         best = judged.get(best_name, {"f1": 0.0, "per_100_accounts_per_month": 0.0})
@@ -203,6 +235,22 @@ def calibrate(
     if model is not None and written is not rules_only:
         report["disabled_signals"] = {**disabled, **model.dropped_rules}
     return report, _policy_text(report, written)
+
+
+FIGURES = ("precision", "recall", "f1", "per_100_accounts_per_month")
+"""What the held-out comparison sets side by side, and gives the change of."""
+
+
+def _figures(numbers: dict) -> dict:
+    return {key: numbers[key] for key in (*FIGURES, "openings", "confusion")}
+
+
+def _change(before: dict, after: dict) -> dict:
+    return {
+        key: None if before[key] is None or after[key] is None
+        else round(after[key] - before[key], 4)
+        for key in FIGURES
+    }  # fmt: skip
 
 
 def _has_usage(samples: rc.rl.Samples) -> bool:

@@ -8,6 +8,7 @@ CDN), and both look alike because they are built by the same shell.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from html import escape
 
 from stream.render import readable as readable_text
@@ -18,7 +19,9 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;font-size:.85rem;display:block;overflow-x:auto;max-width:100%}
 td,th{padding:.25rem .6rem;text-align:right}code{overflow-wrap:anywhere}
 .verdict{font-size:1rem;padding:.6rem .8rem;border-left:4px solid #2f6db5;background:#f3f6fb}
-@media (max-width:600px){body{margin:1rem .7rem}td,th{padding:.2rem .35rem}}
+@media (max-width:600px){body{margin:1rem .7rem}td,th{padding:.2rem .35rem}
+table{font-size:.78rem}td:first-child,th:first-child{position:sticky;left:0;background:#fff;max-width:11rem;min-width:7.5rem}
+th:first-child{background:#eef1f5}tr:nth-child(even) td:first-child{background:#f7f8fa}}
 th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#f7f8fa}.note,.meta{color:#5b6575;font-size:.85rem}
 svg{background:#fbfcfd;border:1px solid #e3e7ee;margin:.5rem 0}
@@ -26,6 +29,8 @@ svg{background:#fbfcfd;border:1px solid #e3e7ee;margin:.5rem 0}
 .acct h2{font-size:1rem;margin:0 0 .4rem}.alert{font-size:.9rem;margin:.3rem 0}
 .sev{font-weight:600;text-transform:uppercase;font-size:.75rem;padding:.05rem .35rem;
 border-radius:3px;color:#fff}.critical{background:#8b1a1a}
+details{margin:.4rem 0}.nw,.accounts td,.signals td+td,.segments td+td{white-space:nowrap}
+summary{cursor:pointer;font-weight:600}
 .high{background:#d9534f}.medium{background:#e0a030}.low{background:#6c8ebf}
 .acct h2 .risk{font-weight:400;font-size:.9rem;color:#5b6575;white-space:nowrap}
 .alert,.meta,.acct h2{overflow-wrap:anywhere}.reasons{padding-left:1.2rem;margin:.3rem 0}
@@ -62,20 +67,39 @@ def fmt_cell(value: object, percent: bool = False) -> str:
     return escape(f"{value:,}" if isinstance(value, int) else str(value))
 
 
+def month_label(row: dict) -> str:
+    """``2026-06``, or ``2026-06 (partial: to Jun 3)`` for a month the log covers only in part,
+    so that a month's low counts are not read as a good month."""
+    if not row.get("partial"):
+        return row["month"]
+    start, end = date.fromisoformat(row["covered_from"]), date.fromisoformat(row["covered_to"])
+    first = start.day == 1
+    last = (end + timedelta(days=1)).month != end.month
+    if first:
+        span = f"to {end:%b} {end.day}"
+    elif last:
+        span = f"from {start:%b} {start.day}"
+    else:
+        span = f"{start:%b} {start.day} to {end:%b} {end.day}"
+    return f"{row['month']} (partial: {span})"
+
+
 def portfolio_table(months: list[dict], readable: bool = False) -> str:
     """Logo and revenue churn per month, rows as :func:`stream.core.portfolio.monthly` gives.
 
     ``readable`` (the API's page) shows the month as "Jan 2026" and MRR in dollars ("$2,600");
-    the reports keep "2026-01" and plain figures, which sort and copy into a spreadsheet.
+    the reports keep "2026-01" and plain figures, which sort and copy into a spreadsheet. Either
+    way a month the log covers only in part says so (:func:`month_label`).
     """
     head = ("month", "accounts at start", "lost", "voluntary", "involuntary", "logo churn",
             "MRR at start", "MRR lost", "revenue churn", "joined")  # fmt: skip
     rows = ['<table class="portfolio"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for m in months:
-        month, mrr_at_start, mrr_lost = m["month"], m["mrr_at_start"], m["mrr_lost"]
+        month, mrr_at_start, mrr_lost = month_label(m), m["mrr_at_start"], m["mrr_lost"]
         if readable:
-            at = readable_text.when(f"{month}-01") if len(str(month)) == 7 else None
-            month = f"{at:%b %Y}" if at is not None else month
+            at = readable_text.when(f"{m['month']}-01") if len(str(m["month"])) == 7 else None
+            if at is not None:  # keep the "(partial: ...)" note after the month
+                month = f"{at:%b %Y}{month[len(str(m['month'])) :]}"
             mrr_at_start, mrr_lost = (
                 readable_text.money(mrr_at_start),
                 readable_text.money(mrr_lost),

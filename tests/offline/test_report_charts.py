@@ -35,7 +35,31 @@ def _signal(rng: random.Random, openings: int, precision: float | None) -> dict:
         "churners_detected": detected, "churners_eligible": eligible,
         "lead_days": {"p25": 9.62, "median": 20.5, "p75": 38.04}, "recovered_accounts": 3,
         "lead_days_histogram": [rng.randint(0, 40) for _ in range(9)], "f1": 0.5,
+        "confusion": {"caught": detected, "missed": eligible - detected, "false_alarms": 40,
+                      "quiet": 600 - eligible - 40, "unsettled": 0, "too_new": 0},
     }  # fmt: skip
+
+
+def _breakdowns(rng: random.Random) -> dict:
+    """Segments, churn types and account lists shaped like the real report's, one list longer
+    than the page shows."""
+    boxes = {"caught": 30, "missed": 12, "false_alarms": 20, "quiet": 130, "unsettled": 8,
+             "too_new": 0}  # fmt: skip
+    segment = {"accounts": 200, "churned": 42, "mrr": 12345.0, "precision": 0.6, "recall": 0.71,
+               "f1": 0.65, "confusion": boxes, "per_100_accounts_per_month": 17.2,
+               "lead_days_median": 30.5}  # fmt: skip
+    row = {"account_id": "acct-00001", "segment": "enterprise", "mrr": 4200.0,
+           "first_alert": "2026-02-01", "cancelled": "2026-03-02", "churn": "involuntary",
+           "lead_days": 29.0, "alerts": 2}  # fmt: skip
+    lists = {kind: [{**row, "account_id": f"acct-{kind}-{i:05d}"} for i in range(n)]
+             for kind, n in (("caught", 60), ("missed", 3), ("false_alarms", 0))}  # fmt: skip
+    churn = {"churned": 42, "caught": 30, "missed": 12, "too_new": 0, "recall": 0.71,
+             "lead_days_median": None}  # fmt: skip
+    return {
+        "segments": {name: segment for name in ("enterprise", "pro", "starter")},
+        "churn_types": {"voluntary": churn, "involuntary": churn},
+        "accounts": lists,
+    }
 
 
 def backtest_report(seed: int = 1, weeks: int = 52) -> dict:
@@ -62,7 +86,10 @@ def backtest_report(seed: int = 1, weeks: int = 52) -> dict:
         "population": {"accounts": 600, "churned": 174, "involuntary": 6,
                        "account_months": 2401.5, "log_start": "2026-01-05T02:00:00+00:00",
                        "log_end": "2026-06-03T22:58:10+00:00"},
-        "signals": signals, "weekly_openings": weekly, "portfolio": [month],
+        "signals": signals, "weekly_openings": weekly,
+        "portfolio": [{**month, "partial": True, "covered_from": "2026-01-05",
+                       "covered_to": "2026-01-31"}],
+        **_breakdowns(rng),
     }  # fmt: skip
 
 
@@ -99,11 +126,18 @@ def calibration_report(seed: int = 1) -> dict:
             "retained_levels": [round(rng.expovariate(0.5), 4) for _ in range(retained)],
         })  # fmt: skip
     row = {"per_100_accounts_per_month": 17.2, "precision": 0.55, "recall": 0.85, "f1": 0.67,
-           "churners_detected": 77, "churners_eligible": 90}  # fmt: skip
+           "churners_detected": 77, "churners_eligible": 90, "openings": 40,
+           "confusion": {"caught": 77, "missed": 13, "false_alarms": 50, "quiet": 150,
+                         "unsettled": 10, "too_new": 0}}  # fmt: skip
+    after = {**row, "precision": None, "f1": None, "openings": 0}
+    change = {"precision": None, "recall": 0.0, "f1": None, "per_100_accounts_per_month": -1.5}
     return {
         "log": "log.jsonl.gz", "split": "train half", "objective": "best recall",
         "alert_budget_per_100_account_months": 5.0, "verdict": "recommended.",
         "holdout": {"base policy": row, "calibrated policy": row},
+        "holdout_signals": {OVERALL: {"before": row, "after": row, "change": change},
+                            "engagement_drop": {"before": row, "after": after, "change": change}},
+        "holdout_accounts": _breakdowns(rng),
         "disabled_signals": {"downgrade": "precision 0% < 60%"},
         "risk_model": {
             "learned": True, "threshold": 0.999, "written": True, "weights": weights,
@@ -252,3 +286,17 @@ def test_a_report_from_json_round_trip_draws_the_same_charts(pages):
     file later has the same charts."""
     again = orjson.loads(orjson.dumps(calibration_report()))
     assert calibration_html(again) == pages["calibration"]
+
+
+def test_tables_and_lists_a_cs_lead_reads_are_in_the_page(pages):
+    backtest, calibration = pages["backtest"], pages["calibration"]
+    for page in (backtest, calibration):
+        assert "60 accounts, the first 50 shown" in page  # capped, with the full count
+        assert page.count("<td>acct-caught-") == 50
+        assert "3 accounts</summary>" in page and "0 accounts</summary><p>None.</p>" in page
+        assert "<th>caught</th>" in page and "<th>false alarms</th>" in page
+    assert "<td>2026-01 (partial: from Jan 5)</td>" in backtest
+    # A signal switched off: before → after with no figure after, and no change made up.
+    assert '<span class="nw">55.0% → –</span><br><span class="note">–</span>' in calibration
+    assert '<span class="note">-1.50</span>' in calibration
+    assert '<span class="note">no change</span>' in calibration

@@ -52,6 +52,15 @@ def test_portfolio_table_formats_counts_shares_and_missing_values():
     assert "<td>123,456.50</td>" in table
 
 
+def test_a_month_the_log_covers_in_part_is_named_so_in_the_portfolio_table():
+    partial = {**MONTH, "month": "2026-06", "partial": True, "covered_from": "2026-06-01",
+               "covered_to": "2026-06-03"}  # fmt: skip
+    full = {**MONTH, "partial": False, "covered_from": "2026-01-01", "covered_to": "2026-01-31"}
+    table = portfolio_table([full, partial])
+    assert "<td>2026-06 (partial: to Jun 3)</td>" in table
+    assert "<td>2026-01</td>" in table and "2026-01 (partial" not in table
+
+
 def test_page_shell_escapes_the_title_and_heads_the_body():
     html = page("A & B", "<p>x</p>")
     assert html.startswith("<!doctype html>") and html.endswith("</html>\n")

@@ -225,3 +225,201 @@ def test_overall_numbers_are_consistent(calibrated):
             == overall["alerted_accounts"]
         )
     assert OVERALL == "all_signals"
+
+
+# --- what a CS lead reads: counts, segments, churn types, account lists, partial months ------
+
+
+@pytest.fixture(scope="module")
+def cli_backtest(sim, tmp_path_factory) -> tuple[dict, Path]:
+    """One backtest through the command line with every output: JSON, HTML and the CSVs."""
+    log, _ = sim
+    root = tmp_path_factory.mktemp("cli-backtest")
+    subprocess.run(
+        [sys.executable, "-m", "stream.cli", "backtest", str(log), "-q",
+         "-o", str(root / "b.json"), "--html", str(root / "b.html"),
+         "--accounts-csv", str(root / "acct")],
+        check=True, timeout=300,
+    )  # fmt: skip
+    return orjson.loads((root / "b.json").read_bytes()), root
+
+
+def test_confusion_counts_add_up_to_the_accounts_and_f1_is_precision_and_recall(cli_backtest):
+    report, _ = cli_backtest
+    accounts = report["population"]["accounts"]
+    assert accounts == 500
+    for name, s in report["signals"].items():
+        boxes = s["confusion"]
+        assert sum(boxes.values()) == accounts, name
+        assert boxes["caught"] == s["churners_detected"], name
+        assert boxes["caught"] + boxes["missed"] == s["churners_eligible"], name
+        # Only accounts that stayed are false alarms, quiet or unsettled.
+        stayed = accounts - report["population"]["churned"]
+        assert boxes["false_alarms"] + boxes["quiet"] + boxes["unsettled"] == stayed, name
+        assert boxes["false_alarms"] <= s["false_alarms"], name
+        p, r = s["precision"], s["recall"]
+        if p and r:
+            assert s["f1"] == pytest.approx(2 * p * r / (p + r), abs=1e-4), name
+        else:
+            assert s["f1"] is None, name
+    overall = report["signals"][OVERALL]["confusion"]
+    assert overall["caught"] > 20 and overall["false_alarms"] > 0 and overall["quiet"] > 0
+
+
+def test_segments_and_churn_types_split_the_overall_figures(cli_backtest):
+    report, _ = cli_backtest
+    overall, segments = report["signals"][OVERALL], report["segments"]
+    assert len(segments) >= 2, segments
+    assert sum(s["accounts"] for s in segments.values()) == report["population"]["accounts"]
+    assert sum(s["churned"] for s in segments.values()) == report["population"]["churned"]
+    for box, count in overall["confusion"].items():
+        assert sum(s["confusion"][box] for s in segments.values()) == count, box
+    for name, s in segments.items():
+        assert sum(s["confusion"].values()) == s["accounts"], name
+        caught, missed = s["confusion"]["caught"], s["confusion"]["missed"]
+        assert s["recall"] == (round(caught / (caught + missed), 4) if caught + missed else None)
+    types = report["churn_types"]
+    assert types["involuntary"]["churned"] == report["population"]["involuntary"]
+    assert sum(t["churned"] for t in types.values()) == report["population"]["churned"]
+    assert sum(t["caught"] for t in types.values()) == overall["confusion"]["caught"]
+    assert sum(t["missed"] for t in types.values()) == overall["confusion"]["missed"]
+    for t in types.values():
+        assert t["caught"] + t["missed"] + t["too_new"] == t["churned"]
+
+
+def test_account_lists_match_the_counts_and_the_csv_files_match_the_lists(cli_backtest):
+    import csv
+
+    report, root = cli_backtest
+    boxes, lists = report["signals"][OVERALL]["confusion"], report["accounts"]
+    ids = {kind: [row["account_id"] for row in rows] for kind, rows in lists.items()}
+    for kind in ("caught", "missed", "false_alarms"):
+        assert len(lists[kind]) == boxes[kind], kind
+        assert len(set(ids[kind])) == len(ids[kind]), kind
+    assert not set(ids["caught"]) & set(ids["missed"])
+    assert not (set(ids["caught"]) | set(ids["missed"])) & set(ids["false_alarms"])
+    for row in lists["caught"]:
+        assert (
+            row["cancelled"] and row["first_alert"] and row["churn"] in ("voluntary", "involuntary")
+        )
+        assert 14 <= row["lead_days"] <= 60, row
+        assert row["segment"] in report["segments"] and row["mrr"] > 0
+    for row in lists["false_alarms"]:
+        assert row["cancelled"] is None and row["first_alert"] and row["lead_days"] is None
+    for row in lists["missed"]:
+        assert row["cancelled"] and (row["lead_days"] is None or row["lead_days"] < 60)
+    for kind, name in (("caught", "caught"), ("missed", "missed"),
+                       ("false_alarms", "false-alarms")):  # fmt: skip
+        with open(root / f"acct-{name}.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["account_id"] for r in rows] == ids[kind], kind
+        for written, row in zip(rows, lists[kind], strict=True):
+            assert written["segment"] == row["segment"]
+            assert written["cancelled"] == (row["cancelled"] or "")
+            assert written["lead_days"] == ("" if row["lead_days"] is None
+                                            else str(row["lead_days"]))  # fmt: skip
+            assert float(written["mrr"]) == row["mrr"]
+
+
+def test_months_the_log_covers_in_part_are_flagged_and_full_ones_are_not(cli_backtest):
+    report, root = cli_backtest
+    months = report["portfolio"]
+    start, end = report["population"]["log_start"][:10], report["population"]["log_end"][:10]
+    assert len(months) >= 5
+    first, last = months[0], months[-1]
+    assert first["partial"] == (start[8:] != "01") and first["covered_from"] == start
+    assert last["covered_to"] == end
+    for month in months[1:-1]:
+        assert not month["partial"], month
+        assert month["covered_from"].endswith("-01")
+    html = (root / "b.html").read_text()
+    from stream.render.html import month_label
+
+    for month in months:
+        label = month_label(month)
+        assert f"<td>{label}</td>" in html
+        assert ("(partial:" in label) == month["partial"]
+
+
+def test_month_coverage_names_the_days_a_log_has():
+    from datetime import UTC, datetime
+
+    from stream.core.timeutil import to_ms
+    from stream.offline.evaluation import month_coverage
+    from stream.render.html import month_label
+
+    def ms(text: str) -> int:
+        return to_ms(datetime.fromisoformat(text).replace(tzinfo=UTC))
+
+    start, end = ms("2026-01-05T02:00"), ms("2026-06-03T22:58")
+    rows = {m: {"month": m, **month_coverage(m, start, end)}
+            for m in ("2026-01", "2026-02", "2026-05", "2026-06")}  # fmt: skip
+    assert [rows[m]["partial"] for m in rows] == [True, False, False, True]
+    assert month_label(rows["2026-01"]) == "2026-01 (partial: from Jan 5)"
+    assert month_label(rows["2026-02"]) == "2026-02"
+    assert month_label(rows["2026-06"]) == "2026-06 (partial: to Jun 3)"
+    inside = {"month": "2026-03", **month_coverage("2026-03", ms("2026-03-02"), ms("2026-03-20"))}
+    assert month_label(inside) == "2026-03 (partial: Mar 2 to Mar 20)"
+    # The last day counts as covered even when the log ends before midnight.
+    full = month_coverage("2026-05", start, ms("2026-05-31T12:00"))
+    assert not full["partial"]
+
+
+def test_backtest_html_shows_the_counts_the_breakdowns_and_capped_account_lists(cli_backtest):
+    import re
+
+    report, root = cli_backtest
+    html = (root / "b.html").read_text()
+    for header in ("<th>caught</th>", "<th>missed</th>", "<th>false alarms</th>", "<th>F1</th>",
+                   "Per segment", "Voluntary and involuntary churn"):  # fmt: skip
+        assert header in html, header
+    for segment in report["segments"]:
+        assert f"<td>{segment}</td>" in html
+    assert "<script" not in html
+    for kind, css in (("caught", "caught"), ("missed", "missed"),
+                      ("false_alarms", "false-alarms")):  # fmt: skip
+        pattern = (
+            rf'<details id="list-{css}"><summary>[^<]*: ([\d,]+) accounts'
+            r"(?:, the first (\d+) shown)?</summary>(.*?)</details>"
+        )
+        found = re.search(pattern, html)
+        assert found, kind
+        count = len(report["accounts"][kind])
+        assert int(found.group(1).replace(",", "")) == count
+        shown = found.group(3).count("<tr>") - 1 if count else 0
+        assert shown == min(count, 50), kind
+        assert (found.group(2) is not None) == (count > 50)
+        for row in report["accounts"][kind][:shown]:
+            assert f"<td>{row['account_id']}</td>" in found.group(3)
+
+
+def test_calibration_compares_every_signal_before_and_after_on_the_held_out_half(calibrated):
+    report, _ = calibrated
+    signals = report["holdout_signals"]
+    assert list(signals) == [OVERALL, *registry.SIGNALS]
+    for name, s in signals.items():
+        for key in ("precision", "recall", "f1", "per_100_accounts_per_month"):
+            b, a = s["before"][key], s["after"][key]
+            expected = None if a is None or b is None else pytest.approx(a - b, abs=1e-4)
+            assert s["change"][key] == expected, (name, key)
+    for side, policy in (("before", "base policy"), ("after", "calibrated policy")):
+        for key in ("precision", "recall", "f1", "per_100_accounts_per_month", "confusion"):
+            assert signals[OVERALL][side][key] == report["holdout"][policy][key]
+    assert signals[OVERALL]["change"] == report["holdout_change"]
+    held = report["holdout_accounts"]
+    boxes = report["holdout"]["calibrated policy"]["confusion"]
+    assert sum(boxes.values()) == held["population"]["accounts"]
+    for kind in ("caught", "missed", "false_alarms"):
+        assert len(held["accounts"][kind]) == boxes[kind]
+    assert sum(s["accounts"] for s in held["segments"].values()) == held["population"]["accounts"]
+    # The baselines are scored by the same rules: their boxes add up the same way.
+    for name, row in report["holdout"].items():
+        assert sum(row["confusion"].values()) == held["population"]["accounts"], name
+
+    from stream.offline.report_html import calibration_html
+
+    html = calibration_html(report)
+    assert "base policy → calibrated policy" in html and '<table class="deltas">' in html
+    moved = [n for n, s in signals.items() if s["before"]["openings"] or s["after"]["openings"]]
+    assert html.count('<span class="nw">') >= 7 * len(moved)
+    assert 'id="list-caught"' in html and "<th>false alarms</th>" in html
