@@ -270,7 +270,7 @@ def _add_scoring_args(t: argparse.ArgumentParser, rejects_help: str) -> None:
         metavar="PREFIX",
         help="also write the caught, missed and falsely alerted accounts as PREFIX-caught.csv, "
         "PREFIX-missed.csv and PREFIX-false-alarms.csv (calibrate: the held-out accounts "
-        "under the calibrated policy)",
+        "under the calibrated policy; default: not written)",
     )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
