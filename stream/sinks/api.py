@@ -12,6 +12,9 @@ same status instead. ``/openapi.json`` describes the API (the fuzz test reads it
 from __future__ import annotations
 
 import asyncio
+import base64
+import csv
+import io
 import logging
 import re
 import signal
@@ -28,7 +31,7 @@ from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
 from stream.run.metrics import exposition
-from stream.sinks.readmodel_store import RedisReadModel
+from stream.sinks.readmodel_store import SORTS, RedisReadModel, RiskQuery
 from stream.sinks.web_page import account_page, at_risk_page, error_page
 
 log = logging.getLogger("churnwatch.api")
@@ -101,6 +104,76 @@ def _choice(query: dict[str, str], key: str, allowed) -> str | None:
     return value
 
 
+RISK_PARAMS = frozenset({"limit", "segment", "signal", "severity", "q", "sort", "cursor"})
+MAX_CURSOR = 400
+
+
+def _q(query: dict[str, str]) -> str | None:
+    q = query.get("q")
+    if q is not None and (not 1 <= len(q) <= MAX_ID or not q.isprintable()):
+        raise BadRequest(f"q must be 1 to {MAX_ID} printable characters")
+    return q
+
+
+def encode_cursor(sort: str, after: tuple[float, str]) -> str:
+    """An opaque cursor: the sort and the last row's sort key, base64url JSON."""
+    return base64.urlsafe_b64encode(orjson.dumps([sort, *after])).decode().rstrip("=")
+
+
+def _cursor(query: dict[str, str], sort: str) -> tuple[float, str] | None:
+    text = query.get("cursor")
+    if text is None:
+        return None
+    bad = BadRequest("cursor is not one this list gave (ask again without it)")
+    if len(text) > MAX_CURSOR or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise bad
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise bad from exc
+    if not (isinstance(value, list) and len(value) == 3 and value[0] in SORTS
+            and type(value[1]) in (int, float) and isinstance(value[2], str)):  # fmt: skip
+        raise bad
+    if value[0] != sort:
+        raise BadRequest(f"cursor belongs to sort={value[0]}, not sort={sort}")
+    return float(value[1]), value[2]
+
+
+def risk_query(query: dict[str, str], default_limit: int = 20) -> RiskQuery:
+    """The at-risk list's parameters, checked: a bad one is a 400 that names it."""
+    sort = _choice(query, "sort", tuple(SORTS)) or "revenue_at_risk"
+    return RiskQuery(
+        limit=_limit(query, default_limit), segment=_segment(query),
+        signal=_choice(query, "signal", PUBLISHED),
+        severity=_choice(query, "severity", tuple(SEVERITY_RANK)), q=_q(query), sort=sort,
+        after=_cursor(query, sort),
+    )  # fmt: skip
+
+
+def _risk_csv(rows: list[dict]) -> str:
+    """The rows as CSV with a header. A text cell that a spreadsheet would run as a formula
+    (starting with = + - @ or a tab) is prefixed with ' ; numbers are written as they are."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        cells = []
+        for column in CSV_COLUMNS:
+            value = row["health"]["overall"] if column == "health" else row.get(column)
+            if isinstance(value, list):
+                value = " ".join(value)
+            if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                value = "'" + value
+            cells.append("" if value is None else value)
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+CSV_COLUMNS = ("account_id", "segment", "stage", "plan", "mrr", "health", "risk",
+               "revenue_at_risk", "severity", "open_alert_count", "signals",
+               "last_alert_ts")  # fmt: skip
+
+
 def danger_per_day(policy: Policy, view: dict) -> float | None:
     """The danger-zone line in daily logins for this account (the chart's red line)."""
     seats = view.get("seats")
@@ -161,9 +234,23 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
     async def account(request: web.Request) -> web.Response:
         return _json(account_of(request))
 
+    def risk_page(query: RiskQuery):
+        found = store.risk_list(query)
+        cursor = encode_cursor(query.sort, found.after) if found.after is not None else None
+        return found, cursor
+
     async def at_risk(request: web.Request) -> web.Response:
-        query = _query(request, {"limit", "segment"})
-        return _json({"accounts": store.at_risk(_limit(query), _segment(query))})
+        found, cursor = risk_page(risk_query(_query(request, set(RISK_PARAMS))))
+        return _json({"accounts": found.rows, "next_cursor": cursor})
+
+    async def at_risk_csv(request: web.Request) -> web.Response:
+        query = _query(request, set(RISK_PARAMS))
+        found, cursor = risk_page(risk_query(query, LIMIT_MAX))
+        headers = {"Content-Disposition": 'attachment; filename="accounts-at-risk.csv"'}
+        if cursor is not None:
+            headers["X-Next-Cursor"] = cursor
+        return web.Response(text=_risk_csv(found.rows), content_type="text/csv",
+                            charset="utf-8", headers=headers)  # fmt: skip
 
     async def open_alerts(request: web.Request) -> web.Response:
         query = _query(request, {"limit", "signal", "severity"})
@@ -190,10 +277,14 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         return _json(OPENAPI)
 
     async def page(request: web.Request) -> web.Response:
-        segment = _segment(_query(request, {"segment"}))
-        views = store.at_risk(50, segment)
-        details = [with_line(store.account(v["account_id"]) or v) for v in views]
-        html = at_risk_page(details, store.portfolio_report(), segment)
+        # The form sends its empty fields (an unset filter) as "": absent, for the page.
+        query = {k: v for k, v in _query(request, set(RISK_PARAMS)).items() if v}
+        risk = risk_query(query, 50)
+        found, cursor = risk_page(risk)
+        details = [with_line({**v, **(store.account(v["account_id"]) or {})})
+                   for v in found.rows]  # fmt: skip
+        report = {**found.summary, "months": store.portfolio.report()}
+        html = at_risk_page(details, report, query, cursor)
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:
@@ -201,6 +292,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
 
     app = web.Application(middlewares=[errors])
     app.router.add_get("/accounts/at-risk", at_risk)
+    app.router.add_get("/accounts/at-risk.csv", at_risk_csv)
     app.router.add_get("/accounts/{account_id}", account)
     app.router.add_get("/alerts/open", open_alerts)
     app.router.add_get("/portfolio", portfolio)
@@ -315,6 +407,16 @@ def _param(name: str, schema: dict, where: str = "query", required: bool = False
 
 
 _LIMIT = _param("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX})
+_CSV_OK = {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}
+_RISK_PARAMS = [
+    _LIMIT,
+    _param("segment", {"type": "string", "pattern": _SEGMENT.pattern}),
+    _param("signal", {"type": "string", "enum": list(PUBLISHED)}),
+    _param("severity", {"type": "string", "enum": list(SEVERITY_RANK)}),
+    _param("q", {"type": "string", "minLength": 1, "maxLength": MAX_ID}),
+    _param("sort", {"type": "string", "enum": list(SORTS)}),
+    _param("cursor", {"type": "string", "maxLength": MAX_CURSOR}),
+]
 _JSON_OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
 _ERRORS = {str(code): {"description": text} for code, text in
            ((400, "bad id or query parameter"), (404, "unknown account"),
@@ -329,10 +431,16 @@ OPENAPI = {
                                                  "maxLength": MAX_ID}, "path", True)],
             "responses": {"200": _JSON_OK, **_ERRORS}}},
         "/accounts/at-risk": {"get": {
-            "summary": "Accounts by risk (100 - overall health), highest first",
-            "parameters": [_LIMIT, _param("segment", {"type": "string",
-                                                      "pattern": _SEGMENT.pattern})],
+            "summary": "Accounts with an open alert, by revenue at risk (risk/100 x MRR, risk "
+                       "= 100 - overall health) unless sort= says otherwise; next_cursor when "
+                       "more follow",
+            "parameters": _RISK_PARAMS,
             "responses": {"200": _JSON_OK, **_ERRORS}}},
+        "/accounts/at-risk.csv": {"get": {
+            "summary": "The same list as CSV with a header row (every row up to limit, "
+                       "default 1000; X-Next-Cursor header when more follow)",
+            "parameters": _RISK_PARAMS,
+            "responses": {"200": _CSV_OK, **_ERRORS}}},
         "/alerts/open": {"get": {
             "summary": "Open alert episodes, newest first; signal= keeps those about that "
                        "signal (their own, or one of an account episode's reasons)",

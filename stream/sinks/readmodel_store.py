@@ -18,15 +18,63 @@ per-segment ranking), which a single Redis server allows; Redis Cluster would ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import orjson
 import redis
 
+from schemas.alerts import SEVERITY_RANK
 from stream.kafka.settings import REDIS_SCHEMES
-from stream.sinks.alert_records import mentions
+from stream.sinks.alert_records import mentions, reasons
 from stream.sinks.portfolio_store import RedisPortfolio
 from stream.sinks.readmodel import mrr_at_risk, open_summary, risk_of, snapshot, ts_ms
+
+SORTS: dict[str, Callable[[dict], tuple[float, str]]] = {
+    "revenue_at_risk": lambda r: (-r["revenue_at_risk"], r["account_id"]),
+    "mrr": lambda r: (-(r["mrr"] or 0.0), r["account_id"]),
+    "health": lambda r: (r["health"]["overall"], r["account_id"]),
+    "last_alert": lambda r: (-r["_ts_ms"], r["account_id"]),
+}
+"""Each sort's key, smallest first: revenue at risk, MRR and the latest alert's time
+descending, health ascending (least healthy first); ties by account id ascending."""
+
+
+@dataclass(frozen=True)
+class RiskQuery:
+    """What :meth:`RedisReadModel.risk_list` is asked: filters, order and one page of it."""
+
+    limit: int = 20
+    segment: str | None = None
+    signal: str | None = None
+    severity: str | None = None
+    q: str | None = None
+    sort: str = "revenue_at_risk"
+    after: tuple[float, str] | None = None
+    """The sort key of the previous page's last row: this page starts after it."""
+
+
+@dataclass
+class RiskPage:
+    rows: list[dict]
+    after: tuple[float, str] | None
+    """The sort key of this page's last row when more follow, else None."""
+    summary: dict
+    """MRR at risk by severity over every account the filters keep (not only this page)."""
+
+
+def _risk_row(view: dict, ts: int, open_alerts: list[dict]) -> dict:
+    risk = 100 - int(view["health"]["overall"])
+    worst = max(open_alerts, key=lambda a: SEVERITY_RANK.get(a["severity"], 0))
+    signals = sorted({s for a in open_alerts for s in (a["signal"], *_reason_signals(a))})
+    return {**view, "risk": risk, "revenue_at_risk": round(risk / 100 * (view["mrr"] or 0.0), 2),
+            "severity": worst["severity"], "open_alert_count": len(open_alerts),
+            "signals": signals, "_ts_ms": ts}  # fmt: skip
+
+
+def _reason_signals(alert: dict) -> list[str]:
+    return [r["signal"] for r in reasons(alert) if isinstance(r.get("signal"), str)]
+
 
 _APPLY = """
 local seq = redis.call('HGET', KEYS[3], ARGV[1])
@@ -113,25 +161,64 @@ class RedisReadModel:
         )
         return view
 
+    def risk_list(self, query: RiskQuery | None = None) -> RiskPage:
+        """The accounts at risk: those with at least one open episode, filtered, ordered, paged.
+
+        An account is at risk while ``{p}:alerts`` holds an episode of it (the script adds an
+        episode there when it opens and removes it when it resolves), not merely because its
+        health is below 100. Each row carries ``risk`` (100 - overall health, the ranking score
+        the store keeps), ``revenue_at_risk`` = risk / 100 x MRR (both from the account's latest
+        alert), ``severity`` (the worst of its open episodes), ``open_alert_count`` and
+        ``signals`` (those its open episodes are about, reasons included).
+
+        Filters: ``segment``; ``signal`` keeps accounts with an open episode about it;
+        ``severity`` keeps accounts whose worst open severity is that one (as the portfolio
+        counts them); ``q`` is a case-insensitive substring of the account id. The summary
+        (MRR at risk by severity) is over every filtered account, not only the page.
+
+        Cost: one read of every open episode and one pipelined read per account with one,
+        then a sort: O(E + A log A) for E open episodes and A accounts with one, a few
+        milliseconds for thousands. The cursor is a position in the order (the last row's
+        sort key), so rows that come or go between pages do not shift the others.
+        """
+        query = query or RiskQuery()
+        episodes: dict[str, list[dict]] = {}
+        for raw in self.r.hvals(f"{self.p}:alerts"):
+            alert = orjson.loads(raw)
+            episodes.setdefault(alert["account_id"], []).append(alert)
+        needle = query.q.casefold() if query.q else None
+        ids = sorted(a for a in episodes if needle is None or needle in a.casefold())
+        rows: list[dict] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            pipe = self.r.pipeline(transaction=False)
+            for account in chunk:
+                pipe.hmget(f"{self.p}:acct:{account}", "snapshot", "ts_ms")
+            for account, (raw, ts) in zip(chunk, pipe.execute(), strict=True):
+                if raw is None:
+                    continue
+                row = _risk_row(orjson.loads(raw), int(ts or 0), episodes[account])
+                if query.segment and row["segment"] != query.segment:
+                    continue
+                if query.severity and row["severity"] != query.severity:
+                    continue
+                if query.signal and not any(mentions(a, query.signal) for a in episodes[account]):
+                    continue
+                rows.append(row)
+        key = SORTS[query.sort]
+        rows.sort(key=key)
+        summary = mrr_at_risk(f"{r['account_id']}|{r['severity']}|{r['mrr'] or 0.0}" for r in rows)
+        if query.after is not None:
+            rows = [r for r in rows if key(r) > query.after]
+        page, more = rows[: query.limit], len(rows) > query.limit
+        after = key(page[-1]) if more and page else None
+        for row in page:
+            del row["_ts_ms"]
+        return RiskPage(page, after, summary)
+
     def at_risk(self, limit: int, segment: str | None = None) -> list[dict]:
-        """The accounts with the lowest health first (risk > 0 only), ties by account id."""
-        key = f"{self.p}:risk" if segment is None else f"{self.p}:risk:{segment}"
-        ranked = self.r.zrevrangebyscore(key, "+inf", "(0", start=0, num=limit, withscores=True)
-        ids = [member.decode() for member, _ in ranked]
-        if not ids:
-            return []
-        pipe = self.r.pipeline(transaction=False)
-        for account in ids:
-            pipe.hget(f"{self.p}:acct:{account}", "snapshot")
-            pipe.hlen(f"{self.p}:acct:{account}:open")
-        found = pipe.execute()
-        out = []
-        for i, (_, score) in enumerate(ranked):
-            view = orjson.loads(found[2 * i])
-            view["risk"] = int(score)
-            view["open_alert_count"] = found[2 * i + 1]
-            out.append(view)
-        return out
+        """The first ``limit`` accounts at risk by revenue at risk (see :meth:`risk_list`)."""
+        return self.risk_list(RiskQuery(limit=limit, segment=segment)).rows
 
     def open_alerts(self, limit: int, signal: str | None = None,
                     severity: str | None = None) -> list[dict]:  # fmt: skip

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from html import escape
 from http import HTTPStatus
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from schemas.alerts import SEVERITY_RANK
 from stream.render import readable as r
@@ -239,6 +239,8 @@ def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
     if view.get("plan"):
         facts.append(f"plan {r.words(view['plan'])}")
     facts.append(f"MRR {r.money(view.get('mrr'))}")
+    if view.get("revenue_at_risk") is not None:
+        facts.append(f"revenue at risk {r.money(view['revenue_at_risk'])}")
     if view.get("seats") is not None:
         facts.append(r.count(view["seats"], "seat"))
     if view.get("tenure_days") is not None:
@@ -271,11 +273,49 @@ def _portfolio(portfolio: dict) -> str:
     )
 
 
-def at_risk_page(views: list[dict], portfolio: dict, segment: str | None) -> str:
+_SORT_LABELS = {"revenue_at_risk": "revenue at risk", "mrr": "MRR", "health": "lowest health",
+                "last_alert": "latest alert"}  # fmt: skip
+
+
+def _filters_form(filters: dict[str, str]) -> str:
+    """Sort, segment, severity and search as a plain GET form: no script needed."""
+
+    def select(name: str, options: list[tuple[str, str]]) -> str:
+        chosen = filters.get(name, "")
+        items = "".join(
+            f'<option value="{escape(v)}"{" selected" if v == chosen else ""}>{escape(t)}</option>'
+            for v, t in options
+        )
+        return f'<label>{escape(name)} <select name="{name}">{items}</select></label>'
+
+    sorts = select("sort", list(_SORT_LABELS.items()))
+    severities = select("severity", [("", "any"), *((s, s) for s in SEVERITY_RANK)])
+    segment = escape(filters.get("segment", ""))
+    q = escape(filters.get("q", ""))
+    # The page's handler reads an empty field (an unset filter) as absent.
+    return (f'<form id="filters" method="get" action="/">{sorts} {severities} '
+            f'<label>segment <input name="segment" value="{segment}" size="10"></label> '
+            f'<label>account <input name="q" type="search" value="{q}" size="14"></label> '
+            '<button type="submit">Show</button> <a href="/">clear</a></form>')  # fmt: skip
+
+
+def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | str | None,
+                 next_cursor: str | None = None) -> str:  # fmt: skip
+    """The accounts at risk, one page of them, under totals over every account the filters
+    keep; ``filters`` are the page's query parameters (a segment name alone also does)."""
+    if not isinstance(filters, dict):
+        filters = {"segment": filters} if filters else {}
+    segment = filters.get("segment")
     title = "Accounts at risk" + (f" ({segment})" if segment else "")
     now = max((v.get("last_alert_ts") or "" for v in views), default="") or None
     cards = "".join(_card(v, now) for v in views) or "<p>No account is at risk.</p>"
-    return page(title, f'{_portfolio(portfolio)}<div id="accounts">{cards}</div>')
+    more = ""
+    if next_cursor:
+        keep = {k: v for k, v in filters.items() if k != "cursor" and v}
+        link = "/?" + urlencode({**keep, "cursor": next_cursor})
+        more = f'<p id="more"><a rel="next" href="{escape(link)}">Next page →</a></p>'
+    body = f'{_filters_form(filters)}{_portfolio(portfolio)}<div id="accounts">{cards}</div>{more}'
+    return page(title, body)
 
 
 def account_page(view: dict) -> str:

@@ -90,7 +90,15 @@ def test_at_risk_open_alerts_and_portfolio(api, store):
         ("/accounts/at-risk?limit=abc", 400, "limit"),
         ("/accounts/at-risk?limit=1&limit=2", 400, "more than once"),
         ("/accounts/at-risk?segment=%3Cscript%3E", 400, "segment"),
-        ("/accounts/at-risk?sort=asc", 400, "unknown query parameter"),
+        ("/accounts/at-risk?order=asc", 400, "unknown query parameter"),
+        ("/accounts/at-risk?sort=asc", 400, "sort must be one of"),
+        ("/accounts/at-risk.csv?sort=asc", 400, "sort must be one of"),
+        ("/accounts/at-risk?severity=urgent", 400, "severity"),
+        ("/accounts/at-risk?signal=churn", 400, "signal"),
+        ("/accounts/at-risk?q=", 400, "q must be"),
+        ("/accounts/at-risk?cursor=%21%21", 400, "cursor"),
+        ("/accounts/at-risk?cursor=Zm9v", 400, "cursor"),
+        ("/accounts/at-risk.csv?limit=1001", 400, "limit"),
         ("/alerts/open?severity=urgent", 400, "severity"),
         ("/alerts/open?signal=churn", 400, "signal"),
         ("/nowhere", 404, "Not Found"),
@@ -141,7 +149,8 @@ def _paths() -> st.SearchStrategy[str]:
 def test_fuzzed_requests_never_get_a_500(api, path):
     status, body, kind = api.get(path)
     assert status in (200, 400, 404), (path, status, body)
-    assert kind == "application/json"
+    csv = status == 200 and path.startswith("/accounts/at-risk.csv")
+    assert kind == ("text/csv" if csv else "application/json")
     if status != 200:
         assert isinstance(body["error"], str) and body["error"]
 

@@ -82,13 +82,14 @@ def test_a_late_old_record_does_not_roll_the_account_back(store, replayed):
     assert after["health"] == latest["health"] and after["last_alert_ts"] == latest["last_alert_ts"]
 
 
-def test_at_risk_ranks_by_health_and_filters_by_segment(store, replayed):
+def test_at_risk_ranks_by_revenue_at_risk_and_filters_by_segment(store, replayed):
     _, alerts = replayed
     store.apply(alerts)
     model = fold(alerts)
     ranked = store.at_risk(1000)
-    assert [v["risk"] for v in ranked] == sorted((v["risk"] for v in ranked), reverse=True)
-    assert {v["account_id"] for v in ranked} == {a for a, r in model.risk.items() if r > 0}
+    keys = [(-v["revenue_at_risk"], v["account_id"]) for v in ranked]
+    assert keys == sorted(keys)
+    assert {v["account_id"] for v in ranked} == {a for a, o in model.open_alerts.items() if o}
     segment = ranked[0]["segment"]
     only = store.at_risk(1000, segment)
     assert only and all(v["segment"] == segment for v in only)
