@@ -228,3 +228,14 @@ def test_the_store_answers_the_same_list(store):
     assert [row["account_id"] for row in found.rows] == ["acct-BIG", "acct-mid"]
     assert found.after is not None and found.summary["accounts_with_open_alerts"] == 23
     assert "_ts_ms" not in found.rows[0]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted(store):
+    store.apply([alert("=HYPERLINK(1)", mrr=10.0, health=10)])
+    client = Api(store)
+    try:
+        _, text, _ = client.get("/accounts/at-risk.csv")
+    finally:
+        client.close()
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["account_id"] == "'=HYPERLINK(1)" and row["revenue_at_risk"] == "9.0"
