@@ -10,13 +10,10 @@ where each chart and each of its texts ended up.
 
 from __future__ import annotations
 
-import html
-import json
 import re
-import subprocess
 from pathlib import Path
 
-from tests.browser import CHROMIUM, Marks
+from tests.browser import Marks, measure_in_frame
 
 MARK = re.compile(r"-(bar|curve|line|reference)(-|$)")
 
@@ -58,34 +55,7 @@ _PROBE = """<script>
 </script>"""
 
 
-_FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0">
-<iframe id="page" style="width:{width}px;height:2400px;border:0" srcdoc="{page}"></iframe>
-<pre id="measured"></pre>
-<script>
-document.getElementById("page").addEventListener("load", event => {{
-  const inner = event.target.contentDocument.getElementById("measured");
-  document.getElementById("measured").textContent = inner ? inner.textContent : "";
-}});
-</script></body></html>"""
-"""Headless Chromium lays a page out no narrower than 500 px whatever its window size, so a
-phone's width is a frame of that width (media queries follow the frame, as on a phone)."""
-
-
 def measure(page: str, width: int, tmp_path: Path) -> dict:
     """Lay ``page`` (a whole HTML document) out in Chromium ``width`` px wide: the viewport's
     width and, per chart, its box, its titles and every text's box (CSS pixels)."""
-    assert CHROMIUM, "chromium is not installed: `make test` installs it (scripts/provision.sh)"
-    probe = tmp_path / f"probe-{width}.html"
-    framed = page.replace("</body>", _PROBE + "</body>")
-    probe.write_text(_FRAME.format(width=width, page=html.escape(framed)), encoding="utf-8")
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--window-size={max(width, 500) + 40},2400", "--virtual-time-budget=10000",
-         "--dump-dom", probe.as_uri()],
-        capture_output=True, timeout=120, check=True,
-    ).stdout.decode()  # fmt: skip
-    found = re.search(r'<pre id="measured">(.+?)</pre>', dom, re.S)
-    assert found, dom[-2000:]
-    measured = json.loads(html.unescape(found[1]))
-    assert measured["viewport"] == width, measured["viewport"]
-    return measured
+    return measure_in_frame(page, width, tmp_path, _PROBE, height=2400)

@@ -9,16 +9,13 @@ the text a reader sees (``innerText``).
 
 from __future__ import annotations
 
-import html
-import json
 import re
-import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.browser import CHROMIUM
+from tests.browser import measure_in_frame
 from tests.readmodel.test_api import Api
 
 ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
@@ -51,34 +48,10 @@ addEventListener("load", () => {
 });
 </script>"""
 
-_FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0">
-<iframe id="page" style="width:{width}px;height:2000px;border:0" srcdoc="{page}"></iframe>
-<pre id="measured"></pre>
-<script>
-document.getElementById("page").addEventListener("load", event => {{
-  const inner = event.target.contentDocument.getElementById("measured");
-  document.getElementById("measured").textContent = inner ? inner.textContent : "";
-}});
-</script></body></html>"""
-
 
 def laid_out(page: str, width: int, tmp_path: Path) -> dict:
     """What Chromium shows of ``page`` (a whole document) in a viewport ``width`` px wide."""
-    assert CHROMIUM, "chromium is not installed: `make test` installs it (scripts/provision.sh)"
-    probe = tmp_path / f"layout-{width}-{abs(hash(page))}.html"
-    framed = page.replace("</body>", _PROBE + "</body>")
-    probe.write_text(_FRAME.format(width=width, page=html.escape(framed)), encoding="utf-8")
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--window-size={max(width, 500) + 40},2000", "--virtual-time-budget=10000",
-         "--dump-dom", probe.as_uri()],
-        capture_output=True, timeout=120, check=True,
-    ).stdout.decode()  # fmt: skip
-    found = re.search(r'<pre id="measured">(.+?)</pre>', dom, re.S)
-    assert found, dom[-2000:]
-    measured = json.loads(html.unescape(found[1]))
-    assert measured["viewport"] == width, measured["viewport"]
-    return measured
+    return measure_in_frame(page, width, tmp_path, _PROBE, height=2000)
 
 
 @pytest.fixture
