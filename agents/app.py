@@ -194,6 +194,7 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
     inputs = app.topic(settings.usage_topic, settings.billing_topic, acks=False, **raw)
     alerts = app.topic(settings.alerts_topic, **raw)
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
+    health = app.topic(settings.health_topic, **raw) if settings.health_snapshots else None
     table = app.Table(
         TABLE_NAME,
         default=None,
@@ -207,9 +208,19 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
         on_wrong_key=settings.on_wrong_key,
         max_future_ms=settings.max_future_seconds * 1000,
         max_idle_ms=settings.max_idle_ms,
+        snapshots=settings.health_snapshots,
     )
     churn = ChurnApp(
-        app, settings, policy, inputs, alerts, dead_letters, table, processor, DeliveryGate()
+        app,
+        settings,
+        policy,
+        inputs,
+        alerts,
+        dead_letters,
+        health,
+        table,
+        processor,
+        DeliveryGate(),
     )
     # Faust drops a fetched record whose offset is below the last one it read, which loses
     # records when a seek races a fetch in flight (its recovery does exactly that). The gate

@@ -186,6 +186,8 @@ class _Ingest:
             sent.append(await churn.dead_letters.send(
                 key=letter.record.key, value=letter.record.value or b"",
                 headers=dead_letter_headers(letter, topics[letter.record.source])))  # fmt: skip
+        for key, payload in outcome.snapshots:
+            sent.append(await churn.health.send(key=key, value=payload))
         for record in outcome.rekeyed:
             account = decode_event(record.value or b"").account_id.encode()
             sent.append(await churn.app.topic(topics[record.source], key_serializer="raw",

@@ -10,7 +10,9 @@ redelivered input after a crash reproduces the same id. Within an episode ``sequ
 records (0 = opened), so consumers de-duplicate on ``(alert_id, sequence)`` and keep the
 highest sequence as the current state.
 
-Version 2 (from 1): ``reasons`` was added, and ``signal`` may be ``account_at_risk``.
+Version 3 (from 2): the account context gained ``name``, ``owner`` (the CSM) and
+``renewal_date``. Version 2 (from 1): ``reasons`` was added, and ``signal`` may be
+``account_at_risk``.
 
 The published JSON Schema (``schemas/alert.schema.json``) is generated from
 :class:`AlertEvent`; a test fails when the two disagree.
@@ -33,7 +35,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ALERT_SCHEMA_VERSION = 2
+ALERT_SCHEMA_VERSION = 3
 ALERT_SCHEMA_PATH = Path(__file__).with_name("alert.schema.json")
 
 Signal = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -89,12 +91,17 @@ class Health(_Frozen):
 
 
 class AccountContext(_Frozen):
+    name: str | None = Field(description="The account's name, when producers send it.")
+    owner: str | None = Field(description="The account's CSM, when producers send it.")
     segment: str
     stage: Stage
     plan: str | None
     mrr: float | None
     seats: int | None
     tenure_days: int | None
+    renewal_date: date | None = Field(
+        description="The next renewal, from the subscription's start and billing period."
+    )
 
 
 class Reason(_Frozen):
@@ -117,7 +124,7 @@ class Reason(_Frozen):
 
 
 class AlertEvent(_Frozen):
-    schema_version: Literal[2] = ALERT_SCHEMA_VERSION
+    schema_version: Literal[3] = ALERT_SCHEMA_VERSION
     alert_id: str = Field(description="Stable per episode: hash of account, signal, episode start.")
     sequence: int = Field(
         ge=0, description="0 for opened, +1 for each later record of the episode."

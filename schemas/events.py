@@ -3,8 +3,9 @@
 Producers code against these models. Every event carries a unique ``event_id`` (used to drop
 redeliveries), the ``account_id`` it belongs to (the record key on Kafka), its own event time
 ``ts`` (timezone-aware; all windows, baselines and cooldowns are computed from it, never from
-the wall clock) and a ``schema_version``. Account attributes (``plan``, ``segment``) are
-optional on every event because enrichment differs between producers.
+the wall clock) and a ``schema_version``. Account attributes (``plan``, ``segment``,
+``account_name`` and ``owner``, the account's CSM) are optional on every event because
+enrichment differs between producers; the latest value given wins.
 
 Decoding is tolerant in one direction only: fields added by newer producers are ignored and an
 unknown ``type`` is accepted as :class:`UnknownEvent` (counted, never fed to detectors), while
@@ -25,7 +26,8 @@ from pydantic import (
     ValidationError,
 )
 
-EVENT_SCHEMA_VERSION = 1
+EVENT_SCHEMA_VERSION = 2
+"""Version 2 (from 1): the optional account attributes ``account_name`` and ``owner``."""
 MAX_EVENT_BYTES = 64 * 1024
 """Larger records are rejected before parsing: no legitimate event is anywhere near this."""
 
@@ -60,6 +62,8 @@ class EventBase(BaseModel):
     user_id: Id | None = None
     plan: Name | None = None
     segment: Name | None = None
+    account_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    owner: Id | None = Field(default=None, description="The account's CSM (a name or an id).")
 
 
 # --- usage topic -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Each command's flags sit directly above its handler so that a flag and its use a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -165,6 +166,13 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
     p.add_argument("log", help=LOG_HELP)
     p.add_argument("-o", "--output", default="-", help="alerts JSONL (default: stdout)")
     p.add_argument(
+        "--health-out",
+        metavar="FILE",
+        help="also write every account's health snapshot at each day close as JSONL, as the "
+        "worker publishes them to the account-health topic; .gz to compress (default: not "
+        "written)",
+    )
+    p.add_argument(
         "--rejects",
         help="where bad lines go (default: OUTPUT.rejects.jsonl, "
         "or churnwatch-rejects.jsonl when writing to stdout)",
@@ -196,11 +204,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         rejects_path = f"{args.output}.rejects.jsonl"
     if args.output != "-" and Path(args.output).resolve() == Path(rejects_path).resolve():
         raise UsageError("--rejects must differ from --output")
+    outputs = [Path(p).resolve() for p in (args.output, rejects_path) if p != "-"]
+    if args.health_out == "-" and args.output == "-":
+        raise UsageError("--health-out - needs -o FILE: both cannot go to stdout")
+    if args.health_out not in (None, "-") and Path(args.health_out).resolve() in outputs:
+        raise UsageError("--health-out must differ from --output and --rejects")
     not_after = not_after_ms(args.now)
-    engine = PartitionedEngine(policy, args.partitions)
+    engine = PartitionedEngine(policy, args.partitions, snapshots=bool(args.health_out))
     with (
         LogReader(args.log, stop_at_damage=True) as reader,
         open_output(args.output) as out,
+        open_output(args.health_out) if args.health_out else contextlib.nullcontext() as health,
         RejectsFile(rejects_path) as rejects,
         Progress("replay", reader.size, enabled=False if args.quiet else None) as progress,
     ):
@@ -211,6 +225,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             rejects.write,
             on_progress=lambda n: progress.update(n, reader.position()),
             not_after_ms=not_after,
+            write_health=health.write if health is not None else None,
         )
     if args.summary:
         Path(args.summary).write_bytes(dumps(with_completeness(report.as_dict(), reader)) + b"\n")

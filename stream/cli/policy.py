@@ -9,6 +9,7 @@ import sysconfig
 from pathlib import Path
 
 from schemas.alerts import ALERT_SCHEMA_PATH, alert_json_schema_text
+from schemas.health import HEALTH_SCHEMA_PATH, health_json_schema_text
 from stream.cli.args import UsageError, add_command, log
 from stream.core.policy import dump_policy_toml, load_policy
 from stream.core.signals.registry import SIGNALS
@@ -46,16 +47,22 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 
 
 def _add_schema(sub: argparse._SubParsersAction) -> None:
-    sch = add_command(sub, "schema", help="print the alert JSON Schema CS tooling codes against")
+    sch = add_command(sub, "schema", help="print a JSON Schema CS tooling codes against")
     sch.set_defaults(handler=_cmd_schema)
+    sch.add_argument(
+        "--kind",
+        choices=("alert", "health"),
+        default="alert",
+        help="alert: the alerts topic's records; health: the account-health topic's snapshots",
+    )
     sch.add_argument(
         "--write",
         nargs="?",
         const=_CHECKOUT,
         metavar="FILE",
         help="write the schema to FILE (default: print it on stdout); with no FILE, regenerate "
-        f"schemas/{ALERT_SCHEMA_PATH.name} of the source checkout churnwatch runs from (for "
-        "developers; refused when churnwatch is an installed package)",
+        f"schemas/{ALERT_SCHEMA_PATH.name} (or {HEALTH_SCHEMA_PATH.name}) of the source checkout "
+        "churnwatch runs from (for developers; refused when churnwatch is an installed package)",
     )
 
 
@@ -67,24 +74,26 @@ _CHECKOUT = _Checkout()
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    text = alert_json_schema_text(SIGNALS)
+    if args.kind == "health":
+        path, text = HEALTH_SCHEMA_PATH, health_json_schema_text()
+    else:
+        path, text = ALERT_SCHEMA_PATH, alert_json_schema_text(SIGNALS)
     if args.write is None or args.write == "-":
         sys.stdout.write(text)
         return 0
-    target = Path(args.write) if isinstance(args.write, str) else _checkout_schema()
+    target = Path(args.write) if isinstance(args.write, str) else _checkout_schema(path)
     target.write_text(text, encoding="utf-8")
     log.info("wrote %s", target)
     return 0
 
 
-def _checkout_schema() -> Path:
+def _checkout_schema(path: Path) -> Path:
     """The published schema file, when churnwatch runs from a source checkout.
 
     In an installed package the file belongs to the installer (pip would not know it changed,
     and the next upgrade would silently undo it), so it is refused there, and the message
     says how to get the schema instead.
     """
-    path = ALERT_SCHEMA_PATH
     installed = _inside_site_packages(path)
     if installed or not (path.parents[1] / "pyproject.toml").is_file():
         raise UsageError(

@@ -24,6 +24,7 @@ from stream.core import ring
 from stream.core.account_episodes import AccountTransition, by_severity, stored_reason
 from stream.core.episodes import Transition
 from stream.core.health import health
+from stream.core.health_snapshot import renewal_date
 from stream.core.signals import registry
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState, StoredReason
@@ -70,12 +71,15 @@ def _reason(signal: str, severity: str, since_ms: int, r: StoredReason) -> Reaso
 
 def _context(acct: AccountState, ctx: Ctx) -> AccountContext:
     return AccountContext(
+        name=acct.name,
+        owner=acct.owner,
         segment=acct.segment_name(),
         stage=ctx.stage,
         plan=acct.plan,
         mrr=acct.mrr,
         seats=acct.seats,
         tenure_days=ctx.tenure,
+        renewal_date=renewal_date(acct, ctx.day),
     )
 
 

@@ -172,7 +172,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def apply_attributes(acct: AccountState, event: ev.EventBase) -> None:
-    """Producers may enrich any event with the account's segment and plan.
+    """Producers may enrich any event with the account's segment, plan, name and owner.
 
     Runs before the type's handler, so a plan change's ``new_plan`` wins over the attribute.
     """
@@ -180,3 +180,7 @@ def apply_attributes(acct: AccountState, event: ev.EventBase) -> None:
         acct.segment = event.segment
     if event.plan is not None:
         acct.plan = event.plan
+    if event.account_name is not None:
+        acct.name = event.account_name
+    if event.owner is not None:
+        acct.owner = event.owner

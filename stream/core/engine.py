@@ -33,6 +33,7 @@ from schemas.alerts import AlertEvent
 from schemas.events import EventBase
 from stream.core import account_episodes, effects, episodes, feature_counts
 from stream.core.alert_builder import build_account_alert, build_alert
+from stream.core.health_snapshot import snapshot_bytes
 from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
 from stream.core.ring import RING_DAYS
@@ -55,6 +56,7 @@ class PartitionEngine:
         accounts: MutableMapping[str, AccountState] | None = None,
         clock_ms: int = 0,
         track_changes: bool = False,
+        snapshots: bool = False,
     ) -> None:
         signals = registry.active
         if policy.registry is not signals:
@@ -83,6 +85,9 @@ class PartitionEngine:
         self._feature_slots = feature_counts.slots_for(tracked)
         self.day_probe: Callable[[AccountState, Ctx], object] | None = None
         """Called after each account-day is judged: calibration samples the metrics here."""
+        self.health_out: list[tuple[str, bytes]] | None = [] if snapshots else None
+        """With ``snapshots``: (account id, health snapshot) for each day close and each
+        cancellation, in the order made; the caller takes them after each call."""
 
     @property
     def stats(self) -> Counter[str]:
@@ -150,7 +155,12 @@ class PartitionEngine:
                 alerts = alerts + closed
         if day > acct.head_day:
             acct.advance_to(day)
-        if event.segment is not None or event.plan is not None:
+        if (
+            event.segment is not None
+            or event.plan is not None
+            or event.account_name is not None
+            or event.owner is not None
+        ):
             effects.apply_attributes(acct, event)
         outcome = handler(acct, event, ms, day)
         if self._feature_slots and event.type == "feature_used":
@@ -162,6 +172,8 @@ class PartitionEngine:
                 ctx = self._context(acct, ms, day)
                 alerts = alerts + self._evaluate(acct, woken, ctx, "event")
         elif outcome == effects.CANCELLED:
+            if self.health_out is not None:
+                self._snapshot_cancelled(acct, day)
             alerts = alerts + self._resolve_all(acct, ms, day, "the subscription was cancelled")
         return alerts
 
@@ -221,9 +233,28 @@ class PartitionEngine:
             found = self._evaluate(acct, self._signals.on_day_close, ctx, "day_close")
             if found:
                 alerts += found
+            if self.health_out is not None:
+                self.health_out.append((acct.account_id, snapshot_bytes(acct, ctx)))
             if self.day_probe is not None:
                 self.day_probe(acct, ctx)
         return alerts
+
+    def _snapshot_cancelled(self, acct: AccountState, day: int) -> None:
+        """The account's last snapshot, dated like a day close: the cancellation's day, or the
+        day after the last closed one when the cancellation arrived (late) for a closed day, so
+        it always follows the account's earlier snapshots. Health is as it stood before the
+        cancellation ends the episodes, which says what was firing when the customer left."""
+        last = max(day, acct.closed_day + 1)
+        ctx = self._context(acct, (last + 1) * DAY_MS, last)
+        self.health_out.append((acct.account_id, snapshot_bytes(acct, ctx, cancelled=True)))  # type: ignore[union-attr]
+
+    def take_snapshots(self) -> list[tuple[str, bytes]]:
+        """The snapshots made since the last call (empty without ``snapshots``)."""
+        made = self.health_out
+        if not made:
+            return []
+        self.health_out = []
+        return made
 
     def _context(self, acct: AccountState, at_ms: int, day: int) -> Ctx:
         tenure = acct.tenure_days(at_ms)
@@ -285,11 +316,11 @@ class PartitionEngine:
 class PartitionedEngine:
     """Partition engines behind Kafka's default partitioner: replay as the worker sees it."""
 
-    def __init__(self, policy: Policy, partitions: int = 1) -> None:
+    def __init__(self, policy: Policy, partitions: int = 1, snapshots: bool = False) -> None:
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
         self.policy = policy
-        self.partitions = [PartitionEngine(policy) for _ in range(partitions)]
+        self.partitions = [PartitionEngine(policy, snapshots=snapshots) for _ in range(partitions)]
         if partitions == 1:
             self.process = self.partitions[0].process  # type: ignore[method-assign]
 

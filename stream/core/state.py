@@ -92,10 +92,12 @@ class AccountState:
         "logins",
         "minutes",
         "mrr",
+        "name",
         "nps_ms",
         "nps_prev",
         "nps_score",
         "overdue",
+        "owner",
         "plan",
         "recent_ids",
         "recent_pos",
@@ -114,6 +116,8 @@ class AccountState:
         self.created_ms: int | None = None
         self.segment: str | None = None
         self.plan: str | None = None
+        self.name: str | None = None  # the account's name, as producers enrich events with it
+        self.owner: str | None = None  # its CSM
         self.mrr: float | None = None
         self.seats: int | None = None
         self.billing_period: str | None = None

@@ -1,12 +1,14 @@
 """Account state to bytes and back: the value format of the changelog-backed table.
 
-Layout (version 3)::
+Layout (version 4)::
 
     b"CW" | version (1 byte) | scalar length (4 bytes, big-endian) | scalars (orjson) | rings
 
-Version 3 added an episode's stored reason (with one alert episode per account, what each
-open signal last published): a fifth element of the episode's list, present only while such
-an episode is open, so an account whose episodes carry none is stored as in version 2.
+Version 4 added the account's name and owner (two scalars after the others); older values
+decode with both unknown. Version 3 added an episode's stored reason (with one alert episode
+per account, what each open signal last published): a fifth element of the episode's list,
+present only while such an episode is open, so an account whose episodes carry none is stored
+as in version 2.
 Version 2 added the weekly per-feature counts (a scalar list, empty unless the policy tracks
 features) and the ``churn_risk`` risk byte. Version 1 values are still read: they had one risk
 byte fewer and no feature counts, so they decode with those empty.
@@ -27,8 +29,8 @@ from stream.core import ring
 from stream.core.state import DEDUP_HORIZON, AccountState, Episode, StoredReason
 
 MAGIC = b"CW"
-VERSION = 3
-_READABLE = (1, 2, 3)
+VERSION = 4
+_READABLE = (1, 2, 3, 4)
 _V1_SIGNALS = 10  # risk bytes in a version 1 value
 _HEADER = len(MAGIC) + 1 + 4
 
@@ -57,7 +59,10 @@ _SCALARS = (
     "applied",
     "clock_ms",
     "feature_week",
+    "name",
+    "owner",
 )
+_SCALARS_BY_VERSION = {1: _SCALARS[:-3], 2: _SCALARS[:-2], 3: _SCALARS[:-2], 4: _SCALARS}
 _COUNTERS = ("logins", "minutes", "features", "tickets")
 _BLOBS = (*_COUNTERS, "users", "recent_ids", "risk")
 
@@ -102,7 +107,7 @@ def decode_state(data: bytes) -> AccountState:
             f"account state version {version} is not readable by this release (reads "
             f"{', '.join(map(str, _READABLE))})"
         )
-    fields = _SCALARS if version >= 2 else _SCALARS[:-1]
+    fields = _SCALARS_BY_VERSION[version]
     size = int.from_bytes(data[3:_HEADER], "big")
     scalars = orjson.loads(data[_HEADER : _HEADER + size])
     acct = AccountState.__new__(AccountState)

@@ -79,6 +79,16 @@ class WorkerSettings(BaseModel):
     billing_topic: str = Field(default="billing", min_length=1)
     alerts_topic: str = Field(default="alerts", min_length=1)
     dead_letter_topic: str = Field(default="churnwatch-dead-letters", min_length=1)
+    health_topic: str = Field(
+        default="account-health",
+        min_length=1,
+        description="compacted topic of account-health snapshots, keyed by account_id",
+    )
+    health_snapshots: bool = Field(
+        default=True,
+        description="publish every account's health snapshot at each day close (the read "
+        "model's account list, history and trends come from them)",
+    )
     partitions: int = Field(default=6, ge=1, le=10_000, description="of usage, billing and alerts")
     replication_factor: int = Field(default=1, ge=1, le=10)
     create_topics: bool = Field(default=True, description="create missing topics at start-up")
@@ -155,9 +165,12 @@ class WorkerSettings(BaseModel):
                 f"{PREFIX}PROCESSING_GUARANTEE=exactly_once is not supported yet: the worker "
                 "is at-least-once with idempotent alert ids (see README, Delivery)"
             )
-        names = [self.usage_topic, self.billing_topic, self.alerts_topic, self.dead_letter_topic]
+        names = [self.usage_topic, self.billing_topic, self.alerts_topic, self.dead_letter_topic,
+                 self.health_topic]  # fmt: skip
         if len(set(names)) != len(names):
-            raise ValueError("usage, billing, alerts and dead-letter topics must all differ")
+            raise ValueError(
+                "usage, billing, alerts, dead-letter and health topics must all differ"
+            )
         if self.security_protocol.startswith("SASL") and not (
             self.sasl_username and self.sasl_password
         ):

@@ -9,7 +9,8 @@ have the same partition count for one account's records to meet in one place; bo
 checked here with a clear message instead of a worker that silently consumes nothing. The
 alerts topic is held to the same count: the worker is configured for CHURNWATCH_PARTITIONS
 partitions of every topic it uses (and creates them so), so one made by hand with another
-count is a deployment mistake, caught here rather than found later.
+count is a deployment mistake, caught here rather than found later. The account-health topic
+is created compacted, with the same partition count (its key is the account, like the rest).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
         settings.billing_topic: settings.partitions,
         settings.alerts_topic: settings.partitions,
         settings.dead_letter_topic: 1,
+        settings.health_topic: settings.partitions,
     }
     try:
         admin = KafkaAdminClient(
@@ -61,9 +63,7 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
                             name,
                             wanted[name],
                             settings.replication_factor,
-                            topic_configs={
-                                "retention.ms": str(settings.retention_ms),
-                            },
+                            topic_configs=_configs(settings, name),
                         )
                         for name in missing
                     ],
@@ -95,6 +95,14 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
             "CHURNWATCH_ALERTS_TOPIC to one that has them"
         )
     return existing
+
+
+def _configs(settings: WorkerSettings, name: str) -> dict[str, str]:
+    """Health snapshots are compacted: the topic keeps each account's latest one (and so
+    stays as large as the account base, not its history); the others keep by time."""
+    if name == settings.health_topic:
+        return {"cleanup.policy": "compact"}
+    return {"retention.ms": str(settings.retention_ms)}
 
 
 def _created(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> dict[str, int]:

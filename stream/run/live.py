@@ -77,6 +77,8 @@ class Outcome:
     alerts: list[tuple[bytes, bytes, int, int]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[Record] = field(default_factory=list)  # to send again keyed by account_id
+    # account id, health snapshot: the day closes and cancellations the record caused
+    snapshots: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,8 +140,11 @@ class _Partition:
         accounts: dict[str, AccountState],
         clock_ms: int,
         confirmed: Checkpoint | None,
+        snapshots: bool = False,
     ) -> None:
-        self.engine = PartitionEngine(policy, accounts, clock_ms, track_changes=True)
+        self.engine = PartitionEngine(
+            policy, accounts, clock_ms, track_changes=True, snapshots=snapshots
+        )
         self.merger: Merger[_Held] = Merger()
         self.dirty: dict[str, AccountState | None] = {}  # changed since the last flush
         # Per source, records in arrival order as [offset, done]. Only a done prefix can be
@@ -163,8 +168,10 @@ class LiveProcessor:
         on_wrong_key: str = "reroute",
         max_future_ms: int = 0,
         max_idle_ms: int = DEFAULT_MAX_IDLE_MS,
+        snapshots: bool = False,
     ) -> None:
         self.policy = policy
+        self.snapshots = snapshots
         self.max_idle_ms = max_idle_ms
         self.partitions = partitions
         self.on_wrong_key = on_wrong_key
@@ -220,7 +227,9 @@ class LiveProcessor:
             confirmed, clock = None, min(cp.clock_ms for cp in checkpoints)
         else:
             confirmed, clock = None, max((a.clock_ms for a in accounts.values()), default=0)
-        self._active[partition] = _Partition(self.policy, accounts, clock, confirmed)
+        self._active[partition] = _Partition(
+            self.policy, accounts, clock, confirmed, self.snapshots
+        )
         return len(accounts)
 
     def clock_ms(self, partition: int) -> int:
@@ -289,7 +298,7 @@ class LiveProcessor:
             if part.merger.pending(partition):
                 out = Outcome()
                 self._apply(part, part.merger.pop_ready(partition, settled), out)
-                if out.alerts or out.dead_letters:
+                if out.alerts or out.dead_letters or out.snapshots:
                     done[partition] = out
         return done
 
@@ -336,6 +345,8 @@ class LiveProcessor:
                 )
                 labels = (alert.signal, alert.severity, alert.kind)
                 alert_counts[labels] = alert_counts.get(labels, 0) + 1
+            if engine.health_out:
+                out.snapshots.extend((a.encode(), b) for a, b in engine.take_snapshots())
             acct = engine.accounts.get(ev.account_id)
             if acct is not None:
                 # Also after a skipped redelivery: a RocksDB store can hold a write whose

@@ -34,6 +34,7 @@ class ReplayReport:
     events: int = 0
     rejected: int = 0
     alerts: int = 0
+    snapshots: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
     engine: Counter[str] = field(default_factory=Counter)
 
@@ -43,6 +44,7 @@ class ReplayReport:
             "events": self.events,
             "rejected": self.rejected,
             "alerts": self.alerts,
+            "health_snapshots": self.snapshots,
             "reject_reasons": dict(sorted(self.reject_reasons.items())),
             "engine": dict(sorted(self.engine.items())),
         }
@@ -77,6 +79,7 @@ def replay(
     observe: Callable[[EventBase], object] | None = None,
     on_alert: Callable[[AlertEvent], object] | None = None,
     not_after_ms: int | None = None,
+    write_health: Callable[[bytes], object] | None = None,
 ) -> ReplayReport:
     """Run a log through the engine in the order a live worker would process it.
 
@@ -89,6 +92,9 @@ def replay(
     time the caller fixes (``--now`` plus the allowance) instead of the wall clock, so a run
     stays reproducible: an event stamped later is rejected as the worker dead-letters it, and
     cannot drag a partition's clock ahead and make the rest of the log late.
+
+    ``write_health`` receives each account-health snapshot line (the engine must be built
+    with ``snapshots=True``), in the order the worker would publish them.
     """
     report = ReplayReport()
     merger: Merger[tuple[int, bytes | None, int, EventBase]] = Merger()
@@ -111,6 +117,10 @@ def replay(
                     on_alert(alert)
                 write_alert(dump_model(alert) + b"\n")
                 report.alerts += 1
+            if write_health is not None:
+                for _, snapshot in target.take_snapshots():
+                    write_health(snapshot + b"\n")
+                    report.snapshots += 1
 
     for number, raw in lines:
         report.lines = number

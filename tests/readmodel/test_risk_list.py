@@ -38,7 +38,7 @@ def alert(
               "metric": "failed_payments", "value": 1.0, "baseline": None, "threshold": 1.0,
               "window_days": None, "explanation": "a payment failed"}  # fmt: skip
     return {
-        "schema_version": 2, "alert_id": alert_id or f"al-{account}-{_N}", "sequence": sequence,
+        "schema_version": 3, "alert_id": alert_id or f"al-{account}-{_N}", "sequence": sequence,
         "kind": kind, "account_id": account, "signal": "account_at_risk",
         "dimension": "billing", "severity": severity, "ts": ts, "episode_start": ts,
         "trigger": "event", "metric": "failed_payments", "value": 1.0, "baseline": None,

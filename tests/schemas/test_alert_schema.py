@@ -37,7 +37,7 @@ def test_schema_names_every_signal_and_required_explanation_fields():
 
 def test_version_2_adds_reasons_whose_signals_are_the_registered_ones():
     schema = loads(ALERT_SCHEMA_PATH.read_bytes())
-    assert ALERT_SCHEMA_VERSION == 2 and schema["properties"]["schema_version"]["const"] == 2
+    assert ALERT_SCHEMA_VERSION == 3 and schema["properties"]["schema_version"]["const"] == 3
     assert schema["properties"]["reasons"]["minItems"] == 1
     reason = schema["$defs"]["Reason"]
     assert reason["properties"]["signal"]["enum"] == list(registry.DEFAULT.names)

@@ -60,6 +60,9 @@ class Ctx:
     tenure: int | None
     stage: Stage
     policy: Policy
+    risk_estimate: float | None = None
+    """The learned model's churn probability, once the churn-risk detector scored this
+    evaluation (a day close's health snapshot reports it without scoring twice)."""
 
 
 @dataclass(slots=True)

@@ -205,6 +205,7 @@ def churn_risk(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
     values = feature_vector(acct, ctx.day, ctx.at_ms, slots_for(model.tracked_features))
     weights, peers = model.weights_for(acct.segment_name())
     prob = probability(weights, values)
+    ctx.risk_estimate = round(prob, 4)
     risk = graded_risk(prob, p.threshold, p.high_threshold, 1.0)
     firing = prob >= p.threshold
     if not firing and not stand_down(acct, signal, risk):
