@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from stream.core.timeutil import DAY_MS, day_date, to_ms
+from stream.devtools.names import company_name, owner_for
 
 ESTABLISHED_MIX: dict[str, float] = {
     "healthy": 0.58,
@@ -864,6 +865,8 @@ def _billing_day(a: _Account, w: _Writer, day: int, day_ms: int, cfg: SimConfig)
             billing_period=a.period,
             started_at=None if new else w.iso(w.start_ms + a.created_day * DAY_MS),
             segment=a.plan,
+            account_name=company_name(a.id),
+            owner=owner_for(a.id, a.plan),
         )
         return
     age = day - a.created_day

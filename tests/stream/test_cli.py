@@ -64,16 +64,18 @@ def test_simulate_writes_gzip_and_labels(log):
 
 
 def test_replay_is_byte_identical_across_processes_and_hash_seeds(log, tmp_path):
-    outputs = []
+    outputs, snapshots = [], []
     for seed in ("1", "2"):
-        out = tmp_path / f"alerts-{seed}.jsonl"
-        done = _run(
-            "replay", str(log), "-o", str(out), "--partitions", "3", env={"PYTHONHASHSEED": seed}
-        )
+        out, health = tmp_path / f"alerts-{seed}.jsonl", tmp_path / f"health-{seed}.jsonl.gz"
+        done = _run("replay", str(log), "-o", str(out), "--partitions", "3",
+                    "--health-out", str(health), env={"PYTHONHASHSEED": seed})  # fmt: skip
         assert done.returncode == 0, done.stderr
         outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+        snapshots.append(health.read_bytes())
+    assert outputs[0] == outputs[1] and snapshots[0] == snapshots[1]
     assert outputs[0].count(b"\n") > 50
+    days = [loads(line) for line in gzip.decompress(snapshots[0]).splitlines()]
+    assert len({s["account_id"] for s in days}) == 120, "every account, alerted or not"
 
 
 def test_replay_reads_stdin_and_sends_bad_lines_to_rejects(log, tmp_path):
@@ -127,6 +129,9 @@ def test_oversized_line_is_rejected_not_buffered(tmp_path):
         (["simulate", "--accounts", "many"], "expected a whole number"),
         (["simulate", "--junk", "2"], "must be between 0 and 1"),
         (["policy", "check", "nope.toml"], "cannot read policy file"),
+        (["replay", "-", "--health-out", "-"], "both cannot go to stdout"),
+        (["replay", "-", "-o", "a.jsonl", "--health-out", "a.jsonl"], "--health-out must differ"),
+        (["schema", "--kind", "nope"], "invalid choice"),
     ],
 )
 def test_bad_flags_and_files_give_one_line_errors(args, message, tmp_path):
