@@ -43,6 +43,7 @@ class Deployment:
             "billing": f"billing-{tag}",
             "alerts": f"alerts-{tag}",
             "dead_letter": f"dead-{tag}",
+            "health": f"health-{tag}",
         }
         self.app_id = f"cw-{tag}"
         self.env = {
@@ -53,6 +54,7 @@ class Deployment:
             "CHURNWATCH_BILLING_TOPIC": self.topics["billing"],
             "CHURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
             "CHURNWATCH_DEAD_LETTER_TOPIC": self.topics["dead_letter"],
+            "CHURNWATCH_HEALTH_TOPIC": self.topics["health"],
             "CHURNWATCH_PARTITIONS": str(partitions),
             "CHURNWATCH_STORE": "memory",
             "CHURNWATCH_DATA_DIR": str(workdir / "data"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import orjson
 import pytest
 
 from stream.devtools.deployment import Deployment
@@ -33,17 +34,30 @@ JUNK_LINES = [
 
 @pytest.fixture(scope="session")
 def simulated(tmp_path_factory) -> tuple[Path, set[bytes]]:
-    """A seeded log and the alerts ``churnwatch replay`` gives for it with 3 partitions."""
+    """A seeded log and the alerts ``churnwatch replay`` gives for it with 3 partitions (its
+    health snapshots are written beside the log, see :func:`replay_health`)."""
     work = tmp_path_factory.mktemp("sim")
     log = work / "log.jsonl"
     probe = Deployment("unused:0", work)
     probe.cli("simulate", "--accounts", "90", "--days", "110", "--seed", "21",
               "--jitter-seconds", "60", "--duplicates", "0.01", "-o", str(log))  # fmt: skip
     probe.cli("replay", str(log), "-o", str(work / "replay.jsonl"), "--partitions",
-              str(PARTITIONS), "-q")  # fmt: skip
+              str(PARTITIONS), "--health-out", str(work / "health.jsonl"), "-q")  # fmt: skip
     expected = set((work / "replay.jsonl").read_bytes().splitlines())
     assert len(expected) >= 100, "the log must give enough alerts to compare"
     return log, expected
+
+
+@pytest.fixture(scope="session")
+def replay_health(simulated) -> list[bytes]:
+    """The account-health snapshots replay gives for the simulated log, in order."""
+    log, _ = simulated
+    return log.with_name("health.jsonl").read_bytes().splitlines()
+
+
+def latest_by_account(payloads: list[bytes]) -> dict[str, bytes]:
+    """Each account's last snapshot, as compaction (and the read model) keep it."""
+    return {orjson.loads(p)["account_id"]: p for p in payloads}
 
 
 def start_worker(

@@ -12,7 +12,13 @@ from kafka.admin import NewTopic
 
 from stream.core.engine import partition_for
 from stream.devtools.deployment import Deployment
-from tests.pipeline.conftest import JUNK_LINES, PARTITIONS, STORES, start_worker
+from tests.pipeline.conftest import (
+    JUNK_LINES,
+    PARTITIONS,
+    STORES,
+    latest_by_account,
+    start_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +37,7 @@ def _caught_up(dep: Deployment) -> bool:
 
 
 @pytest.mark.parametrize("deployment", STORES, indirect=True)
-def test_worker_gives_exactly_the_alerts_replay_gives(deployment, simulated):
+def test_worker_gives_exactly_the_alerts_replay_gives(deployment, simulated, replay_health):
     log, expected = simulated
     deployment.cli("produce", str(log), "-q")
     start_worker(deployment)
@@ -42,9 +48,13 @@ def test_worker_gives_exactly_the_alerts_replay_gives(deployment, simulated):
     assert len(payloads) == len(expected), "no alert was published twice in a clean run"
     for record in records:
         assert record.key == orjson.loads(record.value)["account_id"].encode()
+    # Health snapshots: replay's, one per account and closed day, keyed by account.
+    health = deployment.read("health")
+    assert sorted(r.value for r in health) == sorted(replay_health)
+    assert all(r.key == orjson.loads(r.value)["account_id"].encode() for r in health)
 
 
-def test_kill_9_halfway_then_restart_loses_nothing(deployment, simulated):
+def test_kill_9_halfway_then_restart_loses_nothing(deployment, simulated, replay_health):
     log, expected = simulated
     deployment.cli("produce", str(log), "-q")
     first = deployment.start_worker()  # both workers share the deployment's data directory
@@ -62,6 +72,10 @@ def test_kill_9_halfway_then_restart_loses_nothing(deployment, simulated):
     again = Counter(payloads)
     assert all(orjson.loads(p)["alert_id"] for p in again)
     assert sum(again.values()) >= len(expected)
+    # Every snapshot replay makes was published (some twice, byte-identical), none other.
+    health = [r.value for r in deployment.read("health")]
+    assert set(health) == set(replay_health)
+    assert latest_by_account(health) == latest_by_account(replay_health)
 
 
 def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_processed(
