@@ -15,12 +15,12 @@ from datetime import date
 from schemas.codec import dumps
 from schemas.health import HEALTH_SCHEMA_VERSION
 from stream.core import ring
-from stream.core.health import health
+from stream.core.health import dimension_scores, status_of
 from stream.core.ring import RING_DAYS
 from stream.core.signals import registry
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
-from stream.core.timeutil import DAY_MS, day_date, from_ms
+from stream.core.timeutil import DAY_MS, day_date, day_of_date, from_ms
 
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12, "yearly": 12}
 """Billing periods as calendar months: a renewal falls on the start's day of the month."""
@@ -33,6 +33,11 @@ def add_months(start: date, months: int) -> date:
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
+_PERIODS: dict[tuple[int, int], tuple[int, int, date]] = {}
+"""(start day, months) -> (first day, last day, renewal date) of the period last asked for:
+an account asks for the same renewal every day of its period, so most look-ups stop here."""
+
+
 def renewal_date(acct: AccountState, day: int) -> date | None:
     """The first renewal after ``day``: the subscription's start plus whole billing periods.
 
@@ -41,8 +46,18 @@ def renewal_date(acct: AccountState, day: int) -> date | None:
     months = PERIOD_MONTHS.get(acct.billing_period or "")
     if acct.created_ms is None or months is None:
         return None
-    start = from_ms(acct.created_ms).date()
-    today = day_date(day)
+    key = (acct.created_ms // DAY_MS, months)
+    known = _PERIODS.get(key)
+    if known is not None and known[0] <= day <= known[1]:
+        return known[2]
+    due = _next_renewal(from_ms(acct.created_ms).date(), months, day_date(day))
+    if len(_PERIODS) > 100_000:  # bounded: start days times periods, rarely near this
+        _PERIODS.clear()
+    _PERIODS[key] = (day, day_of_date(due) - 1, due)
+    return due
+
+
+def _next_renewal(start: date, months: int, today: date) -> date:
     # Jump close to today first, so a years-old subscription takes a step or two, not hundreds.
     elapsed = (today.year - start.year) * 12 + today.month - start.month
     periods = max(0, elapsed // months - 1)
@@ -62,7 +77,11 @@ def snapshot(acct: AccountState, ctx: Ctx, cancelled: bool = False) -> dict:
     since_use = None
     if acct.last_usage_ms:
         since_use = max(0, (ctx.at_ms - acct.last_usage_ms) // DAY_MS)
-    names = registry.active.names
+    scores = dimension_scores(acct.risk)
+    overall = min(scores.values())
+    firing: list[str] = []
+    if acct.episodes:  # most accounts never had one
+        firing = [s for s in registry.active.names if acct.is_open(s)]
     return {
         "schema_version": HEALTH_SCHEMA_VERSION,
         "account_id": acct.account_id,
@@ -80,9 +99,9 @@ def snapshot(acct: AccountState, ctx: Ctx, cancelled: bool = False) -> dict:
         "billing_period": acct.billing_period,
         "renewal_date": renewal_date(acct, day),
         "last_activity": from_ms(acct.last_usage_ms) if acct.last_usage_ms else None,
-        "health": health(acct.risk).model_dump(),
+        "health": {"overall": overall, "status": status_of(overall), **scores},
         "risk_estimate": ctx.risk_estimate,
-        "open_signals": [s for s in names if acct.is_open(s)],
+        "open_signals": firing,
         "metrics": {
             "logins_7d": ring.window_sum(acct.logins, first7, day),
             "logins_28d": ring.window_sum(acct.logins, first28, day),
@@ -97,7 +116,7 @@ def snapshot(acct: AccountState, ctx: Ctx, cancelled: bool = False) -> dict:
         },
         "activity": {
             "logins": acct.logins[slot],
-            "active_users": round(ring.distinct_users(acct.users, day, day)),
+            "active_users": round(ring.day_users(acct.users, day)),
             "minutes": acct.minutes[slot],
             "feature_uses": acct.features[slot],
             "tickets": acct.tickets[slot],

@@ -107,7 +107,19 @@ def distinct_users(ring: bytearray, first: int, last: int) -> float:
     while width > USER_BITS:
         width //= 2
         bits = (bits | (bits >> width)) & ((1 << width) - 1)
-    zeros = USER_BITS - bits.bit_count()
+    return _estimate(bits.bit_count())
+
+
+def day_users(ring: bytearray, day: int) -> float:
+    """Estimated distinct users on one day: :func:`distinct_users` for a one-day window,
+    without reading the whole ring."""
+    start = (day % USER_RING_DAYS) * _USER_BYTES
+    return _estimate(int.from_bytes(ring[start : start + _USER_BYTES], "little").bit_count())
+
+
+def _estimate(set_bits: int) -> float:
+    """Linear counting: users from the share of bits still zero."""
+    zeros = USER_BITS - set_bits
     if zeros == 0:
         return _SATURATED_USERS
     return -USER_BITS * math.log(zeros / USER_BITS)

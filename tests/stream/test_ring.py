@@ -61,3 +61,14 @@ def test_redelivery_horizon_is_bounded():
     for k in range(1, DEDUP_HORIZON + 1):
         assert not acct.seen_before(f"e-{k}")
     assert not acct.seen_before("e-0"), "forgotten after DEDUP_HORIZON newer events"
+
+
+def test_one_days_users_match_the_window_estimate_of_that_day():
+    from stream.core import ring
+
+    users = ring.new_user_ring()
+    for day in range(40):
+        for k in range(day % 7 * 3):
+            ring.mark_user(users, day, f"u{k}-{day}")
+    for day in range(8, 40):
+        assert ring.day_users(users, day) == ring.distinct_users(users, day, day)
