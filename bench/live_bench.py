@@ -4,8 +4,10 @@
 
 1. Throughput: a seeded log is produced once into a deployment's topics; rounds alternate the
    trivial Faust agent (bench/trivial_agent.py: decode and count) and the churnwatch worker,
-   each in its own consumer group on the same topics. The rate is taken while the group's
-   committed offsets go from 10% to 90% of the input (start-up excluded). Medians and ratio.
+   each in its own consumer group on the same topics, and the worker once more with its daily
+   account-health snapshots switched off (CHURNWATCH_HEALTH_SNAPSHOTS=false), to show their
+   cost. The rate is taken while the group's committed offsets go from 10% to 90% of the
+   input (start-up excluded). Medians and ratios.
 2. Latency at a steady 2,000 events/s: input and alert topics stamp records with the broker's
    append time (LogAppendTime); each alert names its triggering record in a header, so latency
    is the alert record's append time minus the triggering record's. p50 and p99.
@@ -50,11 +52,13 @@ UVLOOP = [PY, "-c", "import asyncio, runpy, sys, uvloop; "
 def throughput(bootstrap: str, work: Path, log: Path, rounds: int, partitions: int) -> dict:
     dep = Deployment(bootstrap, work, partitions=partitions, prefix="tp")
     dep.cli("produce", str(log), "-q")
-    base, worker = [], []
+    base, worker, plain = [], [], []
+    kinds = (("trivial", base), ("churnwatch", worker), ("no-snapshots", plain))
     for n in range(rounds):
-        for kind, rates in (("trivial", base), ("churnwatch", worker)):
+        for kind, rates in kinds:
             dep.app_id = f"{kind}-{n}-{time.monotonic_ns()}"
             dep.env["CHURNWATCH_APP_ID"] = dep.app_id
+            dep.env["CHURNWATCH_HEALTH_SNAPSHOTS"] = str(kind != "no-snapshots").lower()
             command = [*UVLOOP, str(ROOT / "bench" / "trivial_agent.py")] if kind == "trivial" \
                 else None  # fmt: skip
             proc = dep.start_worker(command)
@@ -69,6 +73,10 @@ def throughput(bootstrap: str, work: Path, log: Path, rounds: int, partitions: i
         "worker_records_per_s": {"median": round(statistics.median(worker)),
                                  "all": [round(r) for r in worker]},
         "worker_share_of_trivial": round(statistics.median(worker) / statistics.median(base), 3),
+        "worker_without_snapshots_records_per_s": {"median": round(statistics.median(plain)),
+                                                   "all": [round(r) for r in plain]},
+        "without_snapshots_share_of_trivial": round(statistics.median(plain)
+                                                    / statistics.median(base), 3),
     }  # fmt: skip
 
 

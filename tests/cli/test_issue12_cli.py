@@ -406,6 +406,19 @@ def test_the_legend_explains_every_mark_and_kind_an_alert_line_shows():
         assert f"{kind} (" in LEGEND
 
 
+def test_an_alert_line_names_the_account_and_its_owner_when_the_events_did():
+    from stream.render.text import alert_line
+
+    alert = _alert("high", "opened")
+    plain = alert_line(alert)
+    named = alert_line({**alert, "account": {"name": "Maple Freight GmbH", "owner": "Priya Shah"}})
+    assert "Maple Freight GmbH, Priya Shah: " in named and named.endswith(plain.split("  ")[-1])
+    assert "Maple" not in plain
+    wrapped = alert_line({**alert, "account": {"name": "Maple Freight GmbH", "owner": None}}, 80)
+    assert all(len(line) <= 80 for line in wrapped.splitlines())
+    assert "Maple Freight GmbH: " in wrapped
+
+
 def test_alerts_tail_help_shows_the_legend_as_laid_out(capsys):
     from stream.render.text import LEGEND
 
