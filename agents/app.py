@@ -194,7 +194,7 @@ def build_app(settings: WorkerSettings, policy: Policy | None = None) -> ChurnAp
     inputs = app.topic(settings.usage_topic, settings.billing_topic, acks=False, **raw)
     alerts = app.topic(settings.alerts_topic, **raw)
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
-    health = app.topic(settings.health_topic, **raw) if settings.health_snapshots else None
+    health = settings.health_topic if settings.health_snapshots else None
     table = app.Table(
         TABLE_NAME,
         default=None,

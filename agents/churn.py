@@ -26,7 +26,7 @@ class ChurnApp:
     inputs: Any  # faust topics: their generic types say nothing useful for raw bytes
     alerts: Any
     dead_letters: Any
-    health: Any  # the account-health topic; None when snapshots are off
+    health: str | None  # the account-health topic's name; None when snapshots are off
     table: Any
     processor: LiveProcessor
     gate: DeliveryGate

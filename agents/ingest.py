@@ -4,8 +4,8 @@ Per record the agent only receives, processes and hands off:
 
 1. :class:`~agents.intake.Intake` restores the record's partition if needed and checks its
    offset (no repeats, no silent gaps),
-2. :class:`~stream.run.live.LiveProcessor` turns it into alerts, dead letters and re-keyed
-   records,
+2. :class:`~stream.run.live.LiveProcessor` turns it into alerts, dead letters, re-keyed
+   records and the account-health snapshots of the days it closed,
 3. those are sent and awaited (Kafka has them) right away, since latency matters, and the
    record is handed to the :class:`~agents.checkpointer.Checkpointer`, which writes the
    changed states to the table and commits the offsets in an order that makes a crash at any
@@ -186,8 +186,13 @@ class _Ingest:
             sent.append(await churn.dead_letters.send(
                 key=letter.record.key, value=letter.record.value or b"",
                 headers=dead_letter_headers(letter, topics[letter.record.source])))  # fmt: skip
-        for key, payload in outcome.snapshots:
-            sent.append(await churn.health.send(key=key, value=payload))
+        if outcome.snapshots:
+            # Straight to the producer: a day's close sends one snapshot per account of the
+            # partition at once, and a topic's send (channel, callbacks, buffer) costs several
+            # times more per record than the producer's own.
+            producer, topic = churn.app.producer, churn.health
+            for key, payload in outcome.snapshots:
+                sent.append(await producer.send(topic, key, payload, None, None, None))
         for record in outcome.rekeyed:
             account = decode_event(record.value or b"").account_id.encode()
             sent.append(await churn.app.topic(topics[record.source], key_serializer="raw",
