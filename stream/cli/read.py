@@ -1,4 +1,4 @@
-"""Commands that read what the worker published: serve, alerts tail, account.
+"""Commands that read what the worker published: serve, notify, alerts tail, account.
 
 The Kafka settings, the Redis client and the HTTP service are imported inside the handlers,
 so that ``churnwatch --help`` and the offline commands never pay for them.
@@ -29,6 +29,7 @@ from stream.run.logs import log_format, setup_root_logging
 
 def register(sub: argparse._SubParsersAction) -> None:
     _add_serve(sub)
+    _add_notify(sub)
     _add_alerts(sub)
     _add_account(sub)
 
@@ -72,6 +73,85 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     setup_root_logging(log_format(), settings.log_level, "[%(asctime)s] %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     run_service(settings, policy)
+    return 0
+
+
+# notify
+
+
+def _add_notify(sub: argparse._SubParsersAction) -> None:
+    n = add_command(
+        sub,
+        "notify",
+        help="send new and escalated alerts to webhooks (Slack or signed JSON), and a daily "
+        "digest per owner",
+        description="Reads the alerts topic (the worker's CHURNWATCH_* variables) in its own "
+        "consumer group, queues notifications in a persistent outbox, and sends them with "
+        "retries; routes and the digest come from --config (see docs/notifications.md).",
+    )
+    n.set_defaults(handler=_cmd_notify)
+    n.add_argument("--config", required=True, help="notification routes, TOML")
+    n.add_argument(
+        "--outbox",
+        default="churnwatch-notify.db",
+        help="the outbox file (SQLite); keep it on a persistent disk, one per notifier",
+    )
+    n.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="a new notifier starts at the topic's first alert, not at its end",
+    )
+    n.add_argument(
+        "--metrics-port",
+        type=port,
+        help="serve Prometheus metrics on this port (default: not served)",
+    )
+    n.add_argument(
+        "--status",
+        action="store_true",
+        help="print the outbox's counts (pending, delivered, expired) and exit",
+    )
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from stream.kafka.settings import load_settings
+    from stream.run.metrics import Registry
+    from stream.sinks.notifier import Notifier
+    from stream.sinks.notify_config import load_notify_config
+    from stream.sinks.outbox import Outbox
+
+    if args.status:
+        outbox = Outbox(args.outbox)
+        try:
+            print(dumps_pretty(outbox.counts()).decode())
+        finally:
+            outbox.close()
+        return 0
+    config = load_notify_config(args.config)
+    settings = load_settings()
+    setup_root_logging(log_format(), settings.log_level, "[%(asctime)s] %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    registry = Registry()
+    notifier = Notifier(settings, config, args.outbox, registry, from_beginning=args.from_beginning)
+    if args.metrics_port is not None:
+        start_http_server(args.metrics_port, registry=registry)
+
+    def stop(signum: int, frame: object) -> None:
+        notifier.stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    log.info("notify: %d routes%s; outbox %s", len(config.route),
+             ", daily digest" if config.digest else "", args.outbox)  # fmt: skip
+    try:
+        notifier.run()
+    except KeyboardInterrupt:
+        notifier.stop.set()
     return 0
 
 
