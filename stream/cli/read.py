@@ -90,7 +90,10 @@ def _add_notify(sub: argparse._SubParsersAction) -> None:
         "retries; routes and the digest come from --config (see docs/notifications.md).",
     )
     n.set_defaults(handler=_cmd_notify)
-    n.add_argument("--config", required=True, help="notification routes, TOML")
+    n.add_argument(
+        "--config",
+        help="notification routes, TOML (no default: needed, except with --status)",
+    )
     n.add_argument(
         "--outbox",
         default="churnwatch-notify.db",
@@ -132,6 +135,8 @@ def _cmd_notify(args: argparse.Namespace) -> int:
         finally:
             outbox.close()
         return 0
+    if not args.config:
+        raise UsageError("notify needs --config FILE: the webhook routes (docs/notifications.md)")
     config = load_notify_config(args.config)
     settings = load_settings()
     setup_root_logging(log_format(), settings.log_level, "[%(asctime)s] %(message)s")

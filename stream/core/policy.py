@@ -39,6 +39,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from schemas.alerts import Stage
+from stream.core.churn_reasons import ChurnReasons
 from stream.core.signals import registry as signals
 from stream.core.signals.base import SignalPolicy
 from stream.core.signals.registry import Registry
@@ -137,6 +138,8 @@ class Policy(_Strict):
     segments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     risk_model: RiskModel | None = None
     """The learned churn-risk model (``churnwatch calibrate`` writes it); none built in."""
+    churn_reasons: ChurnReasons = ChurnReasons()
+    """How cancellation reasons map to codes, groups and managed or unmanaged churn."""
 
     @cached_property
     def _resolved(self) -> dict[tuple[str, Stage], Thresholds]:

@@ -6,7 +6,10 @@
   from downgrades) / MRR at its start;
 * **voluntary vs involuntary**: a cancellation is involuntary when the event says so
   (``voluntary: false``) or, when it does not say, when it follows a failed payment that was
-  never paid (within 30 days).
+  never paid (within 30 days);
+* **why**: every cancellation (joiners' too) counted by the reason group its
+  ``reason`` classifies into (:mod:`stream.core.churn_reasons`), and as managed, unmanaged or
+  of unknown reason.
 
 Every update uses absolute values (an account's start month and MRR), so an event seen twice
 changes nothing. The same rules run in backtests (:class:`Portfolio`) and in Redis for the API
@@ -18,10 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.events import EventBase
+from stream.core.churn_reasons import ChurnReasons
 from stream.core.timeutil import DAY_MS, from_ms, to_ms
 
 COUNTERS = ("new_accounts", "new_mrr", "lost", "lost_joiners", "voluntary", "involuntary",
-            "lost_mrr", "lost_mrr_joiners", "contraction", "expansion")  # fmt: skip
+            "lost_mrr", "lost_mrr_joiners", "contraction", "expansion", "managed", "unmanaged",
+            "unknown_reason")  # fmt: skip
 
 INVOLUNTARY_LOOKBACK_DAYS = 30
 """A cancellation with a failed payment this recently, never paid since, is involuntary."""
@@ -54,14 +59,28 @@ class _Account:
     failed_ms: int | None = None
 
 
+REASON_PREFIX = "reason:"
+"""Month counters named ``reason:<group>``: cancellations by reason group."""
+
+
+def reason_counters(reason: str | None, reasons: ChurnReasons) -> tuple[str, str]:
+    """The two counters a cancellation adds one to: its reason group's, and managed,
+    unmanaged or unknown_reason."""
+    found = reasons.classify(reason)
+    kind = "unknown_reason" if found.managed is None else (
+        "managed" if found.managed else "unmanaged")  # fmt: skip
+    return REASON_PREFIX + found.group, kind
+
+
 @dataclass
 class Portfolio:
     accounts: dict[str, _Account] = field(default_factory=dict)
     months: dict[str, dict[str, float]] = field(default_factory=dict)
+    reasons: ChurnReasons = field(default_factory=ChurnReasons)
 
     def _add(self, month: str, name: str, amount: float) -> None:
         totals = self.months.setdefault(month, dict.fromkeys(COUNTERS, 0.0))
-        totals[name] = round(totals[name] + amount, 2)
+        totals[name] = round(totals.get(name, 0.0) + amount, 2)
 
     def observe(self, event: EventBase) -> None:
         kind = getattr(event, "type", None)
@@ -95,6 +114,8 @@ class Portfolio:
             self._add(month, "lost_mrr_joiners" if joiner else "lost_mrr", acct.mrr)
             if not joiner:
                 self._add(month, "involuntary" if involuntary else "voluntary", 1)
+            for counter in reason_counters(event.reason, self.reasons):  # type: ignore[attr-defined]
+                self._add(month, counter, 1)
 
     def _mrr_to(self, acct: _Account, mrr: float, month: str) -> None:
         change = round(mrr - acct.mrr, 2)
@@ -128,6 +149,12 @@ def monthly(months: dict[str, dict[str, float]], first: str | None = None,
                 "mrr_lost": round(lost_mrr, 2),
                 "revenue_churn": round(lost_mrr / mrr, 4) if mrr else None,
                 "new_accounts": int(totals["new_accounts"]),
+                "managed": int(totals["managed"]),
+                "unmanaged": int(totals["unmanaged"]),
+                "unknown_reason": int(totals["unknown_reason"]),
+                "by_reason": {name.removeprefix(REASON_PREFIX): int(count)
+                              for name, count in sorted(totals.items())
+                              if name.startswith(REASON_PREFIX)},
             })  # fmt: skip
         accounts += totals["new_accounts"] - totals["lost"] - totals["lost_joiners"]
         mrr += (totals["new_mrr"] + totals["expansion"] - totals["contraction"]

@@ -76,7 +76,7 @@ def run_log(
     engine = PartitionedEngine(policy, partitions)
     engine.set_day_probe(probe)
     observer = OutcomeObserver()
-    portfolio = Portfolio()
+    portfolio = Portfolio(reasons=policy.churn_reasons)
     marks: list[Mark] = []
 
     def observe(event: EventBase) -> None:

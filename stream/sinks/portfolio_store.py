@@ -2,7 +2,8 @@
 
 One script per billing record applies the rules of :class:`stream.core.portfolio.Portfolio`
 atomically: per account ``start|mrr_cents|cancelled|failed_ms`` in ``{p}:pf:acct``, per month
-integer counters (money in cents) in ``{p}:pf:m:{YYYY-MM}``. Each partition's last applied
+integer counters (money in cents; cancellations per ``reason:<group>``, classified in Python
+before the script runs) in ``{p}:pf:m:{YYYY-MM}``. Each partition's last applied
 offset is kept with them, so a batch delivered again after a crash is skipped record by record
 (the rules alone would count a re-applied plan change twice).
 """
@@ -14,7 +15,14 @@ from collections.abc import Iterable
 import redis
 
 from schemas.events import EventBase
-from stream.core.portfolio import COUNTERS, INVOLUNTARY_LOOKBACK_DAYS, month_of, monthly
+from stream.core.churn_reasons import ChurnReasons
+from stream.core.portfolio import (
+    COUNTERS,
+    INVOLUNTARY_LOOKBACK_DAYS,
+    month_of,
+    monthly,
+    reason_counters,
+)
 from stream.core.timeutil import DAY_MS, to_ms
 
 _MONEY = {"new_mrr", "lost_mrr", "lost_mrr_joiners", "contraction", "expansion"}
@@ -75,6 +83,8 @@ elseif kind == 'subscription_cancelled' then
       voluntary = '1'
     end
   end
+  add(month, ARGV[12], 1)
+  add(month, ARGV[13], 1)
   if start >= month then
     add(month, 'lost_joiners', 1)
     add(month, 'lost_mrr_joiners', mrr)
@@ -96,9 +106,12 @@ def _cents(value: float | None) -> int:
 
 
 class RedisPortfolio:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, reasons: ChurnReasons | None = None
+    ) -> None:
         self.r = client
         self.p = prefix
+        self.reasons = reasons or ChurnReasons()
         self._apply = client.register_script(_APPLY)
 
     def apply(self, records: Iterable[tuple[int, int, EventBase]]) -> int:
@@ -118,10 +131,13 @@ class RedisPortfolio:
             start = month_of(to_ms(started)) if started else month
             voluntary = getattr(event, "voluntary", None)
             flag = "" if voluntary is None else ("1" if voluntary else "0")
+            group, managed = ("", "")
+            if kind == "subscription_cancelled":
+                group, managed = reason_counters(getattr(event, "reason", None), self.reasons)
             self._apply(
                 keys=[f"{p}:pf:acct", f"{p}:pf:months", f"{p}:pf:off"],
                 args=[event.account_id, kind, month, _cents(mrr), start, flag, ms, f"{p}:pf:m:",
-                      partition, offset, INVOLUNTARY_LOOKBACK_DAYS * DAY_MS],
+                      partition, offset, INVOLUNTARY_LOOKBACK_DAYS * DAY_MS, group, managed],
                 client=pipe,
             )  # fmt: skip
             count += 1
