@@ -11,8 +11,9 @@ records (0 = opened), so consumers de-duplicate on ``(alert_id, sequence)`` and 
 highest sequence as the current state.
 
 Version 3 (from 2): the account context gained ``name``, ``owner`` (the CSM) and
-``renewal_date``. Version 2 (from 1): ``reasons`` was added, and ``signal`` may be
-``account_at_risk``.
+``renewal_date``; an episode that a cancellation ends is ``churned`` (its last record, like
+``resolved``, with the cancellation's reason in ``resolution``), no longer ``resolved``.
+Version 2 (from 1): ``reasons`` was added, and ``signal`` may be ``account_at_risk``.
 
 The published JSON Schema (``schemas/alert.schema.json``) is generated from
 :class:`AlertEvent`; a test fails when the two disagree.
@@ -47,7 +48,7 @@ episode per account, with those signals as its ``reasons``."""
 
 Dimension = Literal["usage", "adoption", "billing", "support", "sentiment"]
 Severity = Literal["low", "medium", "high", "critical"]
-Kind = Literal["opened", "updated", "resolved"]
+Kind = Literal["opened", "updated", "resolved", "churned"]
 HealthStatus = Literal["healthy", "watch", "at_risk", "critical"]
 Stage = Literal["onboarding", "established"]
 
@@ -146,7 +147,9 @@ class AlertEvent(_Frozen):
     window_days: int | None
     explanation: str = Field(description="One line a CS manager can read.")
     resolution: str | None = Field(
-        default=None, description="Why the episode ended (resolved only)."
+        default=None,
+        description="Why the episode ended (resolved and churned only): a churned episode "
+        "names the cancellation's reason, classified by the policy's taxonomy.",
     )
     reasons: list[Reason] = Field(
         min_length=1,

@@ -129,3 +129,14 @@ class ChurnReasons(_Strict):
                               managed=None)  # fmt: skip
         return Classified(code=found.code, label=found.label, group=found.group,
                           managed=found.managed)  # fmt: skip
+
+
+def cancellation(reason: str | None, reasons: ChurnReasons) -> str:
+    """Why an episode ended at a cancellation, in the words an alert's resolution uses."""
+    found = reasons.classify(reason)
+    if found.code == NOT_GIVEN:
+        return "The subscription was cancelled (no reason given)."
+    if found.code == UNCLASSIFIED:
+        return f"The subscription was cancelled; reason given: {reason!r} (unclassified)."
+    kind = "managed" if found.managed else "unmanaged"
+    return f"The subscription was cancelled: {found.label} ({kind} churn)."

@@ -33,6 +33,7 @@ from schemas.alerts import AlertEvent
 from schemas.events import EventBase
 from stream.core import account_episodes, effects, episodes, feature_counts
 from stream.core.alert_builder import build_account_alert, build_alert
+from stream.core.churn_reasons import cancellation
 from stream.core.health_snapshot import snapshot_bytes
 from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
@@ -174,7 +175,8 @@ class PartitionEngine:
         elif outcome == effects.CANCELLED:
             if self.health_out is not None:
                 self._snapshot_cancelled(acct, day)
-            alerts = alerts + self._resolve_all(acct, ms, day, "the subscription was cancelled")
+            why = cancellation(event.reason, self.policy.churn_reasons)  # type: ignore[attr-defined]
+            alerts = alerts + self._churned(acct, ms, day, why)
         return alerts
 
     # --- the clock ------------------------------------------------------------------------
@@ -285,6 +287,15 @@ class PartitionEngine:
             transitions.append(outcome)
         return self._emit(acct, transitions, ctx, trigger)
 
+    def _churned(self, acct: AccountState, at_ms: int, day: int, why: str) -> list[AlertEvent]:
+        """End every open episode: the customer left. Published as ``churned``, not
+        ``resolved``, so no consumer reads a lost customer as a recovery."""
+        churned = []
+        for alert in self._resolve_all(acct, at_ms, day, why):
+            text = "Churned: " + alert.explanation.removeprefix("Resolved: ")
+            churned.append(alert.model_copy(update={"kind": "churned", "explanation": text}))
+        return churned
+
     def _resolve_all(self, acct: AccountState, at_ms: int, day: int, why: str) -> list[AlertEvent]:
         ctx = self._context(acct, at_ms, day)
         transitions = []
@@ -309,7 +320,7 @@ class PartitionEngine:
         else:
             alerts = [build_alert(acct, t, ctx, trigger) for t in transitions]
         for alert in alerts:
-            self._stats[f"alerts_{alert.kind}"] += 1
+            self._stats[f"alerts_{alert.kind}"] += 1  # a churned record counts as resolved here
         return alerts
 
 

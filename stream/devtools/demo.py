@@ -53,7 +53,7 @@ def _tail(dep: Deployment, out: TextIO, stop: threading.Event, counts: Counter,
                 for record in batch:
                     alert = orjson.loads(record.value)
                     counts[(alert["signal"], alert["kind"])] += 1
-                    if alert["kind"] != "resolved":
+                    if alert["kind"] not in ("resolved", "churned"):
                         for reason in alert.get("reasons", ()):
                             behind.add((alert["alert_id"], reason["signal"]))
                     out.write(alert_line(alert, width) + "\n")

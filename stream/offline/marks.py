@@ -29,7 +29,9 @@ class AlertMarks:
         self._reasons: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, alert: AlertEvent) -> list[Mark]:
-        account, kind, ts = alert.account_id, alert.kind, to_ms(alert.ts)
+        account, ts = alert.account_id, to_ms(alert.ts)
+        # Scoring reads an episode's end alike whether it recovered or the customer left.
+        kind = "resolved" if alert.kind == "churned" else alert.kind
         if alert.signal != ACCOUNT_AT_RISK:
             return [Mark(account, alert.signal, kind, ts)]
         marks = [Mark(account, ACCOUNT_AT_RISK, kind, ts)]

@@ -26,7 +26,8 @@ LEGEND = "\n".join(
         "  why, after the account's name and owner (its CSM) when known.",
         "  marks: " + ", ".join(f"{mark.strip()} {sev}" for sev, mark in _SEVERITY_MARK.items()),
         "  kinds: opened (a new episode), updated (a reason joined or left, or the",
-        "         severity rose), resolved (no reason left; the why says how it ended)",
+        "         severity rose), resolved (no reason left; the why says how it ended),",
+        "         churned (the subscription was cancelled; the why gives the reason)",
         "  signal: an account episode shows its top reason, +N for the others",
     ]
 )
@@ -43,7 +44,8 @@ def terminal_width(out: TextIO) -> int | None:
 def alert_line(alert: dict, width: int | None = None) -> str:
     """One readable line for an alert record; with ``width``, the why wraps beneath it."""
     kind = alert["kind"]
-    text = (alert.get("resolution") if kind == "resolved" else alert["explanation"]) or ""
+    ended = kind in ("resolved", "churned")
+    text = (alert.get("resolution") if ended else alert["explanation"]) or ""
     who = _who(alert)
     if who:
         text = f"{who}: {text}"

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.alerts import SEVERITY_RANK
 
-Event = Literal["opened", "escalated", "updated", "resolved"]
+Event = Literal["opened", "escalated", "updated", "resolved", "churned"]
 """What happened to an episode: ``escalated`` is an update that raised the severity."""
 DEFAULT_EVENTS: tuple[Event, ...] = ("opened", "escalated")
 

@@ -22,7 +22,8 @@ from stream.sinks.alert_records import reasons
 
 SIGNATURE_HEADER = "X-Churnwatch-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_LABEL = {"opened": "New", "escalated": "Escalated", "updated": "Updated", "resolved": "Resolved"}
+_LABEL = {"opened": "New", "escalated": "Escalated", "updated": "Updated", "resolved": "Resolved",
+          "churned": "Churned"}  # fmt: skip
 
 
 def notification_key(route: str, alert: dict) -> str:
@@ -57,8 +58,8 @@ def slack_body(alert: dict, event: str) -> bytes:
     """A Slack incoming-webhook message: a plain ``text`` (notifications, and clients without
     blocks) and blocks with the reasons and the next step."""
     lines = [f"*{summary_line(alert, event)}*"]
-    if event == "resolved":
-        lines.append(alert.get("resolution") or "resolved")
+    if event in ("resolved", "churned"):
+        lines.append(alert.get("resolution") or event)
     else:
         for reason in reasons(alert)[:5]:
             lines.append(f"• {reason['explanation']}")

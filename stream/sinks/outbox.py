@@ -117,11 +117,12 @@ class Outbox:
         if row is not None and row[0] >= sequence:
             return False, row[1]
         rank = SEVERITY_RANK.get(alert["severity"], 0)
+        is_open = int(alert["kind"] not in ("resolved", "churned"))
         owner = (alert.get("account") or {}).get("owner")
         self.db.execute(
             "INSERT OR REPLACE INTO episodes (alert_id, sequence, rank, owner, open, record) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (alert["alert_id"], sequence, rank, owner, int(alert["kind"] != "resolved"),
+            (alert["alert_id"], sequence, rank, owner, is_open,
              orjson.dumps(alert)),
         )  # fmt: skip
         return True, None if row is None else row[1]

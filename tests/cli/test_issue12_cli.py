@@ -401,7 +401,7 @@ def test_the_legend_explains_every_mark_and_kind_an_alert_line_shows():
     for severity in SEVERITY_RANK:
         mark = alert_line(_alert(severity, "opened")).split()[2]
         assert f"{mark} {severity}" in LEGEND
-    for kind in ("opened", "updated", "resolved"):
+    for kind in ("opened", "updated", "resolved", "churned"):
         assert f" {kind} " in alert_line(_alert("high", kind))
         assert f"{kind} (" in LEGEND
 

@@ -102,13 +102,16 @@ def test_an_escalating_reason_updates_the_episode():
     assert escalated.reasons[0].since == at(1, 9), "still the episode that opened on day 1"
 
 
-def test_cancellation_resolves_the_account_episode_once_with_every_reason():
+def test_cancellation_ends_the_account_episode_as_churned_once_with_every_reason():
     h = _account()
     h.send("payment_failed", ts=at(1, 9), invoice_id="i-1")
     h.send("nps_response", ts=at(1, 10), score=3, user_id="u")
-    out = h.send("subscription_cancelled", ts=at(2, 9), voluntary=False)
-    assert [(a.signal, a.kind, a.sequence) for a in out] == [(AT_RISK, "resolved", 2)]
-    assert out[0].resolution == "the subscription was cancelled"
+    out = h.send("subscription_cancelled", ts=at(2, 9), voluntary=False, reason="card declined")
+    assert [(a.signal, a.kind, a.sequence) for a in out] == [(AT_RISK, "churned", 2)]
+    assert out[0].resolution == (
+        "The subscription was cancelled: Payment failure (unmanaged churn)."
+    )
+    assert out[0].explanation.startswith("Churned: The subscription was cancelled")
     assert _reasons(out[0]) == [("nps_detractor", "high"), ("payment_failed", "medium")]
     h.tick(at(80))
     assert [a for a in h.alerts if a.ts > at(2, 9)] == [], "no alerts about a gone customer"

@@ -214,7 +214,8 @@ def _refuse(record: bytes) -> None:
 
 
 def _said(alert: AlertEvent) -> str:
-    return alert.resolution if alert.kind == "resolved" and alert.resolution else alert.explanation
+    ended = alert.kind in ("resolved", "churned")
+    return alert.resolution if ended and alert.resolution else alert.explanation
 
 
 def test_no_text_prints_a_negative_or_meaningless_zero_percentage(simulated):
@@ -241,7 +242,7 @@ def test_seat_counts_divide_out_to_the_percentage_shown(simulated):
 def test_onboarding_records_describe_the_criterion_in_their_numbers(simulated):
     kinds = set()
     for alert in simulated:
-        if alert.signal != "onboarding_stall" or alert.kind == "resolved":
+        if alert.signal != "onboarding_stall" or alert.kind in ("resolved", "churned"):
             continue
         kinds.add(alert.metric)
         if alert.metric == "active_days":

@@ -52,17 +52,21 @@ def test_severity_only_escalates_within_an_episode():
     assert [(r.kind, r.severity) for r in records] == [("opened", "high")]
 
 
-def test_cancellation_resolves_every_open_episode_and_stops_judging():
+def test_cancellation_ends_every_open_episode_as_churned_and_stops_judging():
     h = _at_once()
     h.subscribe(day=0)
     h.send("payment_failed", ts=at(1, 9))
     h.send("nps_response", ts=at(1, 10), score=3, user_id="u")
-    out = h.send("subscription_cancelled", ts=at(2, 9), voluntary=False)
+    out = h.send("subscription_cancelled", ts=at(2, 9), voluntary=False, reason="project ended")
     assert sorted((a.signal, a.kind) for a in out) == [
-        ("nps_detractor", "resolved"),
-        ("payment_failed", "resolved"),
+        ("nps_detractor", "churned"),
+        ("payment_failed", "churned"),
     ]
-    assert all(a.resolution == "the subscription was cancelled" for a in out)
+    assert all(
+        a.resolution
+        == "The subscription was cancelled; reason given: 'project ended' (unclassified)."
+        for a in out
+    )
     h.tick(at(80))
     assert [a for a in h.alerts if a.ts > at(2, 9)] == [], "no alerts about a gone customer"
 

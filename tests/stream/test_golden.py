@@ -7,9 +7,10 @@ change, regenerate them with ``UPDATE_GOLDEN=1 pytest tests/stream/test_golden.p
 the diff like code.
 
 The per-signal file is the alert stream of schema version 1, digest included: its payloads are
-digested without ``reasons`` (and the account fields of version 3) and as version 1, so an
-unchanged file proves that per-signal episodes publish exactly what they did before version 2
-added the reasons.
+digested without ``reasons`` (and the account fields of version 3) and as version 1, so the
+file shows what per-signal episodes publish beyond version 1: since version 3 only the
+episodes a cancellation ends changed (``churned`` instead of ``resolved``, with the
+cancellation's reason), which its diff showed line by line.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def test_a_per_signal_record_lists_its_own_signal_as_its_one_reason(signal_run):
         )  # fmt: skip
         numbers = ("metric", "value", "baseline", "threshold", "window_days")
         assert [getattr(reason, k) for k in numbers] == [getattr(alert, k) for k in numbers]
-        said = alert.resolution if alert.kind == "resolved" else alert.explanation
+        said = alert.resolution if alert.kind in ("resolved", "churned") else alert.explanation
         assert reason.explanation == said
 
 
@@ -128,18 +129,18 @@ def test_account_episodes_roll_up_the_signal_episodes(run, signal_run):
             assert previous is not None and previous.alert_id == alert.alert_id
             assert alert.sequence == previous.sequence + 1
         open_now[alert.account_id] = alert
-        if alert.kind == "resolved":
+        if alert.kind in ("resolved", "churned"):
             del open_now[alert.account_id]
     # Each record lists exactly the signal episodes open at that instant in per-signal mode.
     open_signals: dict[str, set[str]] = defaultdict(set)
     by_instant: dict[tuple[str, datetime], set[str]] = {}
     for alert in signals:
         change = open_signals[alert.account_id]
-        (change.discard if alert.kind == "resolved" else change.add)(alert.signal)
+        (change.discard if alert.kind in ("resolved", "churned") else change.add)(alert.signal)
         by_instant[(alert.account_id, alert.ts)] = set(change)
     for alert in alerts:
         listed = {r.signal for r in alert.reasons}
-        if alert.kind != "resolved":
+        if alert.kind not in ("resolved", "churned"):
             assert listed == by_instant[(alert.account_id, alert.ts)]
 
 
