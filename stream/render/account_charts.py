@@ -33,7 +33,7 @@ def _svg(kind: str, height: int, title: str, body: str) -> str:
         f'<svg class="{kind}" viewBox="0 0 {W} {height}" width="100%" '
         f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}">'
         f"<title>{escape(title)}</title>"
-        f'<text class="chart-title" x="4" y="15" font-size="13" font-weight="600" '
+        f'<text class="chart-title" x="4" y="15" font-size="14" font-weight="600" '
         f'fill="{_INK}">{escape(title)}</text>{body}</svg>'
     )
 
@@ -64,7 +64,7 @@ def _x_ticks(days: list[date], x, y: float, height: int) -> str:
         at = f"{x(d):.1f}"
         out.append(
             f'<line x1="{at}" x2="{at}" y1="{y}" y2="{y + 4}" stroke="{_MUTED}"/>'
-            f'<text class="tick" x="{at}" y="{y + 16}" font-size="11" text-anchor="{anchor}" '
+            f'<text class="tick" x="{at}" y="{y + 16}" font-size="12" text-anchor="{anchor}" '
             f'fill="{_MUTED}">{label}</text>'
         )
     return "".join(out)
@@ -107,7 +107,7 @@ def health_trend(points: list[dict]) -> str:
     for v in (0, 25, 50, 75, 100):
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y(v):.1f}" '
                      f'y2="{y(v):.1f}" stroke="{_GRID if v else _MUTED}"/>'
-                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end" '
+                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="12" text-anchor="end" '
                      f'fill="{_MUTED}">{v}</text>')  # fmt: skip
     values: list[float | None] = [p["health"]["overall"] for p in points]
     for run in _segments(days, values):
@@ -154,7 +154,7 @@ def activity_timeline(points: list[dict]) -> str:
     for v in (0, top_value / 2, top_value):
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y(v):.1f}" '
                      f'y2="{y(v):.1f}" stroke="{_GRID if v else _MUTED}"/>'
-                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end" '
+                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="12" text-anchor="end" '
                      f'fill="{_MUTED}">{r.number(v, 1)}</text>')  # fmt: skip
     span = max((days[-1] - days[0]).days, 1)
     bar = max((W - LEFT - RIGHT) / (span + 1) * 0.8, 0.6)
@@ -175,7 +175,7 @@ def activity_timeline(points: list[dict]) -> str:
     for i, (_, label) in enumerate(_EVENT_ROWS):
         mid = axis + axis_gap + row_h * i + row_h / 2
         parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{mid:.1f}" y2="{mid:.1f}" '
-                     f'stroke="{_GRID}"/><text x="{LEFT - 6}" y="{mid + 4:.1f}" font-size="11" '
+                     f'stroke="{_GRID}"/><text x="{LEFT - 6}" y="{mid + 4:.1f}" font-size="12" '
                      f'text-anchor="end" fill="{_MUTED}">{label}</text>')  # fmt: skip
     for d, p in zip(days, points, strict=True):
         parts.extend(_markers(x(d), axis + axis_gap, row_h, p["activity"]))
@@ -199,7 +199,7 @@ def _markers(cx: float, first_row: float, row_h: int, act: dict) -> list[str]:
                    'fill="#3a9a5b"/>')  # fmt: skip
     if act["nps_score"] is not None:
         colour = _RED if act["nps_score"] <= 6 else "#3a9a5b" if act["nps_score"] >= 9 else _MUTED
-        out.append(f'<text class="mark nps" x="{cx:.1f}" y="{mid[2] + 4:.1f}" font-size="11" '
+        out.append(f'<text class="mark nps" x="{cx:.1f}" y="{mid[2] + 4:.1f}" font-size="12" '
                    f'font-weight="600" text-anchor="middle" fill="{colour}">'
                    f"{act['nps_score']}</text>")  # fmt: skip
     return out

@@ -29,7 +29,8 @@ FACTS = ("account_name", "owner", "segment", "stage", "plan", "mrr", "seats", "t
          "renewal_date")  # fmt: skip
 """Facts both sources carry (alert records since schema version 3)."""
 
-_NO_RENEWAL = 10.0**12
+_NO_RENEWAL = 10.0**15
+"""After any date in epoch milliseconds (year 2026 is 1.8e12): an unknown renewal sorts last."""
 SortKey = tuple[float, str]
 
 

@@ -6,7 +6,7 @@ Keys, under the read model's prefix ``{p}``:
 * ``{p}:hs:{id}``: hash with the latest snapshot (``snap``, its JSON) and its ``day`` number;
 * ``{p}:hist:{id}``: the daily history, one string of 180 fixed-width slots
   (:data:`~stream.sinks.health_model.SLOT`, 28 bytes: 5,040 bytes an account once full),
-  written in place with ``SETRANGE``;
+  created at its full length and written in place with ``SETRANGE``;
 * ``{p}:rows``: hash account id -> the latest snapshot's list fields (a few hundred bytes),
   what the account lists read for every account at once;
 * ``{p}:ver`` and ``{p}:changed``: a change counter and a sorted set of account -> the
@@ -27,6 +27,7 @@ import orjson
 import redis
 
 from stream.sinks.health_model import (
+    HISTORY_DAYS,
     SLOT,
     day_number,
     encode_slot,
@@ -50,6 +51,11 @@ if (not held) or tonumber(held) <= day then
 end
 local at = tonumber(ARGV[6])
 local size = tonumber(ARGV[7])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  -- Created at its full length at once: grown slot by slot, Redis would double the string's
+  -- allocation on each growth and keep up to twice the 5,040 bytes.
+  redis.call('SETRANGE', KEYS[2], tonumber(ARGV[8]) - 1, '\0')
+end
 local slot = redis.call('GETRANGE', KEYS[2], at, at + size - 1)
 local slot_day = -1
 if #slot == size then
@@ -88,7 +94,8 @@ class RedisHealth:
         for snap in snapshots:
             day = day_number(snap["day"])
             args = [day, orjson.dumps(snap), encode_slot(snap), orjson.dumps(list_fields(snap)),
-                    snap["account_id"], slot_offset(day), SLOT.size]  # fmt: skip
+                    snap["account_id"], slot_offset(day), SLOT.size,
+                    HISTORY_DAYS * SLOT.size]  # fmt: skip
             self._apply(keys=self.keys(snap["account_id"]), args=args, client=pipe)
             count += 1
         return sum(int(x) for x in pipe.execute()) if count else 0

@@ -353,7 +353,8 @@ def _account_link(row: dict) -> str:
 def _alert_cell(row: dict) -> str:
     if not row.get("open_alert_count"):
         return "none"
-    return f"{_badge(row['severity'])} {r.count(row['open_alert_count'], 'open alert')}"
+    count = r.count(row["open_alert_count"], "open alert")
+    return f"<span>{_badge(row['severity'])} {count}</span>"
 
 
 _LIST_HEAD = ("account", "owner", "segment", "MRR", "health", "revenue at risk", "renewal",

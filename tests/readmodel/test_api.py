@@ -106,8 +106,11 @@ def _cursor(sort: str) -> str:
         ("/accounts/at-risk?owner=", 400, "owner must be"),
         ("/accounts/at-risk?owner=" + "o" * 201, 400, "owner must be"),
         ("/accounts/at-risk?status=gone", 400, "status must be one of"),
-        ("/accounts/at-risk?sort=renewal&cursor=" + _cursor("last_activity"), 400,
-         "cursor belongs to sort=last_activity"),
+        (
+            "/accounts/at-risk?sort=renewal&cursor=" + _cursor("last_activity"),
+            400,
+            "cursor belongs to sort=last_activity",
+        ),
         ("/accounts?limit=0", 400, "limit"),
         ("/accounts?limit=1001", 400, "limit"),
         ("/accounts?sort=last_alert", 400, "sort must be one of"),
