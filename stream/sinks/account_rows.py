@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from schemas.alerts import SEVERITY_RANK
 from stream.core.timeutil import to_ms
@@ -29,6 +29,7 @@ FACTS = ("account_name", "owner", "segment", "stage", "plan", "mrr", "seats", "t
          "renewal_date")  # fmt: skip
 """Facts both sources carry (alert records since schema version 3)."""
 
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 _NO_RENEWAL = 10.0**15
 """After any date in epoch milliseconds (year 2026 is 1.8e12): an unknown renewal sorts last."""
 SortKey = tuple[float, str]
@@ -42,7 +43,9 @@ def iso_ms(text: str | None) -> int | None:
 
 def _renewal_key(row: dict) -> float:
     text = row.get("renewal_date")
-    return float(iso_ms(text[:10] + "T00:00:00Z")) if text else _NO_RENEWAL  # type: ignore[operator]
+    if not text:
+        return _NO_RENEWAL
+    return float((date.fromisoformat(text[:10]).toordinal() - _EPOCH_DAY) * 86_400_000)
 
 
 SORTS: dict[str, Callable[[dict], SortKey]] = {
@@ -135,7 +138,12 @@ def keeps(row: dict, query: ListQuery) -> bool:
     ``signal`` among the row's signals (an open episode's, its reasons', or firing at the
     latest close), ``severity`` the worst open one, ``q`` a case-insensitive substring of the
     account id or name, ``status`` the subscription's."""
-    segment, owner, signal, severity, q, status = query.filters()
+    return matches(row, query.filters())
+
+
+def matches(row: dict, filters: tuple) -> bool:
+    """:func:`keeps` with the query's :meth:`ListQuery.filters` worked out once per list."""
+    segment, owner, signal, severity, q, status = filters
     if status is not None and row["status"] != status:
         return False
     if segment is not None and row["segment"] != segment:

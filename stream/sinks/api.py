@@ -316,7 +316,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         query = {k: v for k, v in _query(request, set(RISK_PARAMS)).items() if v}
         risk = risk_query(query, 50)
         found, cursor = risk_page(risk)
-        details = [with_line({**v, **(store.account(v["account_id"]) or {})})
+        details = [with_line({**v, **(store.account(v["account_id"], detail=False) or {})})
                    for v in found.rows]  # fmt: skip
         report = {**found.summary, "months": store.portfolio.report()}
         html = at_risk_page(details, report, query, cursor)

@@ -147,27 +147,31 @@ class RedisReadModel:
         """Apply health snapshots (see :meth:`RedisHealth.apply`)."""
         return self.health.apply(snapshots)
 
-    def account(self, account_id: str) -> dict | None:
+    def account(self, account_id: str, detail: bool = True) -> dict | None:
         """The account now: its list row (facts and health from the newer of its latest alert
         and latest snapshot), open alerts most severe first, the latest ``snapshot``, the daily
         ``history`` (oldest first) and its ``episodes`` (alert records, newest first). None
-        when neither an alert nor a snapshot of it came."""
+        when neither an alert nor a snapshot of it came. Without ``detail``: no snapshot,
+        history nor episodes (the at-risk page's cards, 50 at a time, need none of them)."""
         p = self.p
         pipe = self.r.pipeline(transaction=False)
         pipe.hmget(f"{p}:acct:{account_id}", "snapshot", "ts_ms")
         pipe.hgetall(f"{p}:acct:{account_id}:open")
         pipe.hget(f"{p}:rows", account_id)
-        pipe.lrange(f"{p}:acct:{account_id}:log", 0, -1)
-        (raw, ts), episodes, health_row, log = pipe.execute()
+        if detail:
+            pipe.lrange(f"{p}:acct:{account_id}:log", 0, -1)
+        (raw, ts), episodes, health_row, *log = pipe.execute()
         open_alerts = by_severity(orjson.loads(v) for v in episodes.values())
         view = orjson.loads(raw) if raw else None
         health = orjson.loads(health_row) if health_row else None
         row = account_row(view, int(ts) if ts else None, health, open_alerts)
         if row is None:
             return None
+        if not detail:
+            return {**row, "open_alerts": open_alerts}
         snapshot, points = self.health.latest(account_id)
         return {**row, "open_alerts": open_alerts, "snapshot": snapshot, "history": points,
-                "episodes": [orjson.loads(x) for x in log]}  # fmt: skip
+                "episodes": [orjson.loads(x) for x in log[0]]}  # fmt: skip
 
     def accounts_list(self, query: ListQuery | None = None) -> RiskPage:
         """Every account (alerted or not), filtered, ordered, paged; see :func:`keeps` for the
@@ -193,9 +197,7 @@ class RedisReadModel:
 
     def _list(self, query: ListQuery, open_only: bool) -> RiskPage:
         found = self.index.select(query, open_only)
-        summary = mrr_at_risk(f"{r['account_id']}|{r['severity']}|{r['mrr'] or 0.0}"
-                              for r in found.matched if r["severity"])  # fmt: skip
-        return RiskPage(found.rows, found.after, summary, found.totals)
+        return RiskPage(found.rows, found.after, found.summary, found.totals)
 
     def at_risk(self, limit: int, segment: str | None = None) -> list[dict]:
         """The first ``limit`` accounts at risk by revenue at risk (see :meth:`risk_list`)."""

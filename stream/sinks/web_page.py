@@ -239,7 +239,8 @@ def _risk(health: dict) -> str:
 def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
     health = view["health"]
     link = "/view/accounts/" + quote(view["account_id"], safe="")
-    facts = [f"Segment {r.words(view.get('segment'))}", r.words(view.get("stage"))]
+    facts = [f"Owner {view['owner']}"] if view.get("owner") else []
+    facts += [f"Segment {r.words(view.get('segment'))}", r.words(view.get("stage"))]
     if view.get("plan"):
         facts.append(f"plan {r.words(view['plan'])}")
     facts.append(f"MRR {r.money(view.get('mrr'))}")
@@ -249,9 +250,13 @@ def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
         facts.append(r.count(view["seats"], "seat"))
     if view.get("tenure_days") is not None:
         facts.append(f"customer for {r.count(view['tenure_days'], 'day')}")
+    if view.get("renewal_date"):
+        facts.append(f"renews {r.day(view['renewal_date'])}")
     facts.append(f"last alert {r.moment(view.get('last_alert_ts'))}")
+    name = view.get("account_name")
+    label = f"{name} ({view['account_id']})" if name else view["account_id"]
     return (
-        f'<div class="acct"><h2><a href="{escape(link)}">{escape(view["account_id"])}</a> '
+        f'<div class="acct"><h2><a href="{escape(link)}">{escape(label)}</a> '
         f'<span class="risk">{escape(_risk(health))} · health {health["overall"]}/100</span></h2>'
         f'<div class="meta">{escape(" · ".join(facts))}</div>'
         f"{engagement_chart(view, now)}{_alerts(view, detail)}</div>"
