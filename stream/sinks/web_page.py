@@ -488,6 +488,13 @@ def _episodes(log: list[dict]) -> str:
         behind = reasons(record)
         signals = ", ".join(r.words(x["signal"]) for x in behind)
         text = record.get("explanation") or ""
+        if len(behind) > 1 and record.get("kind") != "resolved":
+            # An account episode's own text ends "and 2 more: danger_zone, ..." in signal
+            # names; its lead reason's text and a count read better (the names are listed).
+            more = r.count(len(behind) - 1, "more signal")
+            text = f"{behind[0].get('explanation') or text} (and {more})"
+        if why and str(why).lower() in text.lower():
+            why = None  # the text already says why it ended
         items.append(
             f'<li class="episode {escape(record.get("kind") or "")}"><b>'
             f"{escape(r.moment(record['ts']))}</b> · {escape(kind)} {_badge(record['severity'])}"

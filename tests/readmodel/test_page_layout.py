@@ -129,11 +129,15 @@ def health_pages(store, replayed_health) -> dict[str, str]:
     store.apply_health(snapshots)
     alerted = {a["account_id"] for a in alerts}
     quiet = sorted({s["account_id"] for s in snapshots} - alerted)[0]
+    # The account with the most multi-signal alert records: its episode list is the longest.
+    busy = max(sorted(alerted), key=lambda a: sum(
+        len(x.get("reasons") or ()) > 1 for x in alerts if x["account_id"] == a))  # fmt: skip
     api = Api(store)
     try:
         served = {}
         for name, path in (("accounts", "/view/accounts?sort=health"),
-                           ("quiet-account", f"/view/accounts/{quote(quiet)}")):  # fmt: skip
+                           ("quiet-account", f"/view/accounts/{quote(quiet)}"),
+                           ("busy-account", f"/view/accounts/{quote(busy)}")):  # fmt: skip
             status, text, kind = api.get(path)
             assert (status, kind) == (200, "text/html"), path
             served[name] = text
@@ -143,7 +147,7 @@ def health_pages(store, replayed_health) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("width", [1300, 390])
-@pytest.mark.parametrize("name", ["accounts", "quiet-account"])
+@pytest.mark.parametrize("name", ["accounts", "quiet-account", "busy-account"])
 def test_the_new_pages_fit_the_width_and_read_as_words(health_pages, name, width, tmp_path):
     page = health_pages[name]
     seen = measure_in_frame(page, width, tmp_path, _ACCOUNT_PROBE, height=2000)
@@ -163,8 +167,12 @@ def test_the_new_pages_fit_the_width_and_read_as_words(health_pages, name, width
         kinds = [kind for kind, _ in seen["charts"]]
         assert kinds == ["trend", "timeline"]
         assert all(0 < w <= width for _, w in seen["charts"]), seen["charts"]
-        assert "Overall health by day" in text and "No open alerts." in text
-        assert "Risk: " in text and "days of daily health" in text
+        assert "Overall health by day" in text and "Risk: " in text
+        assert "days of daily health" in text and "Alert episodes" in text
+        if name == "quiet-account":
+            assert "No open alerts." in text and "No alert has been raised" in text
+        else:
+            assert re.search(r"(Opened|Updated|Resolved) (low|medium|high|critical)", text, re.I)
         # Dated ticks on the trend's x axis, the last with its year.
         assert len(seen["ticks"]) >= 3 and re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}",
                                                         seen["ticks"][-1])  # fmt: skip
