@@ -139,6 +139,8 @@ class ReadModelFeed:
             for tp, records in batches.items():
                 for record in records:
                     if tp.topic == self.settings.health_topic:
+                        if record.value is None:
+                            continue  # a tombstone on the compacted topic: nothing to apply
                         snapshot = parse_snapshot(record.value)
                         if snapshot is None:
                             self.metrics.snapshots_invalid.inc()
