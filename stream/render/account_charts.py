@@ -50,11 +50,11 @@ def _x_scale(days: list[date]):
 
 
 def _x_ticks(days: list[date], x, y: float, height: int) -> str:
-    """About five dated ticks ("5 Jan"), the first and last days among them, and a year note
+    """Four dated ticks ("5 Jan"), the first and last days among them, and a year note
     when the span crosses a year (or always at the last tick, so no date is ambiguous)."""
     first, last = days[0], days[-1]
     span = (last - first).days
-    count = min(5, span + 1)
+    count = min(4, span + 1)  # five crowd the last, dated label at a phone's width
     picks = sorted({first.toordinal() + round(i * span / max(count - 1, 1)) for i in range(count)})
     out = []
     for i, ordinal in enumerate(picks):

@@ -236,7 +236,7 @@ def _risk(health: dict) -> str:
     return f"Risk: {_RISK.get(status, r.words(status).lower())}"
 
 
-def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
+def _card(view: dict, now: str | None = None, detail: bool = False, chart: bool = True) -> str:
     health = view["health"]
     link = "/view/accounts/" + quote(view["account_id"], safe="")
     facts = [f"Owner {view['owner']}"] if view.get("owner") else []
@@ -259,7 +259,7 @@ def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
         f'<div class="acct"><h2><a href="{escape(link)}">{escape(label)}</a> '
         f'<span class="risk">{escape(_risk(health))} · health {health["overall"]}/100</span></h2>'
         f'<div class="meta">{escape(" · ".join(facts))}</div>'
-        f"{engagement_chart(view, now)}{_alerts(view, detail)}</div>"
+        f"{engagement_chart(view, now) if chart else ''}{_alerts(view, detail)}</div>"
     )
 
 
@@ -526,7 +526,10 @@ def account_page(view: dict) -> str:
     span = (f'<p class="note">{r.count(len(points), "day")} of daily health, '
             f"{escape(r.day(points[0]['day']))} – {escape(r.day(points[-1]['day']))}.</p>"
             if points else "")  # fmt: skip
-    alerts = (_card(view, detail=True) if view.get("open_alerts")
+    # The timeline above shows every day's logins: the alert's own login chart only when an
+    # open alert carries usage evidence (its window, baseline and danger-zone line).
+    evidence = bool(_usage_evidence(view)[0])
+    alerts = (_card(view, detail=True, chart=evidence) if view.get("open_alerts")
               else "<p>No open alerts.</p>")  # fmt: skip
     body = (
         '<p class="nav"><a href="/">← accounts at risk</a> · '

@@ -41,7 +41,7 @@ addEventListener("load", () => {
   out.textContent = JSON.stringify({
     viewport: innerWidth, scroll_width: root.scrollWidth, text: document.body.innerText,
     cards, wide,
-    charts: [...document.querySelectorAll("svg.engagement")].map(
+    charts: [...document.querySelectorAll("svg.engagement, svg.trend, svg.timeline")].map(
       svg => svg.getBoundingClientRect().width),
   });
   document.body.appendChild(out);
