@@ -43,6 +43,21 @@ svg.engagement{display:block;box-sizing:border-box;width:100%;max-width:520px;he
 .numbers td{display:flex;justify-content:space-between;gap:1rem;white-space:normal}
 .numbers td:first-child{font-weight:600;display:block}
 .numbers td::before{content:attr(data-label);color:#5b6575}}
+svg.trend,svg.timeline{display:block;box-sizing:border-box;width:100%;max-width:600px;height:auto}
+.legend .key{white-space:nowrap;margin-right:.7rem;display:inline-block}
+.legend .key i{display:inline-block;width:.8rem;height:.6rem;margin-right:.25rem;
+vertical-align:middle;border:1px solid #c9ced6}
+.episodes{padding-left:1.2rem;font-size:.9rem;overflow-wrap:anywhere}.episodes li{margin:.35rem 0}
+#facts td:last-child,#metrics td:last-child,#events td:last-child{text-align:left;
+overflow-wrap:anywhere}
+.list td{vertical-align:top}.list td:first-child{overflow-wrap:anywhere;min-width:9rem}
+#filters label{display:inline-block;margin:0 .4rem .3rem 0}
+@media (max-width:600px){table.list,.list tbody,.list tr{display:block}
+.list tr:first-child{display:none}.list tr{border-top:1px solid #e3e7ee;padding:.3rem 0}
+.list td{display:flex;justify-content:space-between;gap:1rem;white-space:normal;text-align:right}
+.list td:first-child{display:block;font-weight:600;text-align:left;position:static;
+max-width:none}.list td::before{content:attr(data-label);color:#5b6575;text-align:left}
+.list td:first-child::before{content:none}}
 """
 """One style for every page: the reports' tables and plots and the API's account cards."""
 

@@ -31,8 +31,9 @@ from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
 from stream.run.metrics import exposition
-from stream.sinks.readmodel_store import SORTS, RedisReadModel, RiskQuery
-from stream.sinks.web_page import account_page, at_risk_page, error_page
+from stream.sinks.account_rows import ACCOUNT_SORTS, SORTS, ListQuery
+from stream.sinks.readmodel_store import RedisReadModel
+from stream.sinks.web_page import account_page, accounts_page, at_risk_page, error_page
 
 log = logging.getLogger("churnwatch.api")
 MAX_ID = 200
@@ -104,15 +105,23 @@ def _choice(query: dict[str, str], key: str, allowed) -> str | None:
     return value
 
 
-RISK_PARAMS = frozenset({"limit", "segment", "signal", "severity", "q", "sort", "cursor"})
+RISK_PARAMS = frozenset({"limit", "segment", "owner", "signal", "severity", "q", "status",
+                         "sort", "cursor"})  # fmt: skip
+STATUSES = ("active", "cancelled", "any")
+"""The parameters of both lists (at-risk and all accounts); only their sorts differ."""
+RISK_SORTS = tuple(SORTS)
 MAX_CURSOR = 400
 
 
+def _text(query: dict[str, str], key: str) -> str | None:
+    value = query.get(key)
+    if value is not None and (not 1 <= len(value) <= MAX_ID or not value.isprintable()):
+        raise BadRequest(f"{key} must be 1 to {MAX_ID} printable characters")
+    return value
+
+
 def _q(query: dict[str, str]) -> str | None:
-    q = query.get("q")
-    if q is not None and (not 1 <= len(q) <= MAX_ID or not q.isprintable()):
-        raise BadRequest(f"q must be 1 to {MAX_ID} printable characters")
-    return q
+    return _text(query, "q")
 
 
 def encode_cursor(sort: str, after: tuple[float, str]) -> str:
@@ -120,7 +129,7 @@ def encode_cursor(sort: str, after: tuple[float, str]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([sort, *after])).decode().rstrip("=")
 
 
-def _cursor(query: dict[str, str], sort: str) -> tuple[float, str] | None:
+def _cursor(query: dict[str, str], sort: str, sorts=RISK_SORTS) -> tuple[float, str] | None:
     text = query.get("cursor")
     if text is None:
         return None
@@ -131,7 +140,7 @@ def _cursor(query: dict[str, str], sort: str) -> tuple[float, str] | None:
         value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, orjson.JSONDecodeError) as exc:
         raise bad from exc
-    if not (isinstance(value, list) and len(value) == 3 and value[0] in SORTS
+    if not (isinstance(value, list) and len(value) == 3 and value[0] in sorts
             and type(value[1]) in (int, float) and isinstance(value[2], str)):  # fmt: skip
         raise bad
     if value[0] != sort:
@@ -139,26 +148,34 @@ def _cursor(query: dict[str, str], sort: str) -> tuple[float, str] | None:
     return float(value[1]), value[2]
 
 
-def risk_query(query: dict[str, str], default_limit: int = 20) -> RiskQuery:
-    """The at-risk list's parameters, checked: a bad one is a 400 that names it."""
-    sort = _choice(query, "sort", tuple(SORTS)) or "revenue_at_risk"
-    return RiskQuery(
-        limit=_limit(query, default_limit), segment=_segment(query),
+def risk_query(query: dict[str, str], default_limit: int = 20,
+               sorts: tuple[str, ...] = RISK_SORTS) -> ListQuery:  # fmt: skip
+    """A list's parameters, checked: a bad one is a 400 that names it."""
+    sort = _choice(query, "sort", sorts) or "revenue_at_risk"
+    status = _choice(query, "status", STATUSES)
+    return ListQuery(
+        limit=_limit(query, default_limit), segment=_segment(query), owner=_text(query, "owner"),
         signal=_choice(query, "signal", PUBLISHED),
         severity=_choice(query, "severity", tuple(SEVERITY_RANK)), q=_q(query), sort=sort,
-        after=_cursor(query, sort),
+        status=None if status == "any" else status, after=_cursor(query, sort, sorts),
     )  # fmt: skip
 
 
-def _risk_csv(rows: list[dict]) -> str:
+def accounts_query(query: dict[str, str], default_limit: int = 20) -> ListQuery:
+    """The all-accounts list's parameters (its sorts: :data:`ACCOUNT_SORTS`)."""
+    return risk_query(query, default_limit, ACCOUNT_SORTS)
+
+
+def _risk_csv(rows: list[dict], columns: tuple[str, ...] | None = None) -> str:
     """The rows as CSV with a header. A text cell that a spreadsheet would run as a formula
     (starting with = + - @ or a tab) is prefixed with ' ; numbers are written as they are."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    columns = columns or CSV_COLUMNS
+    writer.writerow(columns)
     for row in rows:
         cells = []
-        for column in CSV_COLUMNS:
+        for column in columns:
             value = row["health"]["overall"] if column == "health" else row.get(column)
             if isinstance(value, list):
                 value = " ".join(value)
@@ -169,9 +186,13 @@ def _risk_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-CSV_COLUMNS = ("account_id", "segment", "stage", "plan", "mrr", "health", "risk",
-               "revenue_at_risk", "severity", "open_alert_count", "signals",
-               "last_alert_ts")  # fmt: skip
+CSV_COLUMNS = ("account_id", "account_name", "owner", "segment", "stage", "plan", "mrr",
+               "health", "risk", "revenue_at_risk", "severity", "open_alert_count", "signals",
+               "renewal_date", "last_activity", "last_alert_ts")  # fmt: skip
+ACCOUNT_CSV_COLUMNS = ("account_id", "account_name", "owner", "segment", "stage", "plan",
+                       "status", "mrr", "health", "risk", "revenue_at_risk", "risk_estimate",
+                       "severity", "open_alert_count", "signals", "renewal_date",
+                       "last_activity", "snapshot_day", "last_alert_ts")  # fmt: skip
 
 
 def danger_per_day(policy: Policy, view: dict) -> float | None:
@@ -228,29 +249,43 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         account_id = _account_id(request)
         view = store.account(account_id)
         if view is None:
-            raise web.HTTPNotFound(reason=f"no alert on record for account {account_id!r}")
+            raise web.HTTPNotFound(
+                reason=f"no alert on record for account {account_id!r}, nor a health snapshot"
+            )
         return with_line(view)
 
     async def account(request: web.Request) -> web.Response:
         return _json(account_of(request))
 
-    def risk_page(query: RiskQuery):
-        found = store.risk_list(query)
+    def risk_page(query: ListQuery, every: bool = False):
+        found = store.accounts_list(query) if every else store.risk_list(query)
         cursor = encode_cursor(query.sort, found.after) if found.after is not None else None
         return found, cursor
 
     async def at_risk(request: web.Request) -> web.Response:
         found, cursor = risk_page(risk_query(_query(request, set(RISK_PARAMS))))
-        return _json({"accounts": found.rows, "next_cursor": cursor})
+        return _json({"accounts": found.rows, "next_cursor": cursor, "totals": found.totals})
+
+    def csv_response(found, cursor: str | None, name: str, columns) -> web.Response:
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if cursor is not None:
+            headers["X-Next-Cursor"] = cursor
+        return web.Response(text=_risk_csv(found.rows, columns), content_type="text/csv",
+                            charset="utf-8", headers=headers)  # fmt: skip
 
     async def at_risk_csv(request: web.Request) -> web.Response:
         query = _query(request, set(RISK_PARAMS))
         found, cursor = risk_page(risk_query(query, LIMIT_MAX))
-        headers = {"Content-Disposition": 'attachment; filename="accounts-at-risk.csv"'}
-        if cursor is not None:
-            headers["X-Next-Cursor"] = cursor
-        return web.Response(text=_risk_csv(found.rows), content_type="text/csv",
-                            charset="utf-8", headers=headers)  # fmt: skip
+        return csv_response(found, cursor, "accounts-at-risk.csv", CSV_COLUMNS)
+
+    async def accounts(request: web.Request) -> web.Response:
+        found, cursor = risk_page(accounts_query(_query(request, set(RISK_PARAMS))), every=True)
+        return _json({"accounts": found.rows, "next_cursor": cursor, "totals": found.totals})
+
+    async def accounts_csv(request: web.Request) -> web.Response:
+        query = _query(request, set(RISK_PARAMS))
+        found, cursor = risk_page(accounts_query(query, LIMIT_MAX), every=True)
+        return csv_response(found, cursor, "accounts.csv", ACCOUNT_CSV_COLUMNS)
 
     async def open_alerts(request: web.Request) -> web.Response:
         query = _query(request, {"limit", "signal", "severity"})
@@ -281,7 +316,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         query = {k: v for k, v in _query(request, set(RISK_PARAMS)).items() if v}
         risk = risk_query(query, 50)
         found, cursor = risk_page(risk)
-        details = [with_line({**v, **(store.account(v["account_id"]) or {})})
+        details = [with_line({**v, **(store.account(v["account_id"], detail=False) or {})})
                    for v in found.rows]  # fmt: skip
         report = {**found.summary, "months": store.portfolio.report()}
         html = at_risk_page(details, report, query, cursor)
@@ -290,7 +325,16 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
     async def account_view(request: web.Request) -> web.Response:
         return web.Response(text=account_page(account_of(request)), content_type="text/html")
 
+    async def accounts_view(request: web.Request) -> web.Response:
+        query = {k: v for k, v in _query(request, set(RISK_PARAMS)).items() if v}
+        query.setdefault("status", "active")  # the page opens on the live customers
+        found, cursor = risk_page(accounts_query(query, 50), every=True)
+        html = accounts_page(found.rows, found.totals, query, cursor)
+        return web.Response(text=html, content_type="text/html")
+
     app = web.Application(middlewares=[errors])
+    app.router.add_get("/accounts", accounts)
+    app.router.add_get("/accounts.csv", accounts_csv)
     app.router.add_get("/accounts/at-risk", at_risk)
     app.router.add_get("/accounts/at-risk.csv", at_risk_csv)
     app.router.add_get("/accounts/{account_id}", account)
@@ -300,11 +344,12 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/", page, name="page")
+    app.router.add_get("/view/accounts", accounts_view, name="accounts-page")
     app.router.add_get("/view/accounts/{account_id}", account_view, name="account-page")
     return app
 
 
-_PAGES = frozenset({"page", "account-page"})
+_PAGES = frozenset({"page", "accounts-page", "account-page"})
 """Routes a browser reads: their errors are pages too (see :func:`_page_error`)."""
 
 
@@ -408,15 +453,18 @@ def _param(name: str, schema: dict, where: str = "query", required: bool = False
 
 _LIMIT = _param("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX})
 _CSV_OK = {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}
-_RISK_PARAMS = [
+_LIST_PARAMS = [
     _LIMIT,
     _param("segment", {"type": "string", "pattern": _SEGMENT.pattern}),
+    _param("owner", {"type": "string", "minLength": 1, "maxLength": MAX_ID}),
     _param("signal", {"type": "string", "enum": list(PUBLISHED)}),
     _param("severity", {"type": "string", "enum": list(SEVERITY_RANK)}),
     _param("q", {"type": "string", "minLength": 1, "maxLength": MAX_ID}),
-    _param("sort", {"type": "string", "enum": list(SORTS)}),
+    _param("status", {"type": "string", "enum": list(STATUSES)}),
     _param("cursor", {"type": "string", "maxLength": MAX_CURSOR}),
 ]
+_RISK_PARAMS = [*_LIST_PARAMS, _param("sort", {"type": "string", "enum": list(SORTS)})]
+_ACCOUNT_PARAMS = [*_LIST_PARAMS, _param("sort", {"type": "string", "enum": list(ACCOUNT_SORTS)})]
 _JSON_OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
 _ERRORS = {str(code): {"description": text} for code, text in
            ((400, "bad id or query parameter"), (404, "unknown account"),
@@ -425,8 +473,20 @@ OPENAPI = {
     "openapi": "3.0.3",
     "info": {"title": "churnwatch read-model API", "version": "1"},
     "paths": {
+        "/accounts": {"get": {
+            "summary": "Every account (alerted or not) from its latest health snapshot, by "
+                       "revenue at risk unless sort= says otherwise; totals over every "
+                       "filtered account; next_cursor when more follow",
+            "parameters": _ACCOUNT_PARAMS,
+            "responses": {"200": _JSON_OK, **_ERRORS}}},
+        "/accounts.csv": {"get": {
+            "summary": "The same list as CSV with a header row (every row up to limit, "
+                       "default 1000; X-Next-Cursor header when more follow)",
+            "parameters": _ACCOUNT_PARAMS,
+            "responses": {"200": _CSV_OK, **_ERRORS}}},
         "/accounts/{account_id}": {"get": {
-            "summary": "An account now: health, context, open alerts with their explanations",
+            "summary": "An account now: latest snapshot, health, context, open alerts (most "
+                       "severe first) with their explanations, daily history, episode log",
             "parameters": [_param("account_id", {"type": "string", "minLength": 1,
                                                  "maxLength": MAX_ID}, "path", True)],
             "responses": {"200": _JSON_OK, **_ERRORS}}},

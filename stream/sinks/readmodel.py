@@ -11,7 +11,12 @@ plan, MRR and the episode's explanation):
   record takes it out;
 * the account's snapshot (health, context, time of the latest alert) moves only forward in
   event time, so a late redelivery cannot roll it back;
-* risk is ``100 - overall health``: the at-risk ranking's score.
+* risk is ``100 - overall health``: the at-risk ranking's score;
+* every applied record is also pushed on the account's episode log (newest first, the last
+  :data:`EPISODE_LOG` kept), which the account page lists.
+
+Health snapshots have rules of their own (:mod:`stream.sinks.health_model`); an account's list
+row joins the two (:mod:`stream.sinks.account_rows`).
 
 :func:`fold` is the reference implementation over plain dicts; the Redis store
 (:mod:`stream.sinks.readmodel_store`) applies the same rules atomically per record, and the tests
@@ -26,8 +31,13 @@ from datetime import datetime
 
 from schemas.alerts import SEVERITY_RANK
 from stream.core.timeutil import to_ms
+from stream.sinks.account_rows import account_row
 
 SNAPSHOT_FIELDS = ("segment", "stage", "plan", "mrr", "seats", "tenure_days")
+NAMED_FIELDS = ("name", "owner", "renewal_date")
+"""Account facts alert records carry since schema version 3 (None in older records)."""
+EPISODE_LOG = 100
+"""Alert records kept per account for its page's list of episodes, newest first."""
 
 
 def ts_ms(alert: dict) -> int:
@@ -40,6 +50,9 @@ def snapshot(alert: dict) -> dict:
     return {
         "account_id": alert["account_id"],
         **{key: alert["account"][key] for key in SNAPSHOT_FIELDS},
+        "account_name": alert["account"].get("name"),
+        "owner": alert["account"].get("owner"),
+        "renewal_date": alert["account"].get("renewal_date"),
         "health": alert["health"],
         "last_alert_ts": alert["ts"],
     }
@@ -70,6 +83,12 @@ def mrr_at_risk(open_summaries: Iterable[str]) -> dict:
     }
 
 
+def by_severity(alerts: Iterable[dict]) -> list[dict]:
+    """Open alerts most severe first; among equals the newest first, then by id."""
+    newest = sorted(alerts, key=lambda a: (a["ts"], a["alert_id"]), reverse=True)
+    return sorted(newest, key=lambda a: -SEVERITY_RANK.get(a["severity"], 0))
+
+
 def risk_of(alert: dict) -> int:
     return 100 - int(alert["health"]["overall"])
 
@@ -83,6 +102,8 @@ class ReadModel:
     account_ts: dict[str, int] = field(default_factory=dict)
     open_alerts: dict[str, dict[str, dict]] = field(default_factory=dict)
     risk: dict[str, int] = field(default_factory=dict)
+    episodes: dict[str, list[dict]] = field(default_factory=dict)
+    """Per account, the applied records newest first (at most :data:`EPISODE_LOG`)."""
 
     def mrr_at_risk(self) -> dict:
         episodes = (a for open_ in self.open_alerts.values() for a in open_.values())
@@ -94,6 +115,9 @@ class ReadModel:
             return False
         self.sequences[alert_id] = sequence
         account = alert["account_id"]
+        log = self.episodes.setdefault(account, [])
+        log.insert(0, alert)
+        del log[EPISODE_LOG:]
         episodes = self.open_alerts.setdefault(account, {})
         if alert["kind"] == "resolved":
             episodes.pop(alert_id, None)
@@ -105,6 +129,12 @@ class ReadModel:
             self.accounts[account] = snapshot(alert)
             self.risk[account] = risk_of(alert)
         return True
+
+    def row(self, account: str, health: dict | None) -> dict | None:
+        """The account's list row given its latest snapshot's list fields (or None)."""
+        view = self.accounts.get(account)
+        ts = self.account_ts.get(account)
+        return account_row(view, ts, health, self.open_alerts.get(account, {}).values())
 
 
 def fold(alerts: Iterable[dict]) -> ReadModel:

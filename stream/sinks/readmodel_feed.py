@@ -1,4 +1,5 @@
-"""Keeps the Redis read model up to date from the alerts topic (and the portfolio from billing).
+"""Keeps the Redis read model up to date from the alerts and account-health topics (and the
+portfolio from billing).
 
 A plain kafka-python consumer in its own group, not a Faust agent: the read model must never
 slow the worker, and a Redis outage must not touch the alert stream. Offsets are committed
@@ -6,7 +7,9 @@ only after Redis accepted every record of the batch. While Redis is down the fee
 batch and retries with backoff; alerts keep flowing into Kafka; when Redis is back the batch
 is written and the feed carries on from where it stopped. If the outage outlasts the consumer's
 poll interval, the group takes the partitions back and the feed resumes from the last commit.
-Records applied twice change nothing (see :mod:`stream.sinks.readmodel`).
+Records applied twice change nothing (see :mod:`stream.sinks.readmodel` and
+:mod:`stream.sinks.health_model`). A value on the health topic that is not a snapshot of the
+published schema is counted (``churnwatch_readmodel_health_invalid_total``) and skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
@@ -23,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from schemas.events import EventBase, InvalidEvent, decode_event
 from stream.kafka.settings import WorkerSettings
 from stream.sinks.alert_records import parse
+from stream.sinks.health_model import parse_snapshot
 from stream.sinks.readmodel_store import RedisReadModel
 
 log = logging.getLogger("churnwatch.readmodel")
@@ -49,6 +54,21 @@ class ReadModelMetrics:
         self.invalid = Counter(
             "churnwatch_readmodel_invalid_total",
             "records on the alerts topic that are not alert records (skipped)",
+            registry=registry,
+        )
+        self.snapshots = Counter(
+            "churnwatch_readmodel_health_snapshots_total",
+            "account-health snapshots read from the health topic (valid ones)",
+            registry=registry,
+        )
+        self.snapshots_applied = Counter(
+            "churnwatch_readmodel_health_applied_total",
+            "snapshots that changed the read model (redeliveries change nothing)",
+            registry=registry,
+        )
+        self.snapshots_invalid = Counter(
+            "churnwatch_readmodel_health_invalid_total",
+            "values on the health topic that are not account-health snapshots (skipped)",
             registry=registry,
         )
         self.lag = Gauge(
@@ -86,6 +106,7 @@ class ReadModelFeed:
         return KafkaConsumer(
             self.settings.alerts_topic,
             self.settings.billing_topic,
+            self.settings.health_topic,
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=self.group,
             enable_auto_commit=False,
@@ -114,9 +135,18 @@ class ReadModelFeed:
         next_lag = 0.0
         while not self.stop.is_set():
             batches = consumer.poll(timeout_ms=500)
-            alerts, billing = [], []
+            alerts, billing, health = [], [], []
             for tp, records in batches.items():
                 for record in records:
+                    if tp.topic == self.settings.health_topic:
+                        if record.value is None:
+                            continue  # a tombstone on the compacted topic: nothing to apply
+                        snapshot = parse_snapshot(record.value)
+                        if snapshot is None:
+                            self.metrics.snapshots_invalid.inc()
+                        else:
+                            health.append(snapshot)
+                        continue
                     if tp.topic == self.settings.billing_topic:
                         event = _billing_event(record.value)
                         if event is not None:
@@ -127,7 +157,7 @@ class ReadModelFeed:
                         self.metrics.invalid.inc()
                         continue
                     alerts.append(alert)
-            if (alerts or billing) and not self._write(alerts, billing):
+            if (alerts or billing or health) and not self._write(alerts, billing, health):
                 return  # stopping while Redis was down: nothing committed, nothing lost
             if batches:
                 try:
@@ -138,16 +168,17 @@ class ReadModelFeed:
                 self._lag(consumer)
                 next_lag = time.monotonic() + 5.0
 
-    def _write(self, alerts: list[dict], billing: list) -> bool:
+    def _write(self, alerts: list[dict], billing: list, health: Sequence[dict] = ()) -> bool:
         delay = 0.2
         while not self.stop.is_set():
             try:
                 applied = self.store.apply(alerts)
                 self.store.portfolio.apply(billing)
+                snapshots_applied = self.store.apply_health(health)
             except redis.RedisError as exc:
                 if self.redis_up:
                     log.warning("Redis write failed (%s); holding %d records and retrying",
-                                exc, len(alerts) + len(billing))  # fmt: skip
+                                exc, len(alerts) + len(billing) + len(health))  # fmt: skip
                 self.redis_up = False
                 self.metrics.redis_up.set(0)
                 self.metrics.redis_errors.inc()
@@ -159,6 +190,8 @@ class ReadModelFeed:
             self.redis_up = True
             self.metrics.redis_up.set(1)
             self.metrics.applied.inc(applied)
+            self.metrics.snapshots.inc(len(health))
+            self.metrics.snapshots_applied.inc(snapshots_applied)
             for alert in alerts:
                 self.metrics.records.labels(alert["signal"], alert["severity"], alert["kind"]).inc()
             return True

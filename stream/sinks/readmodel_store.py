@@ -9,7 +9,15 @@ Keys, under a prefix (default ``churnwatch``):
 * ``{p}:risk`` and ``{p}:risk:{segment}``: sorted sets of accounts by risk;
 * ``{p}:seq``: hash alert id -> highest sequence applied (what makes writes idempotent);
 * ``{p}:opensev``: hash open alert id -> "account|severity|mrr", small enough to sum the MRR
-  at risk over every open episode in one read.
+  at risk over every open episode in one read;
+* ``{p}:acct:{id}:log``: list of the account's applied records, newest first, trimmed to
+  :data:`~stream.sinks.readmodel.EPISODE_LOG` (the account page's episodes);
+* ``{p}:ver`` / ``{p}:changed``: the change counter and log the list index reads (shared with
+  the snapshot script, see :mod:`stream.sinks.health_store`).
+
+Health snapshots (``{p}:hs:{id}``, ``{p}:hist:{id}``, ``{p}:rows``) are written by
+:class:`~stream.sinks.health_store.RedisHealth`; the lists are answered from
+:class:`~stream.sinks.accounts_index.AccountsIndex`.
 
 The script holds the rules of :mod:`stream.sinks.readmodel`, so a record is applied whole or not at
 all, and applying it twice is a no-op. It touches keys it derives from its arguments (the
@@ -18,40 +26,29 @@ per-segment ranking), which a single Redis server allows; Redis Cluster would ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
 import redis
 
-from schemas.alerts import SEVERITY_RANK
 from stream.kafka.settings import REDIS_SCHEMES
-from stream.sinks.alert_records import mentions, reasons
+from stream.sinks.account_rows import SORTS, ListQuery, RiskQuery, account_row
+from stream.sinks.accounts_index import AccountsIndex
+from stream.sinks.alert_records import mentions
+from stream.sinks.health_store import RedisHealth
 from stream.sinks.portfolio_store import RedisPortfolio
-from stream.sinks.readmodel import mrr_at_risk, open_summary, risk_of, snapshot, ts_ms
+from stream.sinks.readmodel import (
+    EPISODE_LOG,
+    by_severity,
+    mrr_at_risk,
+    open_summary,
+    risk_of,
+    snapshot,
+    ts_ms,
+)
 
-SORTS: dict[str, Callable[[dict], tuple[float, str]]] = {
-    "revenue_at_risk": lambda r: (-r["revenue_at_risk"], r["account_id"]),
-    "mrr": lambda r: (-(r["mrr"] or 0.0), r["account_id"]),
-    "health": lambda r: (r["health"]["overall"], r["account_id"]),
-    "last_alert": lambda r: (-r["_ts_ms"], r["account_id"]),
-}
-"""Each sort's key, smallest first: revenue at risk, MRR and the latest alert's time
-descending, health ascending (least healthy first); ties by account id ascending."""
-
-
-@dataclass(frozen=True)
-class RiskQuery:
-    """What :meth:`RedisReadModel.risk_list` is asked: filters, order and one page of it."""
-
-    limit: int = 20
-    segment: str | None = None
-    signal: str | None = None
-    severity: str | None = None
-    q: str | None = None
-    sort: str = "revenue_at_risk"
-    after: tuple[float, str] | None = None
-    """The sort key of the previous page's last row: this page starts after it."""
+__all__ = ["SORTS", "ListQuery", "RedisReadModel", "RiskPage", "RiskQuery"]
 
 
 @dataclass
@@ -61,19 +58,8 @@ class RiskPage:
     """The sort key of this page's last row when more follow, else None."""
     summary: dict
     """MRR at risk by severity over every account the filters keep (not only this page)."""
-
-
-def _risk_row(view: dict, ts: int, open_alerts: list[dict]) -> dict:
-    risk = 100 - int(view["health"]["overall"])
-    worst = max(open_alerts, key=lambda a: SEVERITY_RANK.get(a["severity"], 0))
-    signals = sorted({s for a in open_alerts for s in (a["signal"], *_reason_signals(a))})
-    return {**view, "risk": risk, "revenue_at_risk": round(risk / 100 * (view["mrr"] or 0.0), 2),
-            "severity": worst["severity"], "open_alert_count": len(open_alerts),
-            "signals": signals, "_ts_ms": ts}  # fmt: skip
-
-
-def _reason_signals(alert: dict) -> list[str]:
-    return [r["signal"] for r in reasons(alert) if isinstance(r.get("signal"), str)]
+    totals: dict
+    """Count, MRR and revenue at risk over every account the filters keep."""
 
 
 _APPLY = """
@@ -91,6 +77,9 @@ else
   redis.call('HSET', KEYS[6], ARGV[1], ARGV[5])
   redis.call('HSET', KEYS[7], ARGV[1], ARGV[11])
 end
+redis.call('LPUSH', KEYS[8], ARGV[5])
+redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[12]) - 1)
+redis.call('ZADD', KEYS[10], redis.call('INCR', KEYS[9]), ARGV[8])
 local ts = redis.call('HGET', KEYS[1], 'ts_ms')
 if (not ts) or tonumber(ts) <= tonumber(ARGV[4]) then
   local old = redis.call('HGET', KEYS[1], 'segment')
@@ -112,6 +101,10 @@ class RedisReadModel:
         self._apply = client.register_script(_APPLY)
         self.portfolio = RedisPortfolio(client, prefix)
         """Churn per month, kept from the billing topic beside the alerts' read model."""
+        self.health = RedisHealth(client, prefix)
+        """Every account's latest health snapshot and daily trend, from the health topic."""
+        self.index = AccountsIndex(client, prefix)
+        """The lists' rows, cached in this process and refreshed from what changed."""
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
@@ -136,10 +129,12 @@ class RedisReadModel:
         for alert in alerts:
             account, p = alert["account_id"], self.p
             keys = [f"{p}:acct:{account}", f"{p}:acct:{account}:open", f"{p}:seq", f"{p}:risk",
-                    f"{p}:open", f"{p}:alerts", f"{p}:opensev"]  # fmt: skip
+                    f"{p}:open", f"{p}:alerts", f"{p}:opensev", f"{p}:acct:{account}:log",
+                    f"{p}:ver", f"{p}:changed"]  # fmt: skip
             args = [alert["alert_id"], int(alert["sequence"]), alert["kind"], ts_ms(alert),
                     orjson.dumps(alert), orjson.dumps(snapshot(alert)), risk_of(alert), account,
-                    alert["account"]["segment"], f"{p}:risk:", open_summary(alert)]  # fmt: skip
+                    alert["account"]["segment"], f"{p}:risk:", open_summary(alert),
+                    EPISODE_LOG]  # fmt: skip
             self._apply(keys=keys, args=args, client=pipe)
             count += 1
         if not count:
@@ -148,73 +143,61 @@ class RedisReadModel:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def account(self, account_id: str) -> dict | None:
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hget(f"{self.p}:acct:{account_id}", "snapshot")
-        pipe.hgetall(f"{self.p}:acct:{account_id}:open")
-        raw, episodes = pipe.execute()
-        if raw is None:
-            return None
-        view = orjson.loads(raw)
-        view["open_alerts"] = sorted(
-            (orjson.loads(v) for v in episodes.values()), key=lambda a: (a["ts"], a["alert_id"])
-        )
-        return view
+    def apply_health(self, snapshots: Iterable[dict]) -> int:
+        """Apply health snapshots (see :meth:`RedisHealth.apply`)."""
+        return self.health.apply(snapshots)
 
-    def risk_list(self, query: RiskQuery | None = None) -> RiskPage:
+    def account(self, account_id: str, detail: bool = True) -> dict | None:
+        """The account now: its list row (facts and health from the newer of its latest alert
+        and latest snapshot), open alerts most severe first, the latest ``snapshot``, the daily
+        ``history`` (oldest first) and its ``episodes`` (alert records, newest first). None
+        when neither an alert nor a snapshot of it came. Without ``detail``: no snapshot,
+        history nor episodes (the at-risk page's cards, 50 at a time, need none of them)."""
+        p = self.p
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(f"{p}:acct:{account_id}", "snapshot", "ts_ms")
+        pipe.hgetall(f"{p}:acct:{account_id}:open")
+        pipe.hget(f"{p}:rows", account_id)
+        if detail:
+            pipe.lrange(f"{p}:acct:{account_id}:log", 0, -1)
+        (raw, ts), episodes, health_row, *log = pipe.execute()
+        open_alerts = by_severity(orjson.loads(v) for v in episodes.values())
+        view = orjson.loads(raw) if raw else None
+        health = orjson.loads(health_row) if health_row else None
+        row = account_row(view, int(ts) if ts else None, health, open_alerts)
+        if row is None:
+            return None
+        if not detail:
+            return {**row, "open_alerts": open_alerts}
+        snapshot, points = self.health.latest(account_id)
+        return {**row, "open_alerts": open_alerts, "snapshot": snapshot, "history": points,
+                "episodes": [orjson.loads(x) for x in log[0]]}  # fmt: skip
+
+    def accounts_list(self, query: ListQuery | None = None) -> RiskPage:
+        """Every account (alerted or not), filtered, ordered, paged; see :func:`keeps` for the
+        filters and :data:`~stream.sinks.account_rows.SORTS` for the orders. ``totals`` (and
+        ``summary``) are over every account the filters keep, not only the page."""
+        return self._list(query or ListQuery(), open_only=False)
+
+    def risk_list(self, query: ListQuery | None = None) -> RiskPage:
         """The accounts at risk: those with at least one open episode, filtered, ordered, paged.
 
-        An account is at risk while ``{p}:alerts`` holds an episode of it (the script adds an
-        episode there when it opens and removes it when it resolves), not merely because its
-        health is below 100. Each row carries ``risk`` (100 - overall health, the ranking score
-        the store keeps), ``revenue_at_risk`` = risk / 100 x MRR (both from the account's latest
-        alert), ``severity`` (the worst of its open episodes), ``open_alert_count`` and
-        ``signals`` (those its open episodes are about, reasons included).
+        An account is at risk while an episode of it is open (the script adds an episode when
+        it opens and removes it when it resolves), not merely because its health is below 100.
+        Each row carries ``risk`` (100 - overall health), ``revenue_at_risk`` = risk / 100 x
+        MRR, ``severity`` (the worst of its open episodes), ``open_alert_count``, ``signals``,
+        and the account's name, owner, renewal date and last activity (see
+        :func:`~stream.sinks.account_rows.account_row` for which source each comes from).
 
-        Filters: ``segment``; ``signal`` keeps accounts with an open episode about it;
-        ``severity`` keeps accounts whose worst open severity is that one (as the portfolio
-        counts them); ``q`` is a case-insensitive substring of the account id. The summary
-        (MRR at risk by severity) is over every filtered account, not only the page.
-
-        Cost: one read of every open episode and one pipelined read per account with one,
-        then a sort: O(E + A log A) for E open episodes and A accounts with one, a few
-        milliseconds for thousands. The cursor is a position in the order (the last row's
-        sort key), so rows that come or go between pages do not shift the others.
+        The rows come from the process's list index (:mod:`stream.sinks.accounts_index`); the
+        cursor is a position in the order (the last row's sort key), so rows that come or go
+        between pages do not shift the others.
         """
-        query = query or RiskQuery()
-        episodes: dict[str, list[dict]] = {}
-        for raw in self.r.hvals(f"{self.p}:alerts"):
-            alert = orjson.loads(raw)
-            episodes.setdefault(alert["account_id"], []).append(alert)
-        needle = query.q.casefold() if query.q else None
-        ids = sorted(a for a in episodes if needle is None or needle in a.casefold())
-        rows: list[dict] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            pipe = self.r.pipeline(transaction=False)
-            for account in chunk:
-                pipe.hmget(f"{self.p}:acct:{account}", "snapshot", "ts_ms")
-            for account, (raw, ts) in zip(chunk, pipe.execute(), strict=True):
-                if raw is None:
-                    continue
-                row = _risk_row(orjson.loads(raw), int(ts or 0), episodes[account])
-                if query.segment and row["segment"] != query.segment:
-                    continue
-                if query.severity and row["severity"] != query.severity:
-                    continue
-                if query.signal and not any(mentions(a, query.signal) for a in episodes[account]):
-                    continue
-                rows.append(row)
-        key = SORTS[query.sort]
-        rows.sort(key=key)
-        summary = mrr_at_risk(f"{r['account_id']}|{r['severity']}|{r['mrr'] or 0.0}" for r in rows)
-        if query.after is not None:
-            rows = [r for r in rows if key(r) > query.after]
-        page, more = rows[: query.limit], len(rows) > query.limit
-        after = key(page[-1]) if more and page else None
-        for row in page:
-            del row["_ts_ms"]
-        return RiskPage(page, after, summary)
+        return self._list(query or ListQuery(), open_only=True)
+
+    def _list(self, query: ListQuery, open_only: bool) -> RiskPage:
+        found = self.index.select(query, open_only)
+        return RiskPage(found.rows, found.after, found.summary, found.totals)
 
     def at_risk(self, limit: int, segment: str | None = None) -> list[dict]:
         """The first ``limit`` accounts at risk by revenue at risk (see :meth:`risk_list`)."""

@@ -71,7 +71,7 @@ def explain_account(view: dict, policy: Policy) -> str:
     th = policy.thresholds(view["segment"], view["stage"])
     lines = [
         f"{view['account_id']}: health {health['overall']}/100 ({health['status']}), as of "
-        f"its latest alert at {view['last_alert_ts']}",
+        f"{view.get('as_of') or view.get('last_alert_ts')}",
         f"  segment {view['segment']}, {view['stage']}, plan {view.get('plan')}, "
         f"MRR {view.get('mrr')}, {view.get('seats')} seats, tenure {view.get('tenure_days')} days",
         "  health by dimension: " + ", ".join(f"{d} {health[d]}" for d in DIMENSIONS),

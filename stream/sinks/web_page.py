@@ -15,8 +15,12 @@ from http import HTTPStatus
 from urllib.parse import quote, urlencode
 
 from schemas.alerts import SEVERITY_RANK
+from stream.core.health import status_of
+from stream.core.signals.registry import PUBLISHED
+from stream.render import account_charts
 from stream.render import readable as r
 from stream.render.html import page, portfolio_table
+from stream.sinks.account_rows import ACCOUNT_SORTS
 from stream.sinks.alert_records import reasons
 
 _W, _H, _PAD, _TOP, _BOTTOM = 400, 150, 10, 20, 22
@@ -232,10 +236,11 @@ def _risk(health: dict) -> str:
     return f"Risk: {_RISK.get(status, r.words(status).lower())}"
 
 
-def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
+def _card(view: dict, now: str | None = None, detail: bool = False, chart: bool = True) -> str:
     health = view["health"]
     link = "/view/accounts/" + quote(view["account_id"], safe="")
-    facts = [f"Segment {r.words(view.get('segment'))}", r.words(view.get("stage"))]
+    facts = [f"Owner {view['owner']}"] if view.get("owner") else []
+    facts += [f"Segment {r.words(view.get('segment'))}", r.words(view.get("stage"))]
     if view.get("plan"):
         facts.append(f"plan {r.words(view['plan'])}")
     facts.append(f"MRR {r.money(view.get('mrr'))}")
@@ -245,12 +250,16 @@ def _card(view: dict, now: str | None = None, detail: bool = False) -> str:
         facts.append(r.count(view["seats"], "seat"))
     if view.get("tenure_days") is not None:
         facts.append(f"customer for {r.count(view['tenure_days'], 'day')}")
+    if view.get("renewal_date"):
+        facts.append(f"renews {r.day(view['renewal_date'])}")
     facts.append(f"last alert {r.moment(view.get('last_alert_ts'))}")
+    name = view.get("account_name")
+    label = f"{name} ({view['account_id']})" if name else view["account_id"]
     return (
-        f'<div class="acct"><h2><a href="{escape(link)}">{escape(view["account_id"])}</a> '
+        f'<div class="acct"><h2><a href="{escape(link)}">{escape(label)}</a> '
         f'<span class="risk">{escape(_risk(health))} · health {health["overall"]}/100</span></h2>'
         f'<div class="meta">{escape(" · ".join(facts))}</div>'
-        f"{engagement_chart(view, now)}{_alerts(view, detail)}</div>"
+        f"{engagement_chart(view, now) if chart else ''}{_alerts(view, detail)}</div>"
     )
 
 
@@ -274,11 +283,13 @@ def _portfolio(portfolio: dict) -> str:
 
 
 _SORT_LABELS = {"revenue_at_risk": "revenue at risk", "mrr": "MRR", "health": "lowest health",
+                "renewal": "renewal soonest", "last_activity": "longest without activity",
                 "last_alert": "latest alert"}  # fmt: skip
 
 
-def _filters_form(filters: dict[str, str]) -> str:
-    """Sort, segment, severity and search as a plain GET form: no script needed."""
+def _filters_form(filters: dict[str, str], action: str = "/",
+                  sorts: tuple[str, ...] = tuple(_SORT_LABELS)) -> str:  # fmt: skip
+    """Sort, segment, owner, severity, signal and search as a plain GET form: no script."""
 
     def select(name: str, options: list[tuple[str, str]]) -> str:
         chosen = filters.get(name, "")
@@ -288,15 +299,23 @@ def _filters_form(filters: dict[str, str]) -> str:
         )
         return f'<label>{escape(name)} <select name="{name}">{items}</select></label>'
 
-    sorts = select("sort", list(_SORT_LABELS.items()))
+    order = select("sort", [(k, _SORT_LABELS[k]) for k in sorts])
     severities = select("severity", [("", "any"), *((s, s) for s in SEVERITY_RANK)])
+    signals = select("signal", [("", "any"), *((s, r.words(s)) for s in PUBLISHED)])
+    status = ""
+    if action != "/":  # the all-accounts page: live customers unless asked otherwise
+        status = select("status", [("active", "active"), ("cancelled", "cancelled"),
+                                   ("any", "any")]) + " "  # fmt: skip
     segment = escape(filters.get("segment", ""))
+    owner = escape(filters.get("owner", ""))
     q = escape(filters.get("q", ""))
     # The page's handler reads an empty field (an unset filter) as absent.
-    return (f'<form id="filters" method="get" action="/">{sorts} {severities} '
+    return (f'<form id="filters" method="get" action="{action}">{order} {status}{severities} '
+            f"{signals} "
             f'<label>segment <input name="segment" value="{segment}" size="10"></label> '
+            f'<label>owner <input name="owner" value="{owner}" size="12"></label> '
             f'<label>account <input name="q" type="search" value="{q}" size="14"></label> '
-            '<button type="submit">Show</button> <a href="/">clear</a></form>')  # fmt: skip
+            f'<button type="submit">Show</button> <a href="{action}">clear</a></form>')  # fmt: skip
 
 
 def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | str | None,
@@ -314,17 +333,220 @@ def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | s
         keep = {k: v for k, v in filters.items() if k != "cursor" and v}
         link = "/?" + urlencode({**keep, "cursor": next_cursor})
         more = f'<p id="more"><a rel="next" href="{escape(link)}">Next page →</a></p>'
-    body = f'{_filters_form(filters)}{_portfolio(portfolio)}<div id="accounts">{cards}</div>{more}'
+    nav = '<p class="nav"><a href="/view/accounts">All accounts →</a></p>'
+    body = (f'{nav}{_filters_form(filters)}{_portfolio(portfolio)}<div id="accounts">{cards}</div>'
+            f"{more}")  # fmt: skip
     return page(title, body)
 
 
+_STATUS = {"active": "Active", "cancelled": "Cancelled (the subscription ended)"}
+
+
+def _risk_level(overall: int) -> str:
+    """Overall health in the page's risk words (the health status's cut-offs)."""
+    return _risk({"status": status_of(int(overall))})
+
+
+def _account_link(row: dict) -> str:
+    link = "/view/accounts/" + quote(row["account_id"], safe="")
+    name = row.get("account_name")
+    label = escape(name) if name else escape(row["account_id"])
+    sub = f'<br><span class="note">{escape(row["account_id"])}</span>' if name else ""
+    return f'<a href="{escape(link)}">{label}</a>{sub}'
+
+
+def _alert_cell(row: dict) -> str:
+    if not row.get("open_alert_count"):
+        return "none"
+    count = r.count(row["open_alert_count"], "open alert")
+    return f"<span>{_badge(row['severity'])} {count}</span>"
+
+
+_LIST_HEAD = ("account", "owner", "segment", "MRR", "health", "revenue at risk", "renewal",
+              "last activity", "alerts")  # fmt: skip
+
+
+def _list_table(rows: list[dict]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in _LIST_HEAD)
+    body = []
+    for row in rows:
+        overall = row["health"]["overall"]
+        status = (
+            "" if row.get("status") != "cancelled" else ' <span class="note">(cancelled)</span>'
+        )
+        cells = (
+            _account_link(row) + status,
+            escape(row.get("owner") or "–"),
+            escape(r.words(row.get("segment"))),
+            r.money(row.get("mrr")),
+            f"{overall}/100 · {escape(_risk_level(overall).removeprefix('Risk: '))} risk",
+            r.money(row["revenue_at_risk"]),
+            escape(r.day(row.get("renewal_date"))),
+            escape(r.day(row.get("last_activity")) if row.get("last_activity") else "never"),
+            _alert_cell(row),
+        )
+        labelled = zip(_LIST_HEAD, cells, strict=True)
+        tds = "".join(f'<td data-label="{h}">{c}</td>' for h, c in labelled)
+        body.append(f"<tr>{tds}</tr>")
+    return f'<table class="list" id="list"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def _totals(totals: dict) -> str:
+    cancelled = ""
+    if totals["cancelled"]:
+        cancelled = (f'<p class="note">Of these, {r.count(totals["cancelled"], "account")} '
+                     f"cancelled, with {r.money(totals['cancelled_mrr'])} of MRR lost (not "
+                     "counted in the MRR above).</p>")  # fmt: skip
+    return (f'<table id="totals"><tr><th>accounts</th><th>MRR</th><th>revenue at risk</th></tr>'
+            f"<tr><td>{totals['accounts']:,}</td><td>{r.money(totals['mrr'])}</td>"
+            f"<td><b>{r.money(totals['revenue_at_risk'])}</b></td></tr></table>"
+            f"{cancelled}")  # fmt: skip
+
+
+def accounts_page(rows: list[dict], totals: dict, filters: dict[str, str],
+                  next_cursor: str | None = None) -> str:  # fmt: skip
+    """Every account, alerted or not, one page of them under totals over every account the
+    filters keep; each row links to its account page."""
+    more = ""
+    if next_cursor:
+        keep = {k: v for k, v in filters.items() if k != "cursor" and v}
+        link = "/view/accounts?" + urlencode({**keep, "cursor": next_cursor})
+        more = f'<p id="more"><a rel="next" href="{escape(link)}">Next page →</a></p>'
+    table = _list_table(rows) if rows else "<p>No account matches these filters.</p>"
+    body = ('<p class="nav"><a href="/">← accounts at risk</a></p>'
+            f'{_filters_form(filters, "/view/accounts", ACCOUNT_SORTS)}{_totals(totals)}'
+            '<p class="note">Health is the latest day close\'s (or a later alert\'s). Revenue at '
+            "risk is (100 − overall health)% of MRR, as in the at-risk list.</p>"
+            f"{table}{more}")  # fmt: skip
+    return page("All accounts", body)
+
+
+def _fact_rows(view: dict) -> str:
+    overall = view["health"]["overall"]
+    estimate = view.get("risk_estimate")
+    last = view.get("last_activity")
+    facts = [
+        ("Account id", escape(view["account_id"])),
+        ("Name", escape(view.get("account_name") or "–")),
+        ("Owner (CSM)", escape(view.get("owner") or "not assigned")),
+        ("Status", escape(_STATUS.get(view.get("status") or "active", "–"))),
+        ("Segment", escape(r.words(view.get("segment")))),
+        ("Plan", escape(r.words(view.get("plan")))),
+        ("Lifecycle stage", escape(r.words(view.get("stage")))),
+        ("MRR", r.money(view.get("mrr"))),
+        ("Seats", r.number(view.get("seats")) if view.get("seats") is not None else "–"),
+        ("Customer for", r.count(view["tenure_days"], "day")
+         if view.get("tenure_days") is not None else "–"),
+        ("Renewal date", escape(r.day(view.get("renewal_date")))),
+        ("Last activity", escape(r.moment(last) if last else "never")),
+        ("Health now", f"{overall}/100 · {escape(_risk_level(overall))}"),
+        ("Revenue at risk", r.money(view.get("revenue_at_risk"))),
+        ("Churn-risk estimate", r.share(estimate) if estimate is not None
+         else "no model estimate"),
+        ("Daily health as of", escape(r.day(view.get("snapshot_day"))
+                                      if view.get("snapshot_day") else "no day close yet")),
+        ("Latest alert", escape(r.moment(view["last_alert_ts"]) if view.get("last_alert_ts")
+                                else "never alerted")),
+    ]  # fmt: skip
+    return "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in facts)
+
+
+_METRICS = (("logins_7d", "Logins, last 7 days"), ("logins_28d", "Logins, last 28 days"),
+            ("active_users_28d", "Active users, last 28 days"),
+            ("active_days_28d", "Days with activity, last 28"),
+            ("minutes_28d", "Minutes in the product, last 28 days"),
+            ("feature_uses_28d", "Feature uses, last 28 days"),
+            ("tickets_28d", "Support tickets, last 28 days"))  # fmt: skip
+
+
+def _key_numbers(snapshot: dict | None) -> str:
+    if not snapshot:
+        return ""
+    m = snapshot["metrics"]
+    rows = [(label, r.number(m[key])) for key, label in _METRICS]
+    quiet = m.get("days_since_last_use")
+    rows.append(("Days since last use", "never used" if quiet is None else r.number(quiet)))
+    nps = m.get("nps_score")
+    rows.append(("Latest NPS answer", "none yet" if nps is None else f"{nps} out of 10"))
+    rows.append(("Unpaid failed payment", "yes" if m.get("unpaid_failed_payment") else "no"))
+    cells = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    return (f"<h2>Key numbers at the close of {escape(r.day(snapshot['day']))}</h2>"
+            f'<table id="metrics">{cells}</table>')  # fmt: skip
+
+
+_KIND = {"opened": "Opened", "updated": "Updated", "resolved": "Resolved"}
+
+
+def _episodes(log: list[dict]) -> str:
+    """Every alert record kept for the account, newest first: what opened, changed, ended."""
+    if not log:
+        return "<p>No alert has been raised for this account.</p>"
+    items = []
+    for record in log:
+        kind = _KIND.get(record.get("kind"), r.words(record.get("kind")))
+        why = record.get("resolution") if record.get("kind") == "resolved" else None
+        behind = reasons(record)
+        signals = ", ".join(r.words(x["signal"]) for x in behind)
+        text = record.get("explanation") or ""
+        if len(behind) > 1 and record.get("kind") != "resolved":
+            # An account episode's own text ends "and 2 more: danger_zone, ..." in signal
+            # names; its lead reason's text and a count read better (the names are listed).
+            more = r.count(len(behind) - 1, "more signal")
+            text = f"{behind[0].get('explanation') or text} (and {more})"
+        if why and str(why).lower() in text.lower():
+            why = None  # the text already says why it ended
+        items.append(
+            f'<li class="episode {escape(record.get("kind") or "")}"><b>'
+            f"{escape(r.moment(record['ts']))}</b> · {escape(kind)} {_badge(record['severity'])}"
+            f" <b>{escape(r.words(record['signal']))}</b>"
+            + (f" ({escape(signals)})" if signals and signals != r.words(record["signal"]) else "")
+            + f": {escape(text)}"
+            + (f' <span class="note">Resolved because: {escape(str(why))}</span>' if why else "")
+            + "</li>"
+        )
+    return f'<ol class="episodes" id="episodes">{"".join(items)}</ol>'
+
+
+def _events(points: list[dict]) -> str:
+    found = account_charts.events(points)
+    if not found:
+        return '<p class="note">No tickets, invoices or NPS answers in this period.</p>'
+    rows = "".join(f"<tr><td>{escape(d)}</td><td>{escape(w)}</td></tr>" for d, w in found)
+    return f'<h3>Latest events</h3><table id="events">{rows}</table>'
+
+
 def account_page(view: dict) -> str:
+    """One account: facts, key numbers, health trend, activity timeline, open alerts (most
+    severe first, with each reason's value against its threshold and the playbook), every
+    alert episode kept, and health by dimension."""
     health = view["health"]
+    points = view.get("history") or []
     dims = "".join(f"<tr><td>{escape(r.words(k))}</td><td>{v}/100</td></tr>"
                    for k, v in health.items() if k not in ("status",))  # fmt: skip
-    body = (f'<p><a href="/">← accounts at risk</a></p>{_card(view, detail=True)}'
-            f'<h2>Health by dimension</h2><table id="health">{dims}</table>')  # fmt: skip
-    return page(f"Account {view['account_id']}", body)
+    span = (f'<p class="note">{r.count(len(points), "day")} of daily health, '
+            f"{escape(r.day(points[0]['day']))} – {escape(r.day(points[-1]['day']))}.</p>"
+            if points else "")  # fmt: skip
+    # The timeline above shows every day's logins: the alert's own login chart only when an
+    # open alert carries usage evidence (its window, baseline and danger-zone line).
+    evidence = bool(_usage_evidence(view)[0])
+    alerts = (_card(view, detail=True, chart=evidence) if view.get("open_alerts")
+              else "<p>No open alerts.</p>")  # fmt: skip
+    body = (
+        '<p class="nav"><a href="/">← accounts at risk</a> · '
+        '<a href="/view/accounts">all accounts</a></p>'
+        f'<table id="facts">{_fact_rows(view)}</table>'
+        f"<h2>Health trend</h2>{account_charts.health_trend(points)}"
+        f"{account_charts.band_legend()}{span}"
+        f"<h2>Activity timeline</h2>{account_charts.activity_timeline(points)}"
+        f"{account_charts.timeline_legend()}{_events(points)}"
+        f"{_key_numbers(view.get('snapshot'))}"
+        f"<h2>Open alerts</h2>{alerts}"
+        f"<h2>Alert episodes</h2>{_episodes(view.get('episodes') or [])}"
+        f'<h2>Health by dimension</h2><table id="health">{dims}</table>'
+    )
+    name = view.get("account_name")
+    return page(f"Account {name} ({view['account_id']})" if name else
+                f"Account {view['account_id']}", body)  # fmt: skip
 
 
 def error_page(status: int, message: str, path: str) -> str:

@@ -1,28 +1,33 @@
 """The read model end to end: worker, Kafka, ``churnwatch serve``, Redis, the API and page.
 
 One run, shared by the tests below: a seeded log goes into Kafka in two halves, a worker
-turns it into alerts, and ``churnwatch serve`` keeps Redis up to date from the alerts topic.
-``redis-server`` is stopped after the first half and started again once the worker has
-finished the second; the read model must end up exactly as the alerts topic folds, with
-nothing lost.
+turns it into alerts and daily account-health snapshots, and ``churnwatch serve`` keeps Redis
+up to date from the alerts and health topics. ``redis-server`` is stopped after the first half
+and started again once the worker has finished the second; the read model must end up
+exactly as the two topics fold, with nothing lost. A value on the health topic that is not a
+snapshot is counted and skipped.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import urllib.request
+import uuid
 from urllib.error import HTTPError
 from urllib.parse import quote
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
 from schemas.events import decode_event
 from stream.core.portfolio import Portfolio
 from stream.devtools.brokers import free_port
 from stream.devtools.deployment import Deployment
 from stream.devtools.redis_server import RedisServer
+from stream.sinks.health_model import HealthModel, list_fields
 from stream.sinks.readmodel import fold
 from tests.browser import Marks, render
 from tests.pipeline.conftest import PARTITIONS, ROCKSDB
@@ -43,9 +48,14 @@ def served(kafka, simulated, tmp_path_factory):
     redis_server = RedisServer()
     redis_server.start()
     port = free_port()
+    # A health topic of this deployment's own: the default name is shared by every deployment
+    # on the test broker (Deployment names only the usage, billing, alerts and dead topics).
+    health_topic = f"health-rm{uuid.uuid4().hex[:8]}"
     dep = Deployment(kafka, work, partitions=PARTITIONS, prefix="rm",
                      CHURNWATCH_REDIS_URL=redis_server.url, CHURNWATCH_API_PORT=str(port),
-                     CHURNWATCH_LOG_LEVEL="info", **ROCKSDB)  # fmt: skip
+                     CHURNWATCH_LOG_LEVEL="info", CHURNWATCH_HEALTH_TOPIC=health_topic,
+                     **ROCKSDB)  # fmt: skip
+    dep.topics["health"] = health_topic
     lines = log.read_bytes().splitlines(keepends=True)
     halves = [work / "first.jsonl", work / "second.jsonl"]
     halves[0].write_bytes(b"".join(lines[: len(lines) // 2]))
@@ -62,6 +72,11 @@ def served(kafka, simulated, tmp_path_factory):
             return status == 200 and len(body["alerts"]) > 0
 
         dep.wait_for(in_redis, 60, "the first alerts in Redis")
+        producer = KafkaProducer(bootstrap_servers=dep.bootstrap)
+        producer.send(health_topic, key=b"acct-junk", value=b"not a snapshot")
+        producer.send(health_topic, key=b"acct-junk", value=b'{"account_id": "acct-junk"}')
+        producer.flush()
+        producer.close()
         redis_server.stop()  # the outage: the worker goes on, the feed holds its batch
         before = len(dep.read("alerts"))
         dep.cli("produce", str(halves[1]), "-q")
@@ -81,29 +96,70 @@ def served(kafka, simulated, tmp_path_factory):
             return status == 200 and {a["alert_id"] for a in body["alerts"]} == want
 
         dep.wait_for(caught_up, 120, "the read model to catch up")
-        yield dep, base, expected, work
+        health = HealthModel()
+        for record in sorted(dep.read("health"), key=lambda r: (r.partition, r.offset)):
+            if record.key != b"acct-junk":
+                health.apply(orjson.loads(record.value))
+        assert len(health.latest) == 90  # every account of the log, alerted or not
+
+        def snapshots_in() -> bool:
+            status, body = _get(f"{base}/accounts?limit=1000")
+            days = {r["account_id"]: r["snapshot_day"] for r in body.get("accounts", [])}
+            return status == 200 and days == {
+                a: s["day"] for a, s in health.latest.items()}  # fmt: skip
+
+        dep.wait_for(snapshots_in, 120, "the health snapshots in Redis")
+        yield dep, base, expected, work, health
     finally:
         dep.stop_all()
         redis_server.stop()
 
 
+def _row(expected, health: HealthModel, account: str) -> dict:
+    """The account's row as the two topics fold: facts from the newer of alert and snapshot."""
+    snapshot = health.latest.get(account)
+    return expected.row(account, list_fields(snapshot) if snapshot else None)
+
+
 def test_after_a_redis_outage_the_read_model_equals_the_alert_topics_fold(served):
-    dep, base, expected, _ = served
+    dep, base, expected, _, health = served
     assert "Redis write failed" in dep.worker_logs()  # the outage really happened mid-run
     for account, view in expected.accounts.items():
         status, body = _get(f"{base}/accounts/{quote(account)}")
         assert status == 200, account
-        assert body["health"] == view["health"] and body["last_alert_ts"] == view["last_alert_ts"]
+        row = _row(expected, health, account)
+        assert body["health"] == row["health"] and body["last_alert_ts"] == view["last_alert_ts"]
         assert {a["alert_id"]: a["sequence"] for a in body["open_alerts"]} == {
             a: e["sequence"] for a, e in expected.open_alerts.get(account, {}).items()
         }
     _, body = _get(f"{base}/accounts/at-risk?limit=1000")
     ranked = {v["account_id"]: v["risk"] for v in body["accounts"]}
     # At risk means an open alert, whatever the health figure.
-    assert ranked == {a: expected.risk[a] for a, open_ in expected.open_alerts.items() if open_}
+    assert ranked == {a: _row(expected, health, a)["risk"]
+                      for a, open_ in expected.open_alerts.items() if open_}  # fmt: skip
     _, body = _get(f"{base}/portfolio")
     assert {k: v for k, v in body.items() if k != "months"} == expected.mrr_at_risk()
     assert body["months"] == served_portfolio(dep)
+
+
+def test_every_accounts_snapshots_reach_redis_and_a_bad_value_is_counted(served):
+    _, base, expected, _, health = served
+    status, body = _get(f"{base}/accounts?limit=1000")
+    assert status == 200 and body["totals"]["accounts"] == len(health.latest) == 90
+    assert {r["account_id"] for r in body["accounts"]} == set(health.latest)
+    never = sorted(set(health.latest) - set(expected.accounts))
+    for account in [*never[:3], *sorted(expected.accounts)[:3]]:
+        status, view = _get(f"{base}/accounts/{quote(account)}")
+        assert status == 200 and view["snapshot"] == health.latest[account], account
+        # The topic is compacted: what it still holds is a subset of what the feed applied.
+        days = {p["day"]: p for p in view["history"]}
+        assert all(days.get(p["day"]) == p for p in health.history(account)), account
+        assert view["history"][-1]["day"] == health.latest[account]["day"]
+    assert never, "the log should have accounts that were never alerted"
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    invalid = re.search(r"^churnwatch_readmodel_health_invalid_total (\S+)$", metrics, re.M)
+    assert invalid and float(invalid.group(1)) == 2.0
 
 
 def served_portfolio(dep: Deployment) -> list[dict]:
@@ -115,7 +171,7 @@ def served_portfolio(dep: Deployment) -> list[dict]:
 
 
 def test_terminal_tail_and_account(served):
-    dep, _, expected, _ = served
+    dep, _, expected, _, _ = served
     done = dep.cli("alerts", "tail", "--from-beginning", "--max", "5", "--idle-seconds", "20")
     lines = done.stdout.decode().splitlines()
     assert len(lines) == 5 and all(" opened " in line or " resolved " in line or " updated "
@@ -132,7 +188,7 @@ def test_terminal_tail_and_account(served):
 
 
 def test_the_documented_python_consumer_applies_the_idempotency_rule(served):
-    dep, _, expected, _ = served
+    dep, _, expected, _, _ = served
     done = dep.cli_script("examples/alerts_consumer.py", "--bootstrap", dep.bootstrap,
                           "--topic", dep.topics["alerts"], "--group", "doc-example")  # fmt: skip
     lines = done.stdout.decode().splitlines()
@@ -141,7 +197,7 @@ def test_the_documented_python_consumer_applies_the_idempotency_rule(served):
 
 
 def test_the_page_renders_accounts_with_charts_and_alerts_in_chromium(served, tmp_path):
-    _, base, expected, _ = served
+    _, base, expected, _, _ = served
     marks = Marks()
     _, shot = render(f"{base}/", tmp_path, marks)
     at_risk = sum(1 for open_ in expected.open_alerts.values() if open_)
@@ -153,4 +209,7 @@ def test_the_page_renders_accounts_with_charts_and_alerts_in_chromium(served, tm
     account = next(a for a, episodes in expected.open_alerts.items() if episodes)
     detail = Marks()
     render(f"{base}/view/accounts/{quote(account)}", tmp_path, detail)
-    assert detail.classes.get("acct") == 1 and detail.classes.get("engagement") == 1
+    assert detail.classes.get("acct") == 1
+    # The trend and timeline always; the alert's login chart when it carries usage evidence.
+    assert detail.classes.get("trend") == 1 and detail.classes.get("timeline") == 1
+    assert detail.classes.get("engagement", 0) <= 1

@@ -42,3 +42,17 @@ def replayed(tmp_path_factory) -> tuple[Path, list[dict]]:
     alerts = [orjson.loads(line) for line in out]
     assert len(alerts) > 200
     return log, alerts
+
+
+@pytest.fixture(scope="session")
+def replayed_health(replayed) -> tuple[list[dict], list[dict]]:
+    """The same log replayed with health snapshots: (alerts, snapshots), each in the order
+    the worker would publish them."""
+    log, _ = replayed
+    lines = log.read_bytes().splitlines(keepends=True)
+    alerts: list[bytes] = []
+    snapshots: list[bytes] = []
+    replay(enumerate(lines, 1), PartitionedEngine(load_policy(None), 3, snapshots=True),
+           alerts.append, lambda _: None, write_health=snapshots.append)  # fmt: skip
+    assert len(snapshots) > 200 * 100
+    return [orjson.loads(x) for x in alerts], [orjson.loads(x) for x in snapshots]

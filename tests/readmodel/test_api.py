@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream.core.policy import load_policy
 from stream.run.metrics import Registry
-from stream.sinks.api import OPENAPI, build_app
+from stream.sinks.api import OPENAPI, build_app, encode_cursor
 from stream.sinks.readmodel import fold
 
 
@@ -81,6 +81,10 @@ def test_at_risk_open_alerts_and_portfolio(api, store):
     assert status == 200 and body["redis"] is True
 
 
+def _cursor(sort: str) -> str:
+    return encode_cursor(sort, (1.0, "acct-x"))
+
+
 @pytest.mark.parametrize(
     ("path", "status", "says"),
     [
@@ -99,6 +103,30 @@ def test_at_risk_open_alerts_and_portfolio(api, store):
         ("/accounts/at-risk?cursor=%21%21", 400, "cursor"),
         ("/accounts/at-risk?cursor=Zm9v", 400, "cursor"),
         ("/accounts/at-risk.csv?limit=1001", 400, "limit"),
+        ("/accounts/at-risk?owner=", 400, "owner must be"),
+        ("/accounts/at-risk?owner=" + "o" * 201, 400, "owner must be"),
+        ("/accounts/at-risk?status=gone", 400, "status must be one of"),
+        (
+            "/accounts/at-risk?sort=renewal&cursor=" + _cursor("last_activity"),
+            400,
+            "cursor belongs to sort=last_activity",
+        ),
+        ("/accounts?limit=0", 400, "limit"),
+        ("/accounts?limit=1001", 400, "limit"),
+        ("/accounts?sort=last_alert", 400, "sort must be one of"),
+        ("/accounts?sort=sideways", 400, "sort must be one of"),
+        ("/accounts?segment=%3Cscript%3E", 400, "segment"),
+        ("/accounts?owner=%00", 400, "owner must be"),
+        ("/accounts?signal=churn", 400, "signal"),
+        ("/accounts?severity=urgent", 400, "severity"),
+        ("/accounts?status=deleted", 400, "status must be one of"),
+        ("/accounts?q=", 400, "q must be"),
+        ("/accounts?cursor=Zm9v", 400, "cursor"),
+        ("/accounts?cursor=" + _cursor("last_alert"), 400, "cursor"),
+        ("/accounts?sort=mrr&cursor=" + _cursor("health"), 400, "cursor belongs to sort=health"),
+        ("/accounts?page=2", 400, "unknown query parameter"),
+        ("/accounts.csv?sort=last_alert", 400, "sort must be one of"),
+        ("/accounts.csv?limit=1001", 400, "limit"),
         ("/alerts/open?severity=urgent", 400, "severity"),
         ("/alerts/open?signal=churn", 400, "signal"),
         ("/nowhere", 404, "Not Found"),
@@ -149,7 +177,7 @@ def _paths() -> st.SearchStrategy[str]:
 def test_fuzzed_requests_never_get_a_500(api, path):
     status, body, kind = api.get(path)
     assert status in (200, 400, 404), (path, status, body)
-    csv = status == 200 and path.startswith("/accounts/at-risk.csv")
+    csv = status == 200 and path.split("?")[0] in ("/accounts/at-risk.csv", "/accounts.csv")
     assert kind == ("text/csv" if csv else "application/json")
     if status != 200:
         assert isinstance(body["error"], str) and body["error"]

@@ -41,7 +41,7 @@ addEventListener("load", () => {
   out.textContent = JSON.stringify({
     viewport: innerWidth, scroll_width: root.scrollWidth, text: document.body.innerText,
     cards, wide,
-    charts: [...document.querySelectorAll("svg.engagement")].map(
+    charts: [...document.querySelectorAll("svg.engagement, svg.trend, svg.timeline")].map(
       svg => svg.getBoundingClientRect().width),
   });
   document.body.appendChild(out);
@@ -96,3 +96,83 @@ def test_the_account_page_lists_the_most_severe_alert_first_with_its_numbers(pag
     ranks = {"low": 1, "medium": 2, "high": 3, "critical": 4}
     shown = re.findall(r'<div class="alert">Alert severity <span class="sev (\w+)"', page)
     assert shown and shown == sorted(shown, key=lambda s: -ranks[s])
+
+
+_ACCOUNT_PROBE = """<script>
+addEventListener("load", () => {
+  const root = document.documentElement;
+  const wide = [...document.querySelectorAll("body *")]
+    .filter(el => el.getBoundingClientRect().right > innerWidth + 0.5)
+    .map(el => el.tagName + "." + (el.className.baseVal ?? el.className))
+    .slice(0, 5);
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({
+    viewport: innerWidth, scroll_width: root.scrollWidth, text: document.body.innerText, wide,
+    charts: [...document.querySelectorAll("svg.trend, svg.timeline")].map(
+      svg => [svg.className.baseVal, svg.getBoundingClientRect().width]),
+    tables: [...document.querySelectorAll("table")].map(
+      t => [t.id || t.className, t.scrollWidth, t.clientWidth]),
+    ticks: [...document.querySelectorAll("svg.trend text.tick")].map(t => t.textContent),
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.fixture
+def health_pages(store, replayed_health) -> dict[str, str]:
+    """The all-accounts page and the account page of an account never alerted, over the
+    replayed log's alerts and health snapshots."""
+    alerts, snapshots = replayed_health
+    store.apply(alerts)
+    store.apply_health(snapshots)
+    alerted = {a["account_id"] for a in alerts}
+    quiet = sorted({s["account_id"] for s in snapshots} - alerted)[0]
+    # The account with the most multi-signal alert records: its episode list is the longest.
+    busy = max(sorted(alerted), key=lambda a: sum(
+        len(x.get("reasons") or ()) > 1 for x in alerts if x["account_id"] == a))  # fmt: skip
+    api = Api(store)
+    try:
+        served = {}
+        for name, path in (("accounts", "/view/accounts?sort=health"),
+                           ("quiet-account", f"/view/accounts/{quote(quiet)}"),
+                           ("busy-account", f"/view/accounts/{quote(busy)}")):  # fmt: skip
+            status, text, kind = api.get(path)
+            assert (status, kind) == (200, "text/html"), path
+            served[name] = text
+        return served
+    finally:
+        api.close()
+
+
+@pytest.mark.parametrize("width", [1300, 390])
+@pytest.mark.parametrize("name", ["accounts", "quiet-account", "busy-account"])
+def test_the_new_pages_fit_the_width_and_read_as_words(health_pages, name, width, tmp_path):
+    page = health_pages[name]
+    seen = measure_in_frame(page, width, tmp_path, _ACCOUNT_PROBE, height=2000)
+    assert seen["scroll_width"] <= seen["viewport"], (seen["scroll_width"], seen["wide"])
+    assert not seen["wide"], seen["wide"]
+    # No table scrolls sideways inside itself either: every column fits.
+    assert all(scroll <= client + 1 for _, scroll, client in seen["tables"]), seen["tables"]
+    text = seen["text"]
+    assert not ISO_TIMESTAMP.search(text), ISO_TIMESTAMP.search(text)
+    assert not NEGATIVE_ZERO.search(text), text[NEGATIVE_ZERO.search(text).start() - 40 :][:80]
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), "an enum name shown raw"
+    assert not re.search(r"\b1 (seats|signals|days|accounts|tickets)\b", text)
+    assert "$" in text
+    if name == "accounts":
+        assert "revenue at risk" in text and "Next page" in text
+    else:
+        kinds = [kind for kind, _ in seen["charts"]]
+        assert kinds == ["trend", "timeline"]
+        assert all(0 < w <= width for _, w in seen["charts"]), seen["charts"]
+        assert "Overall health by day" in text and "Risk: " in text
+        assert "days of daily health" in text and "Alert episodes" in text
+        if name == "quiet-account":
+            assert "No open alerts." in text and "No alert has been raised" in text
+        else:
+            assert re.search(r"(Opened|Updated|Resolved) (low|medium|high|critical)", text, re.I)
+        # Dated ticks on the trend's x axis, the last with its year.
+        assert len(seen["ticks"]) >= 3 and re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}",
+                                                        seen["ticks"][-1])  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from stream.devtools.redis_server import RedisServer
-from stream.sinks.readmodel import fold
+from stream.sinks.readmodel import EPISODE_LOG, by_severity, fold
 from stream.sinks.readmodel_store import RedisReadModel
 
 
@@ -17,7 +17,7 @@ def _state(store: RedisReadModel) -> dict:
     accounts = {}
     for key in store.r.scan_iter(match=f"{store.p}:acct:*"):
         name = key.decode()
-        if name.endswith(":open"):
+        if name.endswith((":open", ":log")):
             continue
         account = name.removeprefix(f"{store.p}:acct:")
         accounts[account] = store.account(account)
@@ -32,10 +32,11 @@ def _state(store: RedisReadModel) -> dict:
 def _expected(alerts: list[dict]) -> dict:
     model = fold(alerts)
     accounts = {}
-    for account, view in model.accounts.items():
-        episodes = sorted(model.open_alerts.get(account, {}).values(),
-                          key=lambda a: (a["ts"], a["alert_id"]))  # fmt: skip
-        accounts[account] = {**view, "open_alerts": episodes}
+    for account in model.accounts:
+        episodes = by_severity(model.open_alerts.get(account, {}).values())
+        accounts[account] = {**model.row(account, None), "open_alerts": episodes,
+                             "snapshot": None, "history": [],
+                             "episodes": model.episodes[account]}  # fmt: skip
     risk = sorted(((a.encode(), float(r)) for a, r in model.risk.items()),
                   key=lambda x: (x[1], x[0]))  # fmt: skip
     open_ids = sorted(a for e in model.open_alerts.values() for a in e)
@@ -67,6 +68,25 @@ def test_redelivered_and_replayed_records_change_nothing(store, replayed):
     before = _state(store)
     assert store.apply(alerts) == 0  # a whole replay of the topic
     assert _state(store) == before == _expected(alerts)
+
+
+def test_the_episode_log_keeps_every_applied_record_newest_first_and_is_capped(store, replayed):
+    _, alerts = replayed
+    store.apply(alerts)
+    model = fold(alerts)
+    busiest = max(model.episodes, key=lambda a: len(model.episodes[a]))
+    log = store.account(busiest)["episodes"]
+    mine = [a for a in alerts if a["account_id"] == busiest]
+    assert len(log) == min(len(mine), EPISODE_LOG) > 1
+    assert log == mine[::-1][:EPISODE_LOG]  # newest first: the reverse of the applied order
+    assert {a["kind"] for a in log} >= {"opened", "resolved"}
+    # More records than the cap: only the newest EPISODE_LOG stay.
+    account = mine[0]["account_id"]
+    extra = [{**mine[0], "alert_id": f"al_cap_{i}", "sequence": 0} for i in range(EPISODE_LOG + 5)]
+    store.apply(extra)
+    log = store.account(account)["episodes"]
+    assert len(log) == EPISODE_LOG and log[0]["alert_id"] == f"al_cap_{EPISODE_LOG + 4}"
+    assert store.r.llen(f"{store.p}:acct:{account}:log") == EPISODE_LOG
 
 
 def test_a_late_old_record_does_not_roll_the_account_back(store, replayed):
