@@ -4,8 +4,8 @@
 
 Keeps the current state of every episode: alerts are delivered at least once, so the same
 ``(alert_id, sequence)`` can arrive again after a worker restart. Keep the highest
-``sequence`` per ``alert_id`` and ignore anything not newer. A record with ``kind`` "resolved"
-closes the episode.
+``sequence`` per ``alert_id`` and ignore anything not newer. A record with ``kind``
+"resolved" (it recovered) or "churned" (the subscription was cancelled) closes the episode.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> None:
         seen += 1
         if args.max and seen >= args.max:
             break
-    open_now = [a for a in episodes.values() if a["kind"] != "resolved"]
+    open_now = [a for a in episodes.values() if a["kind"] not in ("resolved", "churned")]
     print(f"{len(open_now)} open episodes")
     consumer.close()
 

@@ -240,8 +240,8 @@ def _cmd_account(args: argparse.Namespace) -> int:
     except redis.RedisError as exc:
         raise UsageError(f"cannot read the read model in Redis: {exc}") from None
     if view is None:
-        log.warning("churnwatch account: no alert on record for %r (healthy, or unknown to "
-                    "churnwatch)", args.account_id)  # fmt: skip
+        log.warning("churnwatch account: %r is not in the read model (no alert and no health "
+                    "snapshot of it yet)", args.account_id)  # fmt: skip
         return 1
     if args.json:
         sys.stdout.write(dumps_pretty(view).decode() + "\n")

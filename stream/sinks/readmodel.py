@@ -8,7 +8,7 @@ plan, MRR and the episode's explanation):
 * an episode's record is applied only if its ``sequence`` is higher than the one applied
   before for that ``alert_id``: a replayed or redelivered record changes nothing;
 * opened and updated records put the episode among the account's open alerts, a resolved
-  record takes it out;
+  or churned record (the episode's last) takes it out;
 * the account's snapshot (health, context, time of the latest alert) moves only forward in
   event time, so a late redelivery cannot roll it back;
 * risk is ``100 - overall health``: the at-risk ranking's score;
@@ -32,6 +32,9 @@ from datetime import datetime
 from schemas.alerts import SEVERITY_RANK
 from stream.core.timeutil import to_ms
 from stream.sinks.account_rows import account_row
+
+ENDED = ("resolved", "churned")
+"""The kinds of an episode's last record: a recovery, or a cancellation."""
 
 SNAPSHOT_FIELDS = ("segment", "stage", "plan", "mrr", "seats", "tenure_days")
 NAMED_FIELDS = ("name", "owner", "renewal_date")
@@ -119,7 +122,7 @@ class ReadModel:
         log.insert(0, alert)
         del log[EPISODE_LOG:]
         episodes = self.open_alerts.setdefault(account, {})
-        if alert["kind"] == "resolved":
+        if alert["kind"] in ENDED:
             episodes.pop(alert_id, None)
         else:
             episodes[alert_id] = alert

@@ -66,7 +66,7 @@ _APPLY = """
 local seq = redis.call('HGET', KEYS[3], ARGV[1])
 if seq and tonumber(seq) >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-if ARGV[3] == 'resolved' then
+if ARGV[3] == 'resolved' or ARGV[3] == 'churned' then
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[5], ARGV[1])
   redis.call('HDEL', KEYS[6], ARGV[1])

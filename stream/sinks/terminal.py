@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import TextIO
 
 import orjson
@@ -69,9 +70,14 @@ def explain_account(view: dict, policy: Policy) -> str:
     """An account's numbers, the thresholds they are held against, and why each alert opened."""
     health = view["health"]
     th = policy.thresholds(view["segment"], view["stage"])
+    name = view.get("account_name") or view.get("name")
     lines = [
-        f"{view['account_id']}: health {health['overall']}/100 ({health['status']}), as of "
-        f"{view.get('as_of') or view.get('last_alert_ts')}",
+        f"{view['account_id']}{f' ({name})' if name else ''}: health {health['overall']}/100 "
+        f"({health['status']}), as of {view.get('as_of') or view.get('last_alert_ts')}",
+        f"  owner {view.get('owner') or 'not named'}, "
+        f"renewal {view.get('renewal_date') or 'unknown'}, "
+        f"last activity {view.get('last_activity') or 'none on record'}"
+        + (", CANCELLED" if view.get("status") == "cancelled" else ""),
         f"  segment {view['segment']}, {view['stage']}, plan {view.get('plan')}, "
         f"MRR {view.get('mrr')}, {view.get('seats')} seats, tenure {view.get('tenure_days')} days",
         "  health by dimension: " + ", ".join(f"{d} {health[d]}" for d in DIMENSIONS),
@@ -81,6 +87,9 @@ def explain_account(view: dict, policy: Policy) -> str:
         f"its own {th.engagement_drop.baseline_days}-day baseline; footprint "
         f"{th.footprint_shrink.ratio_medium:.0%} of seats active",
     ]
+    trend = _trend(view.get("history") or [])
+    if trend:
+        lines.append(f"  trend: {trend}")
     alerts = view.get("open_alerts", [])
     lines.append(f"  open alerts: {len(alerts)}")
     for alert in alerts:
@@ -103,6 +112,21 @@ def explain_account(view: dict, policy: Policy) -> str:
             ]
         lines.append(f"    next step: {alert['playbook']}")
     return "\n".join(lines)
+
+
+def _trend(points: list[dict]) -> str:
+    """Overall health now against 7 and 30 days before, from the daily history (oldest first)."""
+    by_day = {p["day"]: p["health"]["overall"] for p in points}
+    if not points:
+        return ""
+    last = points[-1]
+    parts = [f"{last['health']['overall']} on {last['day']}"]
+    newest = date.fromisoformat(last["day"])
+    for back in (7, 30):
+        before = by_day.get((newest - timedelta(days=back)).isoformat())
+        if before is not None:
+            parts.append(f"{before} {back} days before")
+    return ", ".join(parts) + f" ({len(points)} days of history)"
 
 
 def print_line(line: str, out: TextIO = sys.stdout) -> None:

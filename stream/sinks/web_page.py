@@ -22,6 +22,7 @@ from stream.render import readable as r
 from stream.render.html import page, portfolio_table
 from stream.sinks.account_rows import ACCOUNT_SORTS
 from stream.sinks.alert_records import reasons
+from stream.sinks.readmodel import ENDED
 
 _W, _H, _PAD, _TOP, _BOTTOM = 400, 150, 10, 20, 22
 _WEEKLY_BASELINE = ("logins_per_week", "days_without_activity")  # baselines in logins/week
@@ -474,7 +475,7 @@ def _key_numbers(snapshot: dict | None) -> str:
             f'<table id="metrics">{cells}</table>')  # fmt: skip
 
 
-_KIND = {"opened": "Opened", "updated": "Updated", "resolved": "Resolved"}
+_KIND = {"opened": "Opened", "updated": "Updated", "resolved": "Resolved", "churned": "Churned"}
 
 
 def _episodes(log: list[dict]) -> str:
@@ -484,11 +485,11 @@ def _episodes(log: list[dict]) -> str:
     items = []
     for record in log:
         kind = _KIND.get(record.get("kind"), r.words(record.get("kind")))
-        why = record.get("resolution") if record.get("kind") == "resolved" else None
+        why = record.get("resolution") if record.get("kind") in ENDED else None
         behind = reasons(record)
         signals = ", ".join(r.words(x["signal"]) for x in behind)
         text = record.get("explanation") or ""
-        if len(behind) > 1 and record.get("kind") != "resolved":
+        if len(behind) > 1 and record.get("kind") not in ENDED:
             # An account episode's own text ends "and 2 more: danger_zone, ..." in signal
             # names; its lead reason's text and a count read better (the names are listed).
             more = r.count(len(behind) - 1, "more signal")

@@ -14,7 +14,6 @@ import re
 import sys
 import time
 import urllib.request
-import uuid
 from urllib.error import HTTPError
 from urllib.parse import quote
 
@@ -30,7 +29,7 @@ from stream.devtools.redis_server import RedisServer
 from stream.sinks.health_model import HealthModel, list_fields
 from stream.sinks.readmodel import fold
 from tests.browser import Marks, render
-from tests.pipeline.conftest import PARTITIONS, ROCKSDB
+from tests.pipeline.conftest import PARTITIONS, ROCKSDB, latest_by_account
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -48,14 +47,10 @@ def served(kafka, simulated, tmp_path_factory):
     redis_server = RedisServer()
     redis_server.start()
     port = free_port()
-    # A health topic of this deployment's own: the default name is shared by every deployment
-    # on the test broker (Deployment names only the usage, billing, alerts and dead topics).
-    health_topic = f"health-rm{uuid.uuid4().hex[:8]}"
     dep = Deployment(kafka, work, partitions=PARTITIONS, prefix="rm",
                      CHURNWATCH_REDIS_URL=redis_server.url, CHURNWATCH_API_PORT=str(port),
-                     CHURNWATCH_LOG_LEVEL="info", CHURNWATCH_HEALTH_TOPIC=health_topic,
-                     **ROCKSDB)  # fmt: skip
-    dep.topics["health"] = health_topic
+                     CHURNWATCH_LOG_LEVEL="info", **ROCKSDB)  # fmt: skip
+    health_topic = dep.topics["health"]
     lines = log.read_bytes().splitlines(keepends=True)
     halves = [work / "first.jsonl", work / "second.jsonl"]
     halves[0].write_bytes(b"".join(lines[: len(lines) // 2]))
@@ -162,6 +157,19 @@ def test_every_accounts_snapshots_reach_redis_and_a_bad_value_is_counted(served)
     assert invalid and float(invalid.group(1)) == 2.0
 
 
+def test_every_account_in_redis_has_replays_latest_snapshot(served, replay_health):
+    """The issue's end-to-end check: the read model's latest health of every account of the
+    log is byte for byte what ``churnwatch replay --health-out`` gives for it."""
+    _, base, _, _, _ = served
+    latest = {account: orjson.loads(raw) for account, raw in
+              latest_by_account(replay_health).items()}  # fmt: skip
+    assert len(latest) == 90
+    for account, snapshot in sorted(latest.items()):
+        status, view = _get(f"{base}/accounts/{quote(account)}")
+        assert status == 200 and view["snapshot"] == snapshot, account
+        assert view["health"] == snapshot["health"] or view["last_alert_ts"] > snapshot["ts"]
+
+
 def served_portfolio(dep: Deployment) -> list[dict]:
     """The backtest's portfolio of the same log, in the order the billing topic holds it."""
     reference = Portfolio()
@@ -184,7 +192,7 @@ def test_terminal_tail_and_account(served):
     text = dep.cli("account", account).stdout.decode()
     assert account in text and "why:" in text and "held against" in text
     missing = dep.cli("account", "no-such-account", check=False)
-    assert missing.returncode == 1 and b"no alert on record" in missing.stderr
+    assert missing.returncode == 1 and b"is not in the read model" in missing.stderr
 
 
 def test_the_documented_python_consumer_applies_the_idempotency_rule(served):

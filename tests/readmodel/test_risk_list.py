@@ -68,6 +68,10 @@ def portfolio_alerts() -> list[dict]:
         alert("acct-resolved", mrr=50_000.0, health=5, alert_id="al-gone", day=4),
         alert("acct-resolved", mrr=50_000.0, health=5, alert_id="al-gone", day=5,
               kind="resolved", sequence=1),
+        # A cancellation ended its episode: churned, not at risk any more either.
+        alert("acct-churned", mrr=40_000.0, health=5, alert_id="al-left", day=4),
+        alert("acct-churned", mrr=40_000.0, health=5, alert_id="al-left", day=6,
+              kind="churned", sequence=1),
     ]  # fmt: skip
     return alerts
 
@@ -117,6 +121,8 @@ def test_revenue_at_risk_puts_a_large_account_above_many_small_ones_at_full_risk
 
 def test_accounts_without_an_open_alert_are_not_at_risk(api, store):
     assert "acct-resolved" not in ids(api, "/accounts/at-risk?limit=1000")
+    assert "acct-churned" not in ids(api, "/accounts/at-risk?limit=1000")
+    assert store.account("acct-churned")["open_alerts"] == []
     assert store.account("acct-resolved")["health"]["overall"] == 5  # it is still on record
     assert len(ids(api, "/accounts/at-risk?limit=1000")) == 23
 

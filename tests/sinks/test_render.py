@@ -117,6 +117,8 @@ def test_account_episodes_read_well_in_the_tail_the_account_view_and_the_page():
             "mrr": 300.0, "seats": 10, "tenure_days": 400, "health": alert["health"],
             "last_alert_ts": alert["ts"], "open_alerts": [alert]}  # fmt: skip
     text = terminal.explain_account(view, load_policy(None))
+    assert "  owner not named, renewal unknown, last activity none on record" in text
+    assert "trend" not in text, "no history, no trend line"
     assert "  - account_at_risk (high), open since 2026-01-06T09:00:00Z" in text
     assert "    nps_detractor (high) since 2026-01-07T10:00:00Z:" in text
     assert "    payment_failed (medium) since 2026-01-06T09:00:00Z:" in text
@@ -134,6 +136,24 @@ def test_account_episodes_read_well_in_the_tail_the_account_view_and_the_page():
         '<td>NPS detractor</td><td data-label="value">2 points (0–10)</td>'
         '<td data-label="threshold">6 points (0–10)</td>'
     ) in html
+
+
+def test_the_account_view_names_the_owner_and_renewal_and_reads_the_trend_off_the_history():
+    from stream.core.policy import load_policy
+
+    history = [{"day": f"2026-03-{d:02d}", "health": {"overall": 100 - 2 * d}}
+               for d in range(1, 32)]  # fmt: skip
+    view = {"account_id": "acct-9", "account_name": "Maple Freight GmbH", "owner": "Priya Shah",
+            "renewal_date": "2026-04-21", "last_activity": "2026-03-30T10:00:00Z",
+            "segment": "pro", "stage": "established", "health": {
+                "overall": 38, "status": "at_risk", "usage": 38, "adoption": 100,
+                "billing": 100, "support": 100, "sentiment": 100},
+            "as_of": "2026-04-01T00:00:00Z", "history": history, "open_alerts": []}  # fmt: skip
+    text = terminal.explain_account(view, load_policy(None))
+    assert text.startswith("acct-9 (Maple Freight GmbH): health 38/100 (at_risk)")
+    assert "  owner Priya Shah, renewal 2026-04-21, last activity 2026-03-30T10:00:00Z" in text
+    assert ("  trend: 38 on 2026-03-31, 52 7 days before, 98 30 days before "
+            "(31 days of history)") in text  # fmt: skip
 
 
 def test_a_per_signal_record_shows_as_before_on_the_page_and_in_the_account_view():
