@@ -1,8 +1,9 @@
 """Every signal, declared once: name, dimension, policy class, detector, and what wakes it.
 
 A signal lives in its family module (:mod:`~stream.core.signals.usage`, ``adoption``,
-``billing``, ``voice``: the detector and its policy class side by side) plus one
-:class:`SignalSpec` line in :data:`SIGNAL_SPECS`. Everything else is derived from this table:
+``billing``, ``voice``, ``quality``, ``purchases``: the detector and its policy class side by
+side) plus one :class:`SignalSpec` line in :data:`SIGNAL_SPECS`. Everything else is derived
+from this table:
 
 * the evaluation order: alerts from one evaluation are emitted in table order, in the live
   worker and in replay alike (part of the output contract);
@@ -37,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from schemas.alerts import ACCOUNT_AT_RISK
-from stream.core.signals import adoption, billing, risk, usage, voice
+from stream.core.signals import adoption, billing, purchases, quality, risk, usage, voice
 from stream.core.signals.base import Detector, SignalPolicy
 
 
@@ -117,6 +118,24 @@ SIGNAL_SPECS: tuple[SignalSpec, ...] = (
         woken_by=("nps_response",),
     ),
     SignalSpec("churn_risk", "usage", risk.ChurnRiskPolicy, risk.churn_risk),
+    # Issue 16: the remaining early signals, after the original eleven (risk byte layout).
+    SignalSpec("support_surge", "support", quality.SupportSurgePolicy, quality.support_surge),
+    SignalSpec(
+        "bug_exposure", "support", quality.BugExposurePolicy, quality.bug_exposure,
+        woken_by=("support_ticket", "issue_linked", "issue_resolved"),
+    ),
+    SignalSpec(
+        "slow_support", "support", quality.SlowSupportPolicy, quality.slow_support,
+        woken_by=("support_ticket",),
+    ),
+    SignalSpec(
+        "purchase_cadence", "billing", purchases.PurchaseCadencePolicy, purchases.purchase_cadence,
+        woken_by=("order_placed", "invoice_paid"),
+    ),
+    SignalSpec(
+        "order_value_decline", "billing", purchases.OrderValueDeclinePolicy,
+        purchases.order_value_decline, woken_by=("order_placed", "invoice_paid"),
+    ),
 )  # fmt: skip
 
 DEFAULT = Registry(SIGNAL_SPECS)
