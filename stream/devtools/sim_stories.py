@@ -10,7 +10,8 @@ stay byte for byte what golden tests and benchmarks pin:
   ``surge_then_leave`` accounts flood support for a week or two, then fade and cancel;
   ``slow_support_churn`` accounts wait days for every answer and leave; ``random_churn``
   leave at a renewal whatever happens (the floor).
-* ``transactional``: buyers with no subscription and no product usage, only orders.
+* ``transactional``: buyers with no subscription: each order comes with the buyer's sign-in
+  and browsing session in the shop, and nothing else.
   ``steady_buyer`` and the traps ``lumpy_buyer`` (irregular gaps) and ``paused_buyer`` (one
   long pause, then back) stay; ``fading_buyer`` orders ever less often, then stops;
   ``shrinking_basket`` buys ever less each time, then stops. A buyer that stops has lapsed
@@ -72,7 +73,8 @@ class QualityStory:
         self.index = index
         self.serial = 0
         self.kind = _pick(rng, QUALITY_MIX)
-        self.start = rng.randrange(20, max(21, cfg.days - 75))
+        first = a.joined_day + 20  # trouble comes once the account is there
+        self.start = rng.randrange(first, max(first + 1, cfg.days - 75))
         self.fix_day: int | None = None
         self.bug_tickets = 0
         self.slow_from: int | None = None
@@ -185,7 +187,7 @@ class QualityStory:
 
 
 class BuyerStory:
-    """Orders only: a transactional customer with no subscription and no product usage."""
+    """Orders (and the shop visit each takes): a transactional customer, no subscription."""
 
     only = True
 
@@ -203,7 +205,8 @@ class BuyerStory:
         self.currency = rng.choice(("EUR", "EUR", "USD", "GBP"))
         self.next_day = a.joined_day + rng.randrange(0, max(1, int(self.gap)))
         self.serial = 0
-        self.start = rng.randrange(40, max(41, cfg.days - 50))
+        first = a.joined_day + 40  # a history to fade from
+        self.start = rng.randrange(first, max(first + 1, cfg.days - 50))
         self.length = rng.randrange(30, 60)
         self.pause = (
             (self.start, self.start + int(self.gap * rng.uniform(2.5, 3.5)))
@@ -220,8 +223,9 @@ class BuyerStory:
     def day(self, a: _Account, w: _Writer, day: int, day_ms: int) -> None:
         rng = a.rng
         if self._stopped(day):
-            last = self.last_order if self.last_order is not None else day
-            lapse = last + LAPSE_DAYS
+            if self.last_order is None:
+                return  # never bought: nothing to lapse from
+            lapse = self.last_order + LAPSE_DAYS
             if lapse < self.days and a.label.outcome != "churned":
                 a.label.outcome = "churned"
                 a.label.cancel_ts = w.iso(w.start_ms + lapse * DAY_MS)
@@ -242,11 +246,18 @@ class BuyerStory:
         self.serial += 1
         first = self.serial == 1
         items = max(1, round(value / rng.uniform(15, 40)))
+        at = day_ms + rng.randrange(7 * _HOUR, 22 * _HOUR)
+        buyer = a.users[rng.randrange(min(len(a.users), 3))]
+        # The buyer signs in to the shop to order: the product use of a transactional account.
+        w.usage(a, day, at - 20 * 60_000, "login", buyer, "", None)
+        browse = round(rng.uniform(5, 20) * 60, 1)
+        w.usage(
+            a, day, at - 20 * 60_000 + int(browse * 1000), "session", buyer, "duration_s", browse
+        )
         w.add(
-            a, day, day_ms + rng.randrange(7 * _HOUR, 22 * _HOUR), "order_placed",
+            a, day, at, "order_placed",
             order_id=f"O-{self.index}-{self.serial}", amount=round(value, 2),
             currency=self.currency, items=items, segment=a.plan if first else None,
-            account_name=None, owner=None,
         )  # fmt: skip
         self.last_order = day
         self.next_day = day + max(1, round(gap))

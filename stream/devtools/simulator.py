@@ -997,7 +997,7 @@ def generate(cfg: SimConfig, labels: list[Label] | None = None) -> Iterator[dict
                 a.events.pop(day, None)
                 continue
             if a.story is not None and a.story.only:
-                a.story.day(a, w, day, day_ms)  # a buyer: orders only, no subscription
+                a.story.day(a, w, day, day_ms)  # a buyer: orders, no subscription
             elif a.cancel_at_renewal and a.cancel_day == day:
                 # The subscription ends as it falls due: no renewal and no use that day.
                 _cancel(a, w, day, day_ms + 2 * 3_600_000)
