@@ -138,6 +138,11 @@ SIGNAL_SPECS: tuple[SignalSpec, ...] = (
     ),
 )  # fmt: skip
 
+INVOLUNTARY_SIGNALS: frozenset[str] = frozenset({"payment_failed", "invoice_overdue", "downgrade"})
+"""The billing signals that foretell involuntary churn (the card failed, the invoice went
+unpaid), which calibration scores against involuntary cancellations only. The purchase
+signals share their dimension but foretell customers who chose to buy elsewhere: all churn."""
+
 DEFAULT = Registry(SIGNAL_SPECS)
 """The signals churnwatch ships; the published alert schema lists exactly these."""
 
