@@ -53,6 +53,21 @@ _CATEGORIES = ("question", "question", "question", "bug", "billing", "feature_re
 _HOUR = 3_600_000
 
 
+QUALITY_RETAINED = frozenset({"healthy", "bug_hit_fixed"})
+TRANSACTIONAL_RETAINED = frozenset({"steady_buyer", "lumpy_buyer", "paused_buyer"})
+
+
+def _kind(rng: random.Random, cfg: SimConfig, mix: dict[str, float], retained: frozenset) -> str:
+    """The account's archetype: from ``mix`` as it stands by default (about 6% of accounts a
+    month leave, enough churners to score each signal on), or, with ``monthly_churn`` given,
+    a churning archetype for the share of accounts that makes about that monthly rate."""
+    if cfg.monthly_churn is None:
+        return _pick(rng, mix)
+    share = min(0.9, cfg.monthly_churn * cfg.days / 30 * 1.25)  # some leave after the log ends
+    churns = rng.random() < share
+    return _pick(rng, {k: w for k, w in mix.items() if (k in retained) != churns})
+
+
 def _pick(rng: random.Random, mix: dict[str, float]) -> str:
     x = rng.random() * sum(mix.values())
     for name, weight in mix.items():
@@ -72,7 +87,7 @@ class QualityStory:
         rng = a.rng
         self.index = index
         self.serial = 0
-        self.kind = _pick(rng, QUALITY_MIX)
+        self.kind = _kind(rng, cfg, QUALITY_MIX, QUALITY_RETAINED)
         first = a.joined_day + 20  # trouble comes once the account is there
         self.start = rng.randrange(first, max(first + 1, cfg.days - 75))
         self.fix_day: int | None = None
@@ -193,7 +208,7 @@ class BuyerStory:
 
     def __init__(self, a: _Account, cfg: SimConfig, index: int) -> None:
         rng = a.rng
-        self.kind = _pick(rng, TRANSACTIONAL_MIX)
+        self.kind = _kind(rng, cfg, TRANSACTIONAL_MIX, TRANSACTIONAL_RETAINED)
         a.archetype = self.kind
         a.label.archetype = self.kind
         a.label.mechanism = "transactional"

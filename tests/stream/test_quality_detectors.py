@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 
-from stream.core.signals.quality import SILENCE, SURGE
 from stream.core.timeutil import DAY_MS, to_ms
 from tests.helpers import Harness, at
+
+SILENCE, SURGE = "support_silence", "support_surge"
 
 
 def only(alerts, signal):
@@ -243,3 +244,9 @@ def test_slow_support_judges_by_the_segment_norm_and_needs_enough_tickets():
     for k, hours in enumerate((80, 90, 100, 110)):
         _solved(enterprise, 10 + k, f"T-{k}", hours)
     assert enterprise.of("slow_support") == [], "under 3x the enterprise norm of 48 hours"
+
+
+def test_the_registry_declares_silence_and_surge_exclusive_both_ways():
+    from stream.core.signals import registry
+
+    assert registry.DEFAULT.excluded_by == {SILENCE: (SURGE,), SURGE: (SILENCE,)}

@@ -9,8 +9,8 @@ tickets the help desk linked to an engineering issue; slow support needs several
 tickets before a median means anything.
 
 Support silence and the surge exclude each other: silence needs no ticket at all in its
-window, a surge needs several in a shorter one, and each holds while the other's episode is
-open (:data:`SILENCE` / :data:`SURGE`), so the two are never open on one account at once.
+window, a surge needs several in a shorter one, and the registry declares the pair exclusive
+(``SignalSpec.excludes``), so the engine never opens one while the other is open.
 """
 
 from __future__ import annotations
@@ -42,11 +42,6 @@ from stream.core.timeutil import DAY_MS
 
 if TYPE_CHECKING:
     from stream.core.state import AccountState
-
-SILENCE = "support_silence"
-SURGE = "support_surge"
-"""The two support signals that exclude each other; each detector holds while the other's
-episode is open."""
 
 
 class SupportSurgePolicy(SignalPolicy):
@@ -187,8 +182,6 @@ def support_surge(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None:
         ):
             set_risk(acct, signal, 0)
             return None
-        if acct.is_open(SILENCE):
-            return hold_or_none(acct, signal, "support silence is open")
     measured = surge_measure(acct, ctx.day, p)
     if measured is None:
         return hold_or_none(acct, signal, "not enough history yet")

@@ -53,12 +53,25 @@ class SignalSpec:
     woken_by: tuple[str, ...] = ()
     """Event types that judge this signal on the event itself (billing, surveys), besides the
     day close that judges every signal."""
+    excludes: tuple[str, ...] = ()
+    """Signals never open together with this one: while any of them is open, this one does not
+    open (and the other way round; the registry makes the relation symmetric). The engine
+    enforces it, so each detector keeps judging only its own measure."""
 
 
 class Registry:
     """An ordered set of signals and the lookups the engine, state and alerts need from it."""
 
-    __slots__ = ("detectors", "dimension_of", "index", "names", "on_day_close", "specs", "woken_by")
+    __slots__ = (
+        "detectors",
+        "dimension_of",
+        "excluded_by",
+        "index",
+        "names",
+        "on_day_close",
+        "specs",
+        "woken_by",
+    )
 
     def __init__(self, specs: tuple[SignalSpec, ...]) -> None:
         names = tuple(spec.name for spec in specs)
@@ -79,6 +92,14 @@ class Registry:
                 woken.setdefault(event_type, []).append((spec.name, spec.detect))
         self.woken_by = {event_type: tuple(found) for event_type, found in woken.items()}
         """Event type -> the (name, detector) pairs it judges at once, in evaluation order."""
+        excluded: dict[str, set[str]] = {}
+        for spec in specs:
+            for other in spec.excludes:
+                if other in self.index:
+                    excluded.setdefault(spec.name, set()).add(other)
+                    excluded.setdefault(other, set()).add(spec.name)
+        self.excluded_by = {name: tuple(sorted(found)) for name, found in excluded.items()}
+        """Signal -> the signals whose open episode keeps it from opening (symmetric)."""
 
     def with_signals(self, *specs: SignalSpec) -> Registry:
         """This registry plus ``specs``, evaluated (and stored) after the existing signals."""
@@ -119,7 +140,10 @@ SIGNAL_SPECS: tuple[SignalSpec, ...] = (
     ),
     SignalSpec("churn_risk", "usage", risk.ChurnRiskPolicy, risk.churn_risk),
     # Issue 16: the remaining early signals, after the original eleven (risk byte layout).
-    SignalSpec("support_surge", "support", quality.SupportSurgePolicy, quality.support_surge),
+    SignalSpec(
+        "support_surge", "support", quality.SupportSurgePolicy, quality.support_surge,
+        excludes=("support_silence",),
+    ),
     SignalSpec(
         "bug_exposure", "support", quality.BugExposurePolicy, quality.bug_exposure,
         woken_by=("support_ticket", "issue_linked", "issue_resolved"),

@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from stream.core.state import AccountState
 
 
-SUPPORT_SURGE = "support_surge"
-"""The signal that excludes silence (:mod:`stream.core.signals.quality` holds the other side)."""
-
-
 class SupportSilencePolicy(SignalPolicy):
     window_days: int = Field(default=42, ge=7, le=RING_DAYS)
     baseline_days: int = Field(default=78, ge=7, le=RING_DAYS)
@@ -77,10 +73,6 @@ def support_silence(acct: AccountState, ctx: Ctx, signal: str) -> Finding | None
     p: SupportSilencePolicy = getattr(ctx.th, signal)
     if not p.enabled:
         return None
-    if acct.is_open(SUPPORT_SURGE):
-        # The customer is writing more than ever: whatever the long window says, this is no
-        # silence (the two are never open together; see stream.core.signals.quality).
-        return hold_or_none(acct, signal, "a support surge is open")
     first = ctx.day - p.window_days + 1
     base_first = max(first - p.baseline_days, acct.first_day)
     base_days = first - base_first
