@@ -24,10 +24,16 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
-EVENT_SCHEMA_VERSION = 2
-"""Version 2 (from 1): the optional account attributes ``account_name`` and ``owner``."""
+EVENT_SCHEMA_VERSION = 3
+"""Version 3 (from 2): the optional ticket lifecycle fields on ``support_ticket``
+(``category``, ``linked_issue``, ``status``, ``first_response_s``, ``resolution_s``), the new
+``issue_linked`` and ``issue_resolved`` (usage topic), ``order_placed`` (billing topic) and the
+optional ``usage_billed`` flag of ``invoice_paid``. Every version 2 event is a valid version 3
+event with the same meaning. Version 2 (from 1): the optional account attributes
+``account_name`` and ``owner``."""
 MAX_EVENT_BYTES = 64 * 1024
 """Larger records are rejected before parsing: no legitimate event is anywhere near this."""
 
@@ -35,6 +41,14 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Money = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
+Seconds = Annotated[float, Field(ge=0, le=3650 * 86_400, allow_inf_nan=False)]
+"""A duration a help desk measured (first response, resolution): never negative, at most ten
+years, so a clock bug upstream is dead-lettered instead of skewing a median."""
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""An ISO 4217 code such as ``EUR``."""
+
+TICKET_CATEGORIES = ("question", "bug", "outage", "billing", "feature_request", "other")
+TICKET_STATUSES = ("opened", "updated", "solved", "reopened")
 
 
 class InvalidEvent(ValueError):
@@ -98,9 +112,61 @@ class UserDeactivated(EventBase):
 
 
 class SupportTicket(EventBase):
+    """A help-desk ticket, or (with ``status``) a step of its life.
+
+    Without ``status`` an event is a new ticket, as in version 2. A ticket that is opened and
+    later solved arrives as several events with the same ``ticket_id``; only ``opened`` (or no
+    status) counts as a new ticket, so the ticket rate stays what it was for version 2
+    producers. ``linked_issue`` is the engineering tracker's key (``PROJ-123``) when the
+    ticket is a bug report already linked to an issue; ``resolution_s`` comes with
+    ``solved``.
+    """
+
     type: Literal["support_ticket"] = "support_ticket"
     ticket_id: Id | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
+    category: Literal["question", "bug", "outage", "billing", "feature_request", "other"] | None = (
+        None
+    )
+    linked_issue: Id | None = None
+    status: Literal["opened", "updated", "solved", "reopened"] | None = None
+    first_response_s: Seconds | None = None
+    resolution_s: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> SupportTicket:
+        # A step of a ticket's life, or a link to an issue, means nothing without the ticket:
+        # refused (dead-lettered) rather than counted as a new anonymous ticket.
+        if self.ticket_id is None and (
+            self.status not in (None, "opened") or self.linked_issue is not None
+        ):
+            raise ValueError(
+                "ticket_id: required with a status other than 'opened' or with a linked_issue"
+            )
+        return self
+
+    @property
+    def is_new(self) -> bool:
+        """A new ticket (the ticket rate counts these), not a later step of one."""
+        return self.status is None or self.status == "opened"
+
+
+class IssueLinked(EventBase):
+    """A ticket linked to an engineering issue after it was opened (the help desk's link to
+    the issue tracker). On the usage topic with the tickets, so it is applied after the
+    ticket it links, in the order the help desk sent them."""
+
+    type: Literal["issue_linked"] = "issue_linked"
+    ticket_id: Id
+    linked_issue: Id
+
+
+class IssueResolved(EventBase):
+    """The engineering issue is fixed: every open ticket of this account linked to it is no
+    longer a bug exposure. Sent per affected account (the record key is the account)."""
+
+    type: Literal["issue_resolved"] = "issue_resolved"
+    linked_issue: Id
 
 
 class NpsResponse(EventBase):
@@ -112,9 +178,29 @@ class NpsResponse(EventBase):
 
 
 class InvoicePaid(EventBase):
+    """A paid invoice. ``usage_billed`` marks an invoice whose amount is what the customer
+    consumed (metered, usage-based billing): such an invoice is a purchase, judged with the
+    orders by the purchase signals; a subscription's flat invoice is not."""
+
     type: Literal["invoice_paid"] = "invoice_paid"
     invoice_id: Id | None = None
     amount: Money | None = None
+    usage_billed: bool | None = None
+
+
+class OrderPlaced(EventBase):
+    """A purchase of a transactional customer (an order in a shop, a top-up, a booking).
+
+    Accounts need no subscription to place orders. On the billing topic, with the invoices,
+    because both come from the commerce or billing system and the purchase signals read them
+    as one history.
+    """
+
+    type: Literal["order_placed"] = "order_placed"
+    order_id: Id
+    amount: Money
+    currency: Currency
+    items: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
 class PaymentFailed(EventBase):
@@ -184,6 +270,8 @@ USAGE_EVENTS: tuple[type[EventBase], ...] = (
     UserDeactivated,
     SupportTicket,
     NpsResponse,
+    IssueLinked,
+    IssueResolved,
 )
 BILLING_EVENTS: tuple[type[EventBase], ...] = (
     InvoicePaid,
@@ -194,6 +282,7 @@ BILLING_EVENTS: tuple[type[EventBase], ...] = (
     SubscriptionStarted,
     SubscriptionRenewed,
     SubscriptionCancelled,
+    OrderPlaced,
 )
 KnownEvent = Annotated[
     Login
@@ -210,7 +299,10 @@ KnownEvent = Annotated[
     | SeatsChanged
     | SubscriptionStarted
     | SubscriptionRenewed
-    | SubscriptionCancelled,
+    | SubscriptionCancelled
+    | IssueLinked
+    | IssueResolved
+    | OrderPlaced,
     Field(discriminator="type"),
 ]
 Event = KnownEvent | UnknownEvent
@@ -277,8 +369,12 @@ def _describe(exc: ValidationError, *, tagged: bool) -> str:
             parts.append("type: missing")
             continue
         path = err["loc"][1:] if tagged else err["loc"]
-        loc = ".".join(str(p) for p in path) or "event"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = ".".join(str(p) for p in path)
+        if not loc and kind == "value_error":
+            # A rule across fields names its field itself ("ticket_id: required with ...").
+            parts.append(err["msg"].removeprefix("Value error, "))
+            continue
+        parts.append(f"{loc or 'event'}: {err['msg']}")
     more = len(errors) - _MAX_REASONS
     if more > 0:
         parts.append(f"and {more} more")

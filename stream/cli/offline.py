@@ -102,9 +102,12 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--scenario",
         choices=SCENARIOS,
+        metavar="SCENARIO",
         default="decline",
         help="how churn arises: decline (usage fades first), level (renewals decided by how "
-        "much key features are used, no decline), random (unrelated to behaviour), mixed",
+        "much key features are used, no decline), random (unrelated to behaviour), mixed; "
+        "quality (bugs, ticket surges, slow support) and transactional (buyers without a "
+        "subscription) for the quality and purchase signals",
     )
     s.add_argument(
         "--monthly-churn",

@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 from schemas import events as ev
 from stream.core import ring
+from stream.core.purchase_log import PurchaseLog
 from stream.core.ring import RING_DAYS
 from stream.core.state import FACT_HISTORY, AccountState
+from stream.core.ticket_log import TicketLog, push_hot_day
 from stream.core.timeutil import to_ms
 
 IGNORED = 0
@@ -72,9 +74,54 @@ def _deactivated(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> 
     return APPLIED
 
 
-def _ticket(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
-    ring.add(acct.tickets, day)
+def _ticket_log(acct: AccountState) -> TicketLog:
+    log = acct.ticket_log
+    if log is None:
+        log = acct.ticket_log = TicketLog()
+    return log
+
+
+def _ticket(acct: AccountState, event: ev.SupportTicket, ms: int, day: int) -> int:
+    """A new ticket is counted (and its urgency kept); a step of its life moves its bug link
+    and records how long it took to solve. Version 2 tickets carry none of that detail and
+    only count, as before."""
+    if event.is_new:
+        ring.add(acct.tickets, day)
+        if event.priority in ("high", "urgent"):
+            acct.hot_days = push_hot_day(acct.hot_days, day)
+    ticket, status = event.ticket_id, event.status
+    if ticket is None:
+        return APPLIED
+    if status == "solved":
+        if acct.ticket_log is not None:
+            acct.ticket_log.close_ticket(ticket)
+        if event.resolution_s is not None:
+            _ticket_log(acct).add_solved(ms, event.resolution_s, ticket)
+    elif event.linked_issue is not None:
+        _ticket_log(acct).link(ticket, event.linked_issue, ms)
     return APPLIED
+
+
+def _issue_linked(acct: AccountState, event: ev.IssueLinked, ms: int, day: int) -> int:
+    return APPLIED if _ticket_log(acct).link(event.ticket_id, event.linked_issue, ms) else IGNORED
+
+
+def _issue_resolved(acct: AccountState, event: ev.IssueResolved, ms: int, day: int) -> int:
+    log = acct.ticket_log
+    if log is None or not log.fix_issue(event.linked_issue, ms):
+        return IGNORED  # no open ticket of this account waited on it
+    return APPLIED
+
+
+def _purchase(acct: AccountState, ms: int, amount: float, currency: str | None, pid: str) -> int:
+    log = acct.purchases
+    if log is None:
+        log = acct.purchases = PurchaseLog()
+    return APPLIED if log.add(ms, amount, currency, pid) else IGNORED
+
+
+def _order(acct: AccountState, event: ev.OrderPlaced, ms: int, day: int) -> int:
+    return _purchase(acct, ms, event.amount, event.currency, event.order_id)
 
 
 def _nps(acct: AccountState, event: ev.NpsResponse, ms: int, day: int) -> int:
@@ -86,9 +133,12 @@ def _nps(acct: AccountState, event: ev.NpsResponse, ms: int, day: int) -> int:
     return APPLIED
 
 
-def _paid(acct: AccountState, event: ev.EventBase, ms: int, day: int) -> int:
+def _paid(acct: AccountState, event: ev.InvoicePaid, ms: int, day: int) -> int:
     if ms > acct.last_paid_ms:
         acct.last_paid_ms = ms
+    if event.usage_billed and event.amount is not None:
+        # What a usage-billed customer consumed is a purchase, like an order.
+        _purchase(acct, ms, event.amount, None, event.invoice_id or "")
     return APPLIED
 
 
@@ -159,6 +209,9 @@ HANDLERS: dict[str, Handler] = {
     "user_activated": _activated,
     "user_deactivated": _deactivated,
     "support_ticket": _ticket,
+    "issue_linked": _issue_linked,
+    "issue_resolved": _issue_resolved,
+    "order_placed": _order,
     "nps_response": _nps,
     "invoice_paid": _paid,
     "payment_failed": _failed,

@@ -39,7 +39,7 @@ from stream.core.partitioning import partition_for
 from stream.core.policy import Policy, Stage
 from stream.core.ring import RING_DAYS
 from stream.core.signals import registry
-from stream.core.signals.base import CLEAR, Ctx, Detector, Finding
+from stream.core.signals.base import CLEAR, FIRING, Ctx, Detector, Finding
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS, to_ms
 
@@ -67,6 +67,7 @@ class PartitionEngine:
         self.policy = policy
         self._signals = signals
         self._woken_by = signals.woken_by
+        self._excluded_by = signals.excluded_by
         self.accounts: MutableMapping[str, AccountState] = accounts if accounts is not None else {}
         self.clock_ms = clock_ms
         self._lateness = policy.lateness_ms
@@ -274,10 +275,19 @@ class PartitionEngine:
     ) -> list[AlertEvent]:
         """Run ``detectors`` (name, detector pairs in registry order) and step their episodes."""
         transitions = []
+        excluded_by = self._excluded_by
         for signal, detect in detectors:
             finding = detect(acct, ctx, signal)
             if finding is None:
                 continue
+            if (
+                finding.status == FIRING
+                and signal in excluded_by
+                and not acct.is_open(signal)
+                and any(acct.is_open(other) for other in excluded_by[signal])
+            ):
+                self._stats["held_by_exclusion"] += 1
+                continue  # an excluding signal is open (SignalSpec.excludes)
             outcome = episodes.step(acct, finding, ctx.at_ms, ctx)
             if outcome is None:
                 continue

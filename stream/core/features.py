@@ -15,6 +15,7 @@ ten-day-old account is judged by its ten days, not diluted by eighteen it never 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from stream.core import feature_counts, ring
@@ -55,6 +56,21 @@ BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("nps_score", "latest NPS answer"),
 )
 """(name, plain words) of the metrics every account has, in vector order."""
+
+QUALITY_PURCHASE_FEATURES: tuple[tuple[str, str], ...] = (
+    ("urgent_tickets_28d", "high or urgent tickets in 28 days"),
+    ("open_bug_tickets", "open tickets linked to engineering issues"),
+    ("oldest_bug_days", "days the oldest bug-linked ticket has been open"),
+    ("median_resolution_hours", "median hours to solve a ticket (last 60 days)"),
+    ("purchases_28d", "purchases in 28 days"),
+    ("purchase_gap_ratio", "days since the last purchase over the usual gap"),
+    ("purchase_value_trend", "average purchase, last 4 against the ones before (log ratio)"),
+)
+"""The product-quality and purchase metrics (issue 16), after the original ones so that a
+model learned before them still lines up (see ``RiskModel``, which reads such a model with
+zero weight on these)."""
+BASE_FEATURES = BASE_FEATURES + QUALITY_PURCHASE_FEATURES
+LEGACY_BASE_COUNT = len(BASE_FEATURES) - len(QUALITY_PURCHASE_FEATURES)
 
 WINDOW = 28
 RECENT = 14
@@ -195,10 +211,42 @@ def feature_vector(acct: AccountState, day: int, at_ms: int, slots: int = 0) -> 
         1.0 if acct.nps_score >= 0 else 0.0,
         float(acct.nps_score) if acct.nps_score >= 0 else 7.5,
     ]
+    vector.extend(quality_purchase_metrics(acct, day, at_ms))
     if slots:
         rates = tracked_feature_rates(acct, day)
         vector.extend(rates if len(rates) == 2 * slots else [0.0] * (2 * slots))
     return vector
+
+
+def quality_purchase_metrics(acct: AccountState, day: int, at_ms: int) -> list[float]:
+    """The values of :data:`QUALITY_PURCHASE_FEATURES`: what the quality and purchase signals
+    judge, as numbers the model can weigh (zeros for accounts without that history)."""
+    first = max(acct.first_day, day - WINDOW + 1)
+    urgent = sum(1 for d in acct.hot_days if first <= d <= day)
+    bugs = oldest = resolution = 0.0
+    log = acct.ticket_log
+    if log is not None:
+        bugs = float(len(log.bugs))
+        if log.bugs:
+            oldest = max(0.0, (at_ms - min(since for _, _, since in log.bugs)) / DAY_MS)
+        recent = sorted(s for ms, s, _ in log.solved if ms > at_ms - 60 * DAY_MS)
+        if recent:
+            resolution = recent[len(recent) // 2] / 3600
+    purchases = gap_ratio = value_trend = 0.0
+    orders = acct.purchases
+    if orders is not None and len(orders.times):
+        times = orders.times
+        purchases = float(sum(1 for ms in times if ms > at_ms - WINDOW * DAY_MS))
+        if len(times) >= 3:
+            gaps = sorted(b - a for a, b in pairwise(times))
+            usual = gaps[len(gaps) // 2] or DAY_MS
+            gap_ratio = max(0.0, (at_ms - times[-1]) / usual)
+        values = [c for c in orders.cents if c >= 0]
+        if len(values) >= 6:
+            recent_mean = sum(values[-4:]) / 4
+            base_mean = sum(values[:-4]) / (len(values) - 4)
+            value_trend = math.log((recent_mean + 100) / (base_mean + 100))
+    return [float(urgent), bugs, oldest, resolution, purchases, gap_ratio, value_trend]
 
 
 def tracked_feature_rates(acct: AccountState, day: int) -> list[float]:

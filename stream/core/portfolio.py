@@ -9,7 +9,11 @@
   never paid (within 30 days);
 * **why**: every cancellation (joiners' too) counted by the reason group its
   ``reason`` classifies into (:mod:`stream.core.churn_reasons`), and as managed, unmanaged or
-  of unknown reason.
+  of unknown reason;
+* **purchase revenue**: what transactional and usage-billed customers spent in the
+  month (orders, and invoices marked ``usage_billed``), the accounts that bought, and the
+  revenue per purchasing account. Added to a month's row only when the log has purchases, so
+  the subscription figures, and the rows of a log without purchases, are what they were.
 
 Every update uses absolute values (an account's start month and MRR), so an event seen twice
 changes nothing. The same rules run in backtests (:class:`Portfolio`) and in Redis for the API
@@ -72,11 +76,27 @@ def reason_counters(reason: str | None, reasons: ChurnReasons) -> tuple[str, str
     return REASON_PREFIX + found.group, kind
 
 
+PURCHASE_FIELDS = ("purchase_revenue", "purchasing_accounts", "revenue_per_purchasing_account")
+
+
 @dataclass
 class Portfolio:
     accounts: dict[str, _Account] = field(default_factory=dict)
     months: dict[str, dict[str, float]] = field(default_factory=dict)
     reasons: ChurnReasons = field(default_factory=ChurnReasons)
+    purchases: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Month -> account -> what it spent (orders and usage-billed invoices)."""
+    purchase_ids: set[tuple[str, str]] = field(default_factory=set)
+    """(account, order or invoice id) already counted: a redelivered purchase counts once."""
+
+    def _purchase(self, account: str, month: str, pid: str | None, amount: float) -> None:
+        if pid:
+            if (account, pid) in self.purchase_ids:
+                return
+            self.purchase_ids.add((account, pid))
+        self.months.setdefault(month, dict.fromkeys(COUNTERS, 0.0))  # a month with only buyers
+        spent = self.purchases.setdefault(month, {})
+        spent[account] = round(spent.get(account, 0.0) + amount, 2)
 
     def _add(self, month: str, name: str, amount: float) -> None:
         totals = self.months.setdefault(month, dict.fromkeys(COUNTERS, 0.0))
@@ -87,6 +107,13 @@ class Portfolio:
         ms = to_ms(event.ts)
         month = month_of(ms)
         acct = self.accounts.get(event.account_id)
+        if kind == "order_placed" or (
+            kind == "invoice_paid" and event.usage_billed and event.amount is not None  # type: ignore[attr-defined]
+        ):
+            pid = event.order_id if kind == "order_placed" else event.invoice_id  # type: ignore[attr-defined]
+            self._purchase(event.account_id, month, pid, float(event.amount))  # type: ignore[attr-defined]
+            if kind == "order_placed":
+                return
         if kind in ("subscription_started", "subscription_renewed"):
             mrr = float(event.mrr)  # type: ignore[attr-defined]
             if acct is None:
@@ -126,7 +153,22 @@ class Portfolio:
         acct.mrr = mrr
 
     def report(self, first: str | None = None, last: str | None = None) -> list[dict]:
-        return monthly(self.months, first, last)
+        rows = monthly(self.months, first, last)
+        if self.purchases:
+            for row in rows:
+                row.update(purchase_figures(self.purchases.get(row["month"], {})))
+        return rows
+
+
+def purchase_figures(spent: dict[str, float]) -> dict:
+    """A month's purchase revenue, the accounts that bought, and revenue per such account."""
+    revenue = round(sum(spent.values()), 2)
+    buyers = len(spent)
+    return {
+        "purchase_revenue": revenue,
+        "purchasing_accounts": buyers,
+        "revenue_per_purchasing_account": round(revenue / buyers, 2) if buyers else None,
+    }
 
 
 def monthly(months: dict[str, dict[str, float]], first: str | None = None,

@@ -14,7 +14,9 @@ from array import array
 from typing import NamedTuple
 
 from stream.core import ring
+from stream.core.purchase_log import PurchaseLog
 from stream.core.signals import registry
+from stream.core.ticket_log import NO_HOT_DAYS, TicketLog
 from stream.core.timeutil import DAY_MS
 
 _NO_EPISODES: dict[str, Episode] = {}  # shared and never written: most accounts never alert
@@ -87,6 +89,7 @@ class AccountState:
         "features",
         "first_day",
         "head_day",
+        "hot_days",
         "last_paid_ms",
         "last_usage_ms",
         "logins",
@@ -99,11 +102,13 @@ class AccountState:
         "overdue",
         "owner",
         "plan",
+        "purchases",
         "recent_ids",
         "recent_pos",
         "risk",
         "seats",
         "segment",
+        "ticket_log",
         "tickets",
         "users",
     )
@@ -132,6 +137,9 @@ class AccountState:
         self.feature_weeks = _NO_FEATURE_WEEKS  # per tracked feature, when the policy tracks any
         self.feature_week = 0  # the newest week in feature_weeks
         self.tickets = ring.new_counters("B")
+        self.hot_days = NO_HOT_DAYS  # days of recent high/urgent tickets, when there are any
+        self.ticket_log: TicketLog | None = None  # bug links and resolutions, when sent
+        self.purchases: PurchaseLog | None = None  # orders and usage-billed invoices
         self.users = ring.new_user_ring()
         self.recent_ids = bytearray(8 * DEDUP_HORIZON)
         self.recent_pos = 0

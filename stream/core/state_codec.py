@@ -1,9 +1,13 @@
 """Account state to bytes and back: the value format of the changelog-backed table.
 
-Layout (version 4)::
+Layout (version 5)::
 
     b"CW" | version (1 byte) | scalar length (4 bytes, big-endian) | scalars (orjson) | rings
 
+Version 5 added the product-quality and purchase signals: three scalars after the episodes
+(the days of recent high/urgent tickets, the ticket log of bug links and resolutions, the
+purchase log; the last two ``null`` for accounts without them) and five risk bytes. Values of
+versions 2 to 4 decode with those empty and their eleven risk bytes in place.
 Version 4 added the account's name and owner (two scalars after the others); older values
 decode with both unknown. Version 3 added an episode's stored reason (with one alert episode
 per account, what each open signal last published): a fifth element of the episode's list,
@@ -26,12 +30,14 @@ from array import array
 import orjson
 
 from stream.core import ring
+from stream.core.purchase_log import PurchaseLog
 from stream.core.state import DEDUP_HORIZON, AccountState, Episode, StoredReason
+from stream.core.ticket_log import TicketLog
 
 MAGIC = b"CW"
-VERSION = 4
-_READABLE = (1, 2, 3, 4)
-_V1_SIGNALS = 10  # risk bytes in a version 1 value
+VERSION = 5
+_READABLE = (1, 2, 3, 4, 5)
+_OLD_SIGNALS = {1: 10, 2: 11, 3: 11, 4: 11}  # risk bytes in a value of an older version
 _HEADER = len(MAGIC) + 1 + 4
 
 _SCALARS = (
@@ -62,7 +68,13 @@ _SCALARS = (
     "name",
     "owner",
 )
-_SCALARS_BY_VERSION = {1: _SCALARS[:-3], 2: _SCALARS[:-2], 3: _SCALARS[:-2], 4: _SCALARS}
+_SCALARS_BY_VERSION = {
+    1: _SCALARS[:-3],
+    2: _SCALARS[:-2],
+    3: _SCALARS[:-2],
+    4: _SCALARS,
+    5: _SCALARS,
+}
 _COUNTERS = ("logins", "minutes", "features", "tickets")
 _BLOBS = (*_COUNTERS, "users", "recent_ids", "risk")
 
@@ -77,6 +89,9 @@ def encode_state(acct: AccountState) -> bytes:
     scalars.append([list(o) for o in acct.overdue])
     scalars.append(acct.feature_weeks.tolist())
     scalars.append({signal: _episode(ep) for signal, ep in acct.episodes.items()})
+    scalars.append(acct.hot_days.tolist())
+    scalars.append(acct.ticket_log.to_list() if acct.ticket_log is not None else None)
+    scalars.append(acct.purchases.to_list() if acct.purchases is not None else None)
     head = orjson.dumps(scalars)
     parts = [MAGIC, bytes([VERSION]), len(head).to_bytes(4, "big"), head]
     for name in _BLOBS:
@@ -115,6 +130,14 @@ def decode_state(data: bytes) -> AccountState:
     for name, value in zip(fields, scalars, strict=False):
         setattr(acct, name, value)
     rest = scalars[len(fields) :]
+    if version >= 5:
+        *rest, hot, tickets, purchases = rest
+        if hot:
+            acct.hot_days = array("H", hot)
+        if tickets is not None:
+            acct.ticket_log = TicketLog.from_list(tickets)
+        if purchases is not None:
+            acct.purchases = PurchaseLog.from_list(purchases)
     if version >= 2:
         failures, overdue, weeks, episodes = rest
         if weeks:
@@ -135,8 +158,8 @@ def decode_state(data: bytes) -> AccountState:
     for name in _BLOBS:
         blob = getattr(acct, name)
         width = len(blob.tobytes()) if isinstance(blob, array) else len(blob)
-        if name == "risk" and version == 1:
-            width = _V1_SIGNALS
+        if name == "risk" and version in _OLD_SIGNALS:
+            width = _OLD_SIGNALS[version]
         chunk = data[at : at + width]
         if len(chunk) != width:
             raise StateFormatError("account state is truncated")

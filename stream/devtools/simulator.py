@@ -16,6 +16,10 @@ One churn mechanism is too easy to overfit, so ``SimConfig.scenario`` picks how 
   often leave at their first renewal, so a detector must judge them within weeks.
 * ``random``: churn unrelated to behaviour, the floor no detector can beat.
 * ``mixed``: each account gets one of the three mechanisms.
+* ``quality`` and ``transactional``: the stories of the product-quality and purchase signals
+  (ticket surges, bugs left unfixed, slow support; buyers without a subscription whose
+  orders fade), in :mod:`stream.devtools.sim_stories`. Separate scenarios, so the logs of the
+  others do not change.
 
 The defaults (``scenario="decline"``, ``monthly_churn=None``) reproduce the original log byte for
 byte, since golden tests and benchmarks are pinned to it.
@@ -36,6 +40,7 @@ from functools import cache
 
 from stream.core.timeutil import DAY_MS, day_date, to_ms
 from stream.devtools.names import company_name, owner_for
+from stream.devtools.sim_stories import BuyerStory, QualityStory
 
 ESTABLISHED_MIX: dict[str, float] = {
     "healthy": 0.58,
@@ -55,7 +60,7 @@ NEW_MIX: dict[str, float] = {
 DECLINING = frozenset({"gradual_decliner", "sudden_stop"})
 """Churners of the clearly-declining kind: usage visibly falls before they cancel."""
 
-SCENARIOS = ("decline", "level", "random", "mixed")
+SCENARIOS = ("decline", "level", "random", "mixed", "quality", "transactional")
 MECHANISMS = ("decline", "level", "random")
 DEFAULT_MONTHLY_CHURN = 0.03
 """The rate ``level``, ``random`` and ``mixed`` use when ``monthly_churn`` is not given."""
@@ -237,6 +242,8 @@ class _Account:
     downgrade_day: int | None = None
     cancel_at_renewal: bool = False  # cancels as the renewal falls due, before using it
     cancel_reason: str | None = None
+    story: QualityStory | BuyerStory | None = None
+    """The ``quality`` and ``transactional`` scenarios' story; None in every other scenario."""
 
 
 def _pick(rng: random.Random, mix: dict[str, float]) -> str:
@@ -717,7 +724,12 @@ def _scripted_accounts(cfg: SimConfig, master: random.Random) -> list[_Account]:
         rng = random.Random(master.getrandbits(64))
         mechanism = cfg.scenario if cfg.scenario != "mixed" else _pick(rng, _MIXED_MECHANISMS)
         a = _scripted_account(i, cfg, rng, mechanism)
-        if mechanism == "decline":
+        if mechanism == "quality":
+            _holiday(a, cfg.days)
+            a.story = QualityStory(a, cfg, i)
+        elif mechanism == "transactional":
+            a.story = BuyerStory(a, cfg, i)
+        elif mechanism == "decline":
             _decline_story(a, cfg)
         elif mechanism == "random":
             _random_story(a, cfg)
@@ -803,7 +815,8 @@ def _other_day(a: _Account, w: _Writer, day: int, day_ms: int) -> None:
     rng = a.rng
     noon = day_ms + 12 * 3_600_000
     if (
-        (a.silent_support_from is None or day < a.silent_support_from)
+        a.story is None  # a story files its own tickets, with their whole life
+        and (a.silent_support_from is None or day < a.silent_support_from)
         and (a.stop_day is None or day < a.stop_day)
         and rng.random() < a.ticket_rate * max(0.2, _multiplier(a, day))
     ):
@@ -983,13 +996,17 @@ def generate(cfg: SimConfig, labels: list[Label] | None = None) -> Iterator[dict
             if day < a.joined_day or a.label.outcome == "churned":
                 a.events.pop(day, None)
                 continue
-            if a.cancel_at_renewal and a.cancel_day == day:
+            if a.story is not None and a.story.only:
+                a.story.day(a, w, day, day_ms)  # a buyer: orders, no subscription
+            elif a.cancel_at_renewal and a.cancel_day == day:
                 # The subscription ends as it falls due: no renewal and no use that day.
                 _cancel(a, w, day, day_ms + 2 * 3_600_000)
             else:
                 _billing_day(a, w, day, day_ms, cfg)
                 _usage_day(a, w, day, day_ms, weekday_factor)
                 _other_day(a, w, day, day_ms)
+                if a.story is not None:
+                    a.story.day(a, w, day, day_ms)
                 if a.cancel_day == day:
                     _cancel(a, w, day, day_ms + 15 * 3_600_000)
             for ms, event in a.events.pop(day, ()):

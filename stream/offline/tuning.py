@@ -266,10 +266,12 @@ class CalibrationError(ValueError):
 def _judged_signals(run: LogRun, scoring: Scoring, split: Split) -> dict[str, dict]:
     """Each signal's figures against the churn it predicts.
 
-    Billing signals foretell involuntary churn (the card failed, the invoice went unpaid): an
+    Payment signals foretell involuntary churn (the card failed, the invoice went unpaid): an
     account that left for other reasons is not their miss, and a whole-churn precision would
-    switch off the one signal that catches involuntary churners. So they are scored against
-    involuntary cancellations only; every other signal against all churn.
+    switch off the one signal that catches involuntary churners. So they
+    (``registry.INVOLUNTARY_SIGNALS``) are scored against involuntary cancellations only;
+    every other signal, the purchase signals of the billing dimension included, against all
+    churn.
     """
     start, end = run.span_ms
     outcomes = run.outcomes.accounts
@@ -280,8 +282,7 @@ def _judged_signals(run: LogRun, scoring: Scoring, split: Split) -> dict[str, di
     }
     billing = score(run.marks, involuntary, start, end, scoring, split)["signals"]
     return {
-        signal: billing[signal] if registry.DEFAULT.dimension_of.get(signal) == "billing"
-        else numbers
+        signal: billing[signal] if signal in registry.INVOLUNTARY_SIGNALS else numbers
         for signal, numbers in overall.items()
     }  # fmt: skip
 

@@ -32,6 +32,9 @@ EXTRA = {
     "seats_changed": {"previous_seats": 10, "new_seats": 8},
     "subscription_started": {"plan": "pro", "mrr": 300, "seats": 10},
     "subscription_renewed": {"plan": "pro", "mrr": 300, "started_at": "2025-01-01T00:00:00Z"},
+    "issue_linked": {"ticket_id": "T-1", "linked_issue": "ENG-1"},
+    "issue_resolved": {"linked_issue": "ENG-1"},
+    "order_placed": {"order_id": "O-1", "amount": 12.5, "currency": "EUR", "items": 2},
 }
 
 
@@ -48,9 +51,9 @@ def test_every_event_type_round_trips(kind):
 
 def test_newer_producers_fields_are_ignored_and_unknown_types_accepted():
     event = decode_event(
-        dumps({**BASE, "type": "login", "browser": "firefox", "schema_version": 3})
+        dumps({**BASE, "type": "login", "browser": "firefox", "schema_version": 4})
     )
-    assert event.type == "login" and event.schema_version == 3
+    assert event.type == "login" and event.schema_version == 4
     unknown = decode_event(dumps({**BASE, "type": "screen_viewed", "screen": "home"}))
     assert isinstance(unknown, UnknownEvent) and topic_of(unknown) is None
 

@@ -7,6 +7,7 @@ import pytest
 from schemas.codec import dump_model
 from stream.core.engine import PartitionEngine
 from stream.core.state_codec import StateFormatError, decode_state, encode_state
+from stream.core.timeutil import to_ms
 from tests.helpers import Harness, at, event, model
 
 
@@ -121,11 +122,45 @@ def test_feature_counts_round_trip_and_version_1_values_still_decode():
     scalars = orjson.loads(v2[7 : 7 + size])
     from stream.core.state_codec import _SCALARS
 
+    del scalars[-3:]  # the urgent days, ticket log and purchase log of version 5
     for name in ("owner", "name", "feature_week"):  # added by versions 4, 4 and 2
         del scalars[_SCALARS.index(name)]
     del scalars[-2]  # the feature counts list
     head = orjson.dumps(scalars)
-    v1 = b"CW\x01" + len(head).to_bytes(4, "big") + head + v2[7 + size : -1]
+    v1 = b"CW\x01" + len(head).to_bytes(4, "big") + head + v2[7 + size : -(len(plain.risk) - 10)]
     old = decode_state(v1)
     assert old.account_id == "acct-v1" and old.feature_weeks == array("H")
     assert len(old.risk) == len(plain.risk) and old.risk[-1] == 0
+
+
+def test_ticket_and_purchase_logs_round_trip_and_version_4_values_still_decode():
+    import orjson
+
+    from stream.core.state_codec import _SCALARS
+
+    h = Harness()
+    h.subscribe(day=0)
+    h.send("support_ticket", ts=at(1), ticket_id="T-1", category="bug", linked_issue="ENG-1",
+           priority="urgent")  # fmt: skip
+    h.send("support_ticket", ts=at(2), ticket_id="T-2", status="solved", resolution_s=7200.0)
+    h.send("issue_resolved", ts=at(3), linked_issue="ENG-2")
+    h.send("order_placed", ts=at(4), order_id="O-1", amount=12.34, currency="EUR")
+    h.send("order_placed", ts=at(5), order_id="O-2", amount=9.0, currency="USD")
+    acct = h.engine.accounts["acct-1"]
+    data = encode_state(acct)
+    copy = decode_state(data)
+    assert encode_state(copy) == data
+    assert copy.ticket_log == acct.ticket_log
+    assert copy.ticket_log.bugs == [("T-1", "ENG-1", to_ms(at(1)))]
+    assert copy.purchases.cents.tolist() == [1234, -1] and copy.purchases.last_id == "O-2"
+    assert copy.hot_days == acct.hot_days and len(acct.hot_days) == 1
+    # The same account as version 4 wrote it: no logs, eleven risk bytes.
+    size = int.from_bytes(data[3:7], "big")
+    scalars = orjson.loads(data[7 : 7 + size])
+    assert len(scalars) == len(_SCALARS) + 7
+    head = orjson.dumps(scalars[:-3])
+    rings = data[7 + size : -(len(acct.risk) - 11)]
+    old = decode_state(b"CW\x04" + len(head).to_bytes(4, "big") + head + rings)
+    assert old.ticket_log is None and old.purchases is None and not old.hot_days
+    assert old.risk[:11] == acct.risk[:11] and len(old.risk) == len(acct.risk)
+    assert old.tickets == acct.tickets and old.account_id == "acct-1"

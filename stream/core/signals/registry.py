@@ -1,8 +1,9 @@
 """Every signal, declared once: name, dimension, policy class, detector, and what wakes it.
 
 A signal lives in its family module (:mod:`~stream.core.signals.usage`, ``adoption``,
-``billing``, ``voice``: the detector and its policy class side by side) plus one
-:class:`SignalSpec` line in :data:`SIGNAL_SPECS`. Everything else is derived from this table:
+``billing``, ``voice``, ``quality``, ``purchases``: the detector and its policy class side by
+side) plus one :class:`SignalSpec` line in :data:`SIGNAL_SPECS`. Everything else is derived
+from this table:
 
 * the evaluation order: alerts from one evaluation are emitted in table order, in the live
   worker and in replay alike (part of the output contract);
@@ -37,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from schemas.alerts import ACCOUNT_AT_RISK
-from stream.core.signals import adoption, billing, risk, usage, voice
+from stream.core.signals import adoption, billing, purchases, quality, risk, usage, voice
 from stream.core.signals.base import Detector, SignalPolicy
 
 
@@ -52,12 +53,25 @@ class SignalSpec:
     woken_by: tuple[str, ...] = ()
     """Event types that judge this signal on the event itself (billing, surveys), besides the
     day close that judges every signal."""
+    excludes: tuple[str, ...] = ()
+    """Signals never open together with this one: while any of them is open, this one does not
+    open (and the other way round; the registry makes the relation symmetric). The engine
+    enforces it, so each detector keeps judging only its own measure."""
 
 
 class Registry:
     """An ordered set of signals and the lookups the engine, state and alerts need from it."""
 
-    __slots__ = ("detectors", "dimension_of", "index", "names", "on_day_close", "specs", "woken_by")
+    __slots__ = (
+        "detectors",
+        "dimension_of",
+        "excluded_by",
+        "index",
+        "names",
+        "on_day_close",
+        "specs",
+        "woken_by",
+    )
 
     def __init__(self, specs: tuple[SignalSpec, ...]) -> None:
         names = tuple(spec.name for spec in specs)
@@ -78,6 +92,14 @@ class Registry:
                 woken.setdefault(event_type, []).append((spec.name, spec.detect))
         self.woken_by = {event_type: tuple(found) for event_type, found in woken.items()}
         """Event type -> the (name, detector) pairs it judges at once, in evaluation order."""
+        excluded: dict[str, set[str]] = {}
+        for spec in specs:
+            for other in spec.excludes:
+                if other in self.index:
+                    excluded.setdefault(spec.name, set()).add(other)
+                    excluded.setdefault(other, set()).add(spec.name)
+        self.excluded_by = {name: tuple(sorted(found)) for name, found in excluded.items()}
+        """Signal -> the signals whose open episode keeps it from opening (symmetric)."""
 
     def with_signals(self, *specs: SignalSpec) -> Registry:
         """This registry plus ``specs``, evaluated (and stored) after the existing signals."""
@@ -117,7 +139,33 @@ SIGNAL_SPECS: tuple[SignalSpec, ...] = (
         woken_by=("nps_response",),
     ),
     SignalSpec("churn_risk", "usage", risk.ChurnRiskPolicy, risk.churn_risk),
+    # Issue 16: the remaining early signals, after the original eleven (risk byte layout).
+    SignalSpec(
+        "support_surge", "support", quality.SupportSurgePolicy, quality.support_surge,
+        excludes=("support_silence",),
+    ),
+    SignalSpec(
+        "bug_exposure", "support", quality.BugExposurePolicy, quality.bug_exposure,
+        woken_by=("support_ticket", "issue_linked", "issue_resolved"),
+    ),
+    SignalSpec(
+        "slow_support", "support", quality.SlowSupportPolicy, quality.slow_support,
+        woken_by=("support_ticket",),
+    ),
+    SignalSpec(
+        "purchase_cadence", "billing", purchases.PurchaseCadencePolicy, purchases.purchase_cadence,
+        woken_by=("order_placed", "invoice_paid"),
+    ),
+    SignalSpec(
+        "order_value_decline", "billing", purchases.OrderValueDeclinePolicy,
+        purchases.order_value_decline, woken_by=("order_placed", "invoice_paid"),
+    ),
 )  # fmt: skip
+
+INVOLUNTARY_SIGNALS: frozenset[str] = frozenset({"payment_failed", "invoice_overdue", "downgrade"})
+"""The billing signals that foretell involuntary churn (the card failed, the invoice went
+unpaid), which calibration scores against involuntary cancellations only. The purchase
+signals share their dimension but foretell customers who chose to buy elsewhere: all churn."""
 
 DEFAULT = Registry(SIGNAL_SPECS)
 """The signals churnwatch ships; the published alert schema lists exactly these."""

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stream.core.feature_counts import MAX_TRACKED, slots_for
-from stream.core.features import as_fact, describe, feature_names, feature_vector
+from stream.core.features import (
+    LEGACY_BASE_COUNT,
+    QUALITY_PURCHASE_FEATURES,
+    as_fact,
+    describe,
+    feature_names,
+    feature_vector,
+)
 from stream.core.signals.base import (
     CLEAR,
     FIRING,
@@ -73,6 +80,29 @@ class RiskModel(Weights):
     horizon_days: int = Field(default=60, ge=1, le=365)
     segments: dict[str, Weights] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: object) -> object:
+        """A model learned before the quality and purchase metrics existed is read with zero
+        weight on them: the same probabilities it gave then, instead of a refused policy."""
+        if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+            return data
+        tracked = tuple(data.get("tracked_features") or ())
+        current = feature_names(tracked)
+        at, added = LEGACY_BASE_COUNT, len(QUALITY_PURCHASE_FEATURES)
+        legacy = current[:at] + current[at + added :]
+        if data["features"] != legacy:
+            return data
+        data = {**data, "features": current}
+        data.update(_padded(data, at, added))
+        segments = data.get("segments")
+        if isinstance(segments, dict):
+            data["segments"] = {
+                name: {**w, **_padded(w, at, added)} if isinstance(w, dict) else w
+                for name, w in segments.items()
+            }
+        return data
+
     @model_validator(mode="after")
     def _aligned(self) -> RiskModel:
         expected = feature_names(tuple(self.tracked_features))
@@ -91,6 +121,19 @@ class RiskModel(Weights):
         """The weights that score ``segment``, and whom its deciles describe."""
         own = self.segments.get(segment)
         return (own, f"retained {segment} accounts") if own else (self, "retained accounts")
+
+
+def _padded(weights: dict, at: int, added: int) -> dict:
+    """``weights``' per-metric lists with ``added`` neutral entries inserted at ``at``."""
+    out = {}
+    for name, filler in (("coefficients", 0.0), ("means", 0.0), ("scales", 1.0)):
+        values = weights.get(name)
+        if isinstance(values, list):
+            out[name] = values[:at] + [filler] * added + values[at:]
+    deciles = weights.get("retained_deciles")
+    if isinstance(deciles, list) and deciles:
+        out["retained_deciles"] = deciles[:at] + [[0.0] * 9] * added + deciles[at:]
+    return out
 
 
 class ChurnRiskPolicy(SignalPolicy):
