@@ -10,9 +10,9 @@ the pipes and the processes together, so:
   job's traceback, and the other jobs are stopped;
 * a job that dies without a word (killed, out of memory) is a :class:`JobError` naming its exit
   status, not a hang;
-* Ctrl-C (or any exception in the parent) terminates every job before it propagates; the jobs
-  ignore SIGINT themselves, so the terminal's Ctrl-C does not print a traceback per job, and
-  each job also stops when it finds its parent gone.
+* Ctrl-C, SIGTERM (or any exception in the parent) terminates every job before it propagates;
+  the jobs ignore SIGINT themselves, so the terminal's Ctrl-C does not print a traceback per
+  job, and each job also stops when it finds its parent gone (killed with SIGKILL).
 
 Progress: each job stores the line it has reached in a shared array, which the parent reads
 while it waits.
@@ -92,6 +92,7 @@ def run_jobs(
     parent = os.getpid()
     procs, conns = [], []
     results: dict[int, Any] = {}
+    stopped = _stop_on_sigterm()
     try:
         for index, task in enumerate(tasks):
             receive, send = context.Pipe(duplex=False)
@@ -137,7 +138,22 @@ def run_jobs(
             proc.join()
         for conn in conns:
             conn.close()
+        if stopped is not None:
+            signal.signal(signal.SIGTERM, stopped)
     return [results[i] for i in range(len(tasks))]
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """While jobs run, SIGTERM (``kill``, a supervisor) stops them as Ctrl-C does, instead of
+    ending the parent alone; returns the handler to restore (None off the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _interrupted)
+    except ValueError:  # not the main thread: leave signals to whoever owns them
+        return None
 
 
 def _raise(index: int, jobs: int, proc: Any, status: str, error: Any, text: str) -> None:

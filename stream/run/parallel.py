@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ class ShareResult:
     rejects: Path
     health: Path | None
     collector: Collector | None = None
+    cpu_seconds: float = 0.0
+    """The job's own CPU time (for benchmarks: the longest job bounds the wall time)."""
 
 
 def run_share(task: ShareTask, progress: JobProgress | None = None) -> ShareResult:
@@ -142,13 +145,16 @@ def run_share(task: ShareTask, progress: JobProgress | None = None) -> ShareResu
                 writer.close()
     result.alerts = alerts.path if alerts is not None else None
     result.health = health.path if health is not None else None
+    result.cpu_seconds = time.process_time()
     return result
 
 
 def effective_jobs(jobs: int, partitions: int, log: str) -> int:
-    """How many jobs can work: no more than partitions, and one for stdin (which only one
-    process can read)."""
-    return 1 if log == "-" else max(1, min(jobs, partitions))
+    """How many jobs can work: no more than partitions, and one for stdin or a pipe (which
+    only one process can read)."""
+    if log == "-" or not Path(log).is_file():
+        return 1
+    return max(1, min(jobs, partitions))
 
 
 @dataclass

@@ -175,8 +175,8 @@ def replay(
         if raw is not None and not raw.strip():
             continue  # blank lines (a trailing newline, a separator) are not records
         routed = None
-        if route is not None:
-            routed = route(raw)  # type: ignore[arg-type]
+        if route is not None and raw is not None:
+            routed = route(raw)
             if routed is not None and routed not in owned:  # type: ignore[operator]
                 continue  # another job's line
         where.line, where.partition = number, -1

@@ -22,6 +22,7 @@ from stream.offline.backtest import Scoring, Split
 from stream.offline.tuning import LogSpec, backtest, calibrate
 from stream.run.jobs import JobError, run_jobs
 from stream.run.logio import LogError
+from stream.run.parallel import PolicySource, run_parallel
 from stream.run.routing import account_of, assign, route_line
 from tests.run import job_targets
 
@@ -183,3 +184,14 @@ def test_bad_jobs_is_a_one_line_usage_error(value):
     assert "--jobs" in err and ("must be at least 1" in err or "whole number" in err)
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+def test_progress_reaches_the_last_line_and_no_work_files_are_left(log, tmp_path):
+    seen: list[int] = []
+    run = run_parallel(str(log), PolicySource(None), 6, 2, lambda n, _: seen.append(n))
+    workdir = run.workdir
+    with run:
+        alerts: list[bytes] = []
+        assert run.write("alerts", alerts.append) == run.report.alerts > 0
+    assert seen[-1] == run.report.lines == len(log.read_bytes().splitlines())
+    assert not workdir.exists()
