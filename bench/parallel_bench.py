@@ -26,6 +26,7 @@ import hashlib
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def main() -> None:
             policies.add(_digest(policy))
         print(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items() if v),
               flush=True)  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
     median = {key: statistics.median(values) for key, values in times.items() if values}
     jobs_cpu = critical_path(log, args.partitions, args.jobs)
     result = {
