@@ -47,7 +47,7 @@ def truth_samples(log: Path, cfg: SimConfig, horizon: int) -> tuple[rl.Samples, 
         accounts.append(acct.account_id)
         days.append(ctx.day)
 
-    run = run_log(str(log), load_policy(None), str(log) + ".rejects", quiet=True, probe=probe)
+    run, _ = run_log(str(log), load_policy(None), str(log) + ".rejects", quiet=True, probe=probe)
     risks = level_renewal_risks(cfg)
     start_day = to_ms(cfg.start) // DAY_MS
     order = sorted(range(len(accounts)), key=lambda i: (accounts[i], days[i]))

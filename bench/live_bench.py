@@ -1,6 +1,6 @@
 """Live worker benchmarks on a real Apache Kafka broker.
 
-    python bench/live_bench.py [--rounds 3] [--skip-latency] [--skip-recovery]
+    python bench/live_bench.py [--rounds 3] [--latency-runs 5] [--skip-latency] [--skip-recovery]
 
 1. Throughput: a seeded log is produced once into a deployment's topics; rounds alternate the
    trivial Faust agent (bench/trivial_agent.py: decode and count) and the churnwatch worker,
@@ -10,7 +10,10 @@
    input (start-up excluded). Medians and ratios.
 2. Latency at a steady 2,000 events/s: input and alert topics stamp records with the broker's
    append time (LogAppendTime); each alert names its triggering record in a header, so latency
-   is the alert record's append time minus the triggering record's. p50 and p99.
+   is the alert record's append time minus the triggering record's. One run's tail is one
+   unlucky moment on a shared box away from another figure, so the feed runs
+   ``--latency-runs`` times (default 5), each on fresh topics with a fresh worker, and the
+   worst run (highest p99) is the figure quoted; every run's p50/p90/p99 is printed too.
 3. Recovery: 100,000 account states (clones of real ones from a replayed log) are written to
    the table's changelog; a worker starts and we time until every partition has its accounts
    back, next to the start-up time of a worker with an empty table in the same run.
@@ -91,8 +94,30 @@ def _append_time_topics(dep: Deployment, bootstrap: str) -> None:
     admin.close()
 
 
-def latency(bootstrap: str, work: Path, log: Path, rate: int, partitions: int) -> dict:
-    dep = Deployment(bootstrap, work, partitions=partitions, prefix="lat")
+def latency_runs(
+    bootstrap: str, work: Path, log: Path, rate: int, partitions: int, runs: int
+) -> dict:
+    """``runs`` latency runs; the worst (highest p99, then p90, then p50) is the result."""
+    each = []
+    for n in range(runs):
+        figures = latency(bootstrap, work, log, rate, partitions, prefix=f"lat{n}")
+        ms = figures["latency_ms"]
+        print(f"latency run {n + 1}/{runs}: p50 {ms['p50']} ms, p90 {ms['p90']} ms, "
+              f"p99 {ms['p99']} ms, max {ms['max']} ms", flush=True)  # fmt: skip
+        each.append(figures)
+    worst = max(each, key=lambda f: (f["latency_ms"]["p99"], f["latency_ms"]["p90"],
+                                     f["latency_ms"]["p50"]))  # fmt: skip
+    ms = worst["latency_ms"]
+    print(f"latency, worst of {runs}: p50 {ms['p50']} ms, p90 {ms['p90']} ms, "
+          f"p99 {ms['p99']} ms", flush=True)  # fmt: skip
+    return {**worst, "runs": runs, "worst_of": "highest p99",
+            "each_run_ms": [f["latency_ms"] for f in each]}  # fmt: skip
+
+
+def latency(
+    bootstrap: str, work: Path, log: Path, rate: int, partitions: int, prefix: str = "lat"
+) -> dict:
+    dep = Deployment(bootstrap, work, partitions=partitions, prefix=prefix)
     _append_time_topics(dep, bootstrap)
     dep.start_worker()
     time.sleep(8)  # joined and idle before the feed starts
@@ -189,6 +214,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--recovery-accounts", type=int, default=100_000)
+    parser.add_argument(
+        "--latency-runs",
+        type=int,
+        default=5,
+        help="latency runs; the worst one is reported, with each run's p50/p90/p99",
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args()
@@ -211,7 +242,8 @@ def main() -> None:
                                           args.partitions)  # fmt: skip
         print(orjson.dumps(result["throughput"]).decode(), flush=True)
         if not args.skip_latency:
-            result["latency"] = latency(broker.bootstrap, work, log, args.rate, args.partitions)
+            result["latency"] = latency_runs(broker.bootstrap, work, log, args.rate,
+                                             args.partitions, args.latency_runs)  # fmt: skip
             print(orjson.dumps(result["latency"]).decode(), flush=True)
         if not args.skip_recovery:
             result["recovery_seconds"] = recovery(

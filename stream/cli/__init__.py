@@ -32,6 +32,7 @@ from stream.devtools.brokers import BrokerError
 from stream.kafka.topics import TopicError
 from stream.offline.outcomes import LabelsError
 from stream.run import logs
+from stream.run.jobs import JobError
 from stream.run.logio import LogError, close_displays
 
 __all__ = [
@@ -115,7 +116,7 @@ def _run(argv: Sequence[str] | None) -> int:
             close_displays()
             log.error("churnwatch %s: %s", args.command, exc)
             return EXIT_USAGE
-        except (LogError, OSError, KafkaError) as exc:
+        except (LogError, OSError, KafkaError, JobError) as exc:
             close_displays()
             log.error("churnwatch %s: %s", args.command, exc)
             return EXIT_IO

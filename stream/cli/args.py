@@ -11,12 +11,9 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from stream.run.logs import CLI_LOGGER
-
-if TYPE_CHECKING:
-    from stream.run.logio import LogReader
 
 log = logging.getLogger(CLI_LOGGER)
 """Where the commands' summaries, warnings and errors go (see :mod:`stream.run.logs`)."""
@@ -217,6 +214,40 @@ NOW_HELP = (
 )
 
 
+def default_partitions() -> int:
+    """The worker's default partition count (``CHURNWATCH_PARTITIONS``'s default), so that an
+    offline run emulates what a live worker of the default deployment does."""
+    from stream.kafka.settings import WorkerSettings
+
+    return WorkerSettings.model_fields["partitions"].default
+
+
+def jobs_count(text: str) -> int:
+    """``--jobs``: a whole number of processes, at least 1."""
+    return _whole(text, 1)
+
+
+def add_partitions_and_jobs(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--partitions`` and ``--jobs``, which only make sense together: jobs split partitions."""
+    partitions = default_partitions()
+    parser.add_argument(
+        "--partitions",
+        type=positive_int,
+        default=partitions,
+        help=f"emulate this many Kafka partitions, one event-time clock each, {what} "
+        f"(default: {partitions}, the worker's CHURNWATCH_PARTITIONS default)",
+    )
+    cores = os.cpu_count() or 1
+    parser.add_argument(
+        "--jobs",
+        type=jobs_count,
+        default=cores,
+        help="processes to replay in, each a share of the partitions (so at most --partitions "
+        "of them do work); the output is byte-identical for any number (default: the number "
+        f"of cores, {cores} here; stdin is read by one)",
+    )
+
+
 def add_now(parser: argparse.ArgumentParser) -> None:
     """``--now``, for the commands that replay a log as the worker would have processed it."""
     parser.add_argument("--now", type=instant, metavar="TIME", help=NOW_HELP)
@@ -254,19 +285,25 @@ def not_after_ms(now: datetime | None, environ: Mapping[str, str] | None = None)
     return to_ms(now or datetime.now(UTC)) + allowance * 1000
 
 
+class Completeness(Protocol):
+    """Whatever read the log: a :class:`LogReader`, or a parallel run of several."""
+
+    incomplete: str | None
+
+
 def rejects_note(path: str, rejected: int) -> str:
     """Point at the rejects file in a summary only when there is one to look at."""
     return f" (see {path})" if rejected else ""
 
 
-def with_completeness(summary: dict, reader: LogReader) -> dict:
+def with_completeness(summary: dict, reader: Completeness) -> dict:
     """A run summary that says whether the whole log was read, and if not, why."""
     if reader.incomplete is None:
         return {**summary, "complete": True}
     return {**summary, "complete": False, "incomplete": reader.incomplete}
 
 
-def incomplete_status(command: str, reader: LogReader) -> int:
+def incomplete_status(command: str, reader: Completeness) -> int:
     """0, or the damaged-log status after saying so; said even with -q, as an error is."""
     if reader.incomplete is None:
         return 0

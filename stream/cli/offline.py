@@ -20,6 +20,7 @@ from stream.cli.args import (
     UsageError,
     add_command,
     add_now,
+    add_partitions_and_jobs,
     date,
     fraction,
     holdout,
@@ -49,7 +50,8 @@ from stream.offline.tuning import (
     write_account_lists,
 )
 from stream.run.logio import LogReader, Progress, RejectsFile, open_output
-from stream.run.replay import replay
+from stream.run.parallel import ParallelRun, PolicySource, effective_jobs, run_parallel
+from stream.run.replay import ReplayReport, replay
 
 HOLDOUT_HELP = "share of accounts in the held-out (test) side of the seeded account split"
 
@@ -181,13 +183,7 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
         "or churnwatch-rejects.jsonl when writing to stdout)",
     )
     p.add_argument("--policy", help="policy TOML (default: the built-in policy)")
-    p.add_argument(
-        "--partitions",
-        type=positive_int,
-        default=1,
-        help="emulate this many Kafka partitions, one event-time clock each, "
-        "to match a live worker exactly (default: 1)",
-    )
+    add_partitions_and_jobs(p, "to match a live worker exactly")
     add_now(p)
     p.add_argument(
         "--summary",
@@ -213,23 +209,26 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if args.health_out not in (None, "-") and Path(args.health_out).resolve() in outputs:
         raise UsageError("--health-out must differ from --output and --rejects")
     not_after = not_after_ms(args.now)
-    engine = PartitionedEngine(policy, args.partitions, snapshots=bool(args.health_out))
-    with (
-        LogReader(args.log, stop_at_damage=True) as reader,
-        open_output(args.output) as out,
-        open_output(args.health_out) if args.health_out else contextlib.nullcontext() as health,
-        RejectsFile(rejects_path) as rejects,
-        Progress("replay", reader.size, enabled=False if args.quiet else None) as progress,
-    ):
-        report = replay(
-            reader,
-            engine,
-            out.write,
-            rejects.write,
-            on_progress=lambda n: progress.update(n, reader.position()),
-            not_after_ms=not_after,
-            write_health=health.write if health is not None else None,
-        )
+    if effective_jobs(args.jobs, args.partitions, args.log) > 1:
+        report, reader = _replay_in_jobs(args, rejects_path, not_after)
+    else:
+        engine = PartitionedEngine(policy, args.partitions, snapshots=bool(args.health_out))
+        with (
+            LogReader(args.log, stop_at_damage=True) as reader,
+            open_output(args.output) as out,
+            open_output(args.health_out) if args.health_out else contextlib.nullcontext() as health,
+            RejectsFile(rejects_path) as rejects,
+            Progress("replay", reader.size, enabled=False if args.quiet else None) as progress,
+        ):
+            report = replay(
+                reader,
+                engine,
+                out.write,
+                rejects.write,
+                on_progress=lambda n: progress.update(n, reader.position()),
+                not_after_ms=not_after,
+                write_health=health.write if health is not None else None,
+            )
     if args.summary:
         Path(args.summary).write_bytes(dumps(with_completeness(report.as_dict(), reader)) + b"\n")
     if not args.quiet:
@@ -243,6 +242,30 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             f"too late {stats['too_late']:,}, unknown types {stats['unknown_type']:,}"
         )
     return incomplete_status("replay", reader)
+
+
+def _replay_in_jobs(
+    args: argparse.Namespace, rejects_path: str, not_after: int | None
+) -> tuple[ReplayReport, ParallelRun]:
+    """Replay in ``--jobs`` processes (see :mod:`stream.run.parallel`), then merge their
+    outputs into the files, in the order one process writes them."""
+    size = Path(args.log).stat().st_size if Path(args.log).is_file() else None
+    with Progress("replay", size, enabled=False if args.quiet else None) as progress:
+        run = run_parallel(
+            args.log, PolicySource(args.policy), args.partitions, args.jobs,
+            on_progress=progress.update, snapshots=bool(args.health_out), not_after_ms=not_after,
+        )  # fmt: skip
+    with (
+        run,
+        open_output(args.output) as out,
+        open_output(args.health_out) if args.health_out else contextlib.nullcontext() as health,
+        RejectsFile(rejects_path) as rejects,
+    ):
+        run.write("alerts", out.write)
+        if health is not None:
+            run.write("health", health.write)
+        run.write("rejects", rejects.write)
+    return run.report, run
 
 
 # backtest and calibrate: the same replay of a log, scored or learned from
@@ -272,12 +295,7 @@ def _add_scoring_args(t: argparse.ArgumentParser, rejects_help: str) -> None:
         help="a churner counts as caught if alerted at least this early",
     )
     t.add_argument("--seed", type=int, default=7, help="seed of the account split")
-    t.add_argument(
-        "--partitions",
-        type=positive_int,
-        default=1,
-        help="emulate this many Kafka partitions, as replay does",
-    )
+    add_partitions_and_jobs(t, "as replay does")
     add_now(t)
     t.add_argument("--rejects", help=rejects_help)
     t.add_argument(
@@ -305,7 +323,7 @@ def _spec(args: argparse.Namespace, default_rejects: str) -> LogSpec:
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such file")
     return LogSpec(args.log, rejects, args.labels, args.policy, args.partitions, args.quiet,
-                   not_after_ms(args.now))  # fmt: skip
+                   not_after_ms(args.now), args.jobs)  # fmt: skip
 
 
 def _write_reports(

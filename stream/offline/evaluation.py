@@ -9,23 +9,25 @@ have received under the policy's alerting mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import heapq
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 from schemas.alerts import AlertEvent
-from schemas.events import EventBase
+from schemas.events import EventBase, source_index
+from stream.core.churn_reasons import ChurnReasons
 from stream.core.engine import PartitionedEngine
 from stream.core.policy import Policy
 from stream.core.portfolio import Portfolio, month_of
-from stream.core.signals.base import Ctx
-from stream.core.state import AccountState
 from stream.core.timeutil import from_ms
 from stream.offline.backtest import Mark
 from stream.offline.marks import AlertMarks
 from stream.offline.outcomes import OutcomeObserver
 from stream.run.logio import LogReader, Progress, RejectsFile
-from stream.run.replay import ReplayReport, replay
+from stream.run.parallel import PolicySource, effective_jobs, run_parallel
+from stream.run.replay import Position, ReplayReport, replay
 
 
 @dataclass
@@ -63,31 +65,94 @@ def month_coverage(month: str, start_ms: int, end_ms: int) -> dict:
     }
 
 
+class ScoringCollector:
+    """What a scoring run gathers from its replay, in one process or in each ``--jobs`` job.
+
+    Each piece keeps what is needed to rebuild the single-process order when the jobs'
+    collectors are merged (:func:`merge_collectors`): an account's first line (outcomes are
+    kept in order of first appearance), each mark's position (the alerts' order), and the
+    billing events with their lines (the portfolio folds them in log order, as its running
+    sums are rounded at each step). ``probe`` is the engine's day probe, if any: it must be
+    picklable and have ``merged(parts)`` to run in jobs.
+    """
+
+    def __init__(self, probe: Any = None) -> None:
+        self.probe = probe
+        self.outcomes = OutcomeObserver()
+        self.first_line: dict[str, int] = {}
+        self.journal: list[tuple[int, EventBase]] = []
+        self.marks: list[tuple[int, int, int, Mark]] = []
+        self._marks_of = AlertMarks()
+
+    def observe(self, event: EventBase, where: Position) -> None:
+        if event.account_id not in self.outcomes.accounts:
+            self.first_line[event.account_id] = where.line
+        self.outcomes(event)
+        if source_index(event) == 1:
+            self.journal.append((where.line, event))
+
+    def alert(self, alert: AlertEvent, where: Position) -> None:
+        marks = self.marks
+        for mark in self._marks_of(alert):
+            marks.append((where.line, where.partition, len(marks), mark))
+
+
+def merge_collectors(
+    report: ReplayReport, parts: list[ScoringCollector], reasons: ChurnReasons | None = None
+) -> tuple[LogRun, Any]:
+    """The jobs' collections as one process's run, and their merged probe (or None);
+    ``reasons`` is the policy's taxonomy the portfolio counts cancellations by."""
+    outcomes = OutcomeObserver()
+    firsts = sorted(
+        (part.first_line[account], account, part) for part in parts for account in part.first_line
+    )
+    for _, account, part in firsts:
+        outcomes.accounts[account] = part.outcomes.accounts[account]
+    starts = [p.outcomes.start_ms for p in parts if p.outcomes.start_ms is not None]
+    outcomes.start_ms = min(starts) if starts else None
+    outcomes.end_ms = max((p.outcomes.end_ms for p in parts), default=0)
+    portfolio = Portfolio(reasons=reasons or ChurnReasons())
+    for _, event in heapq.merge(*(p.journal for p in parts), key=lambda item: item[0]):
+        portfolio.observe(event)
+    marks = [mark for *_, mark in heapq.merge(*(p.marks for p in parts))]
+    probe = parts[0].probe if parts else None
+    if hasattr(probe, "merged"):  # a plain function can only run in this process
+        probe = probe.merged([p.probe for p in parts])
+    return LogRun(report, outcomes, marks, portfolio), probe
+
+
 def run_log(
     path: str,
-    policy: Policy,
+    policy: Policy | PolicySource,
     rejects_path: str,
     partitions: int = 1,
     label: str = "replay",
     quiet: bool = False,
-    probe: Callable[[AccountState, Ctx], object] | None = None,
+    probe: Any = None,
     not_after_ms: int | None = None,
-) -> LogRun:
+    jobs: int = 1,
+) -> tuple[LogRun, Any]:
+    """Replay ``path`` for scoring, in ``jobs`` processes when a :class:`PolicySource` is
+    given (a :class:`Policy` runs here). Returns the run and the merged ``probe``: in jobs
+    each process fills a copy of it, so the one passed in stays empty."""
+    collector = ScoringCollector(probe)
+    if isinstance(policy, PolicySource) and effective_jobs(jobs, partitions, path) > 1:
+        size = Path(path).stat().st_size if Path(path).is_file() else None
+        with Progress(label, size, enabled=False if quiet else None) as progress:
+            parallel = run_parallel(
+                path, policy, partitions, jobs, on_progress=progress.update, alerts=False,
+                collector=collector, not_after_ms=not_after_ms, stop_at_damage=False,
+            )  # fmt: skip
+        with parallel, RejectsFile(rejects_path) as rejects:
+            parallel.write("rejects", rejects.write)
+        parts = [result.collector for result in parallel.results]
+        reasons = policy.load().churn_reasons
+        return merge_collectors(parallel.report, parts, reasons)  # type: ignore[arg-type]
+    if isinstance(policy, PolicySource):
+        policy = policy.load()
     engine = PartitionedEngine(policy, partitions)
     engine.set_day_probe(probe)
-    observer = OutcomeObserver()
-    portfolio = Portfolio(reasons=policy.churn_reasons)
-    marks: list[Mark] = []
-
-    def observe(event: EventBase) -> None:
-        observer(event)
-        portfolio.observe(event)
-
-    marks_of = AlertMarks()
-
-    def mark(alert: AlertEvent) -> None:
-        marks.extend(marks_of(alert))
-
+    where = Position()
     with LogReader(path) as reader, RejectsFile(rejects_path) as rejects:
         progress = Progress(label, reader.size, enabled=False if quiet else None)
         report = replay(
@@ -96,9 +161,10 @@ def run_log(
             lambda _: None,  # scoring needs the marks, not the alert file
             rejects.write,
             on_progress=lambda n: progress.update(n, reader.position()),
-            observe=observe,
-            on_alert=mark,
+            observe=lambda event: collector.observe(event, where),
+            on_alert=lambda alert: collector.alert(alert, where),
             not_after_ms=not_after_ms,
+            position=where,
         )
         progress.done()
-    return LogRun(report, observer, marks, portfolio)
+    return merge_collectors(report, [collector], policy.churn_reasons)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from stream.core.features import describe
-from stream.core.policy import Policy, load_policy, parse_policy, to_toml
+from stream.core.policy import load_policy, parse_policy, to_toml
 from stream.core.signals import registry
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
@@ -27,6 +27,7 @@ from stream.offline.calibrate import (
 )
 from stream.offline.evaluation import LogRun, run_log
 from stream.offline.outcomes import apply_labels_file
+from stream.run.parallel import PolicySource
 
 ACCOUNT_COLUMNS = ("account_id", "segment", "mrr", "first_alert", "cancelled", "churn",
                    "lead_days", "alerts")  # fmt: skip
@@ -62,17 +63,53 @@ class LogSpec:
     partitions: int = 1
     quiet: bool = False
     not_after_ms: int | None = None  # events stamped later are rejected (see replay())
+    jobs: int = 1  # processes to replay in (see stream.run.parallel); the results do not vary
 
 
-def _run(spec: LogSpec, policy: Policy, label: str, probe=None) -> LogRun:
-    run = run_log(
+@dataclass
+class CalibrationProbe:
+    """The day probe of calibration's sampling replay: the danger-zone levels and the risk
+    model's feature vectors of every judged account-day.
+
+    Picklable, so that each ``--jobs`` job fills a copy; :meth:`merged` puts the copies
+    together in an order that does not depend on how many there were (accounts sorted; the
+    feature rows are sorted by account and day when frozen anyway).
+    """
+
+    danger: DangerSamples
+    metrics: rc.FeatureSamples
+
+    def __call__(self, acct: AccountState, ctx: Ctx) -> None:
+        self.danger(acct, ctx)
+        self.metrics(acct, ctx)
+
+    def merged(self, parts: list[CalibrationProbe]) -> CalibrationProbe:
+        danger, metrics = DangerSamples(), rc.FeatureSamples(self.metrics.tracked)
+        lines: dict[tuple[str, str], float] = {}
+        for part in parts:
+            danger.by_account.update(part.danger.by_account)
+            for cell, line in part.danger.current_lines.items():
+                lines.setdefault(cell, line)
+            metrics.accounts.extend(part.metrics.accounts)
+            metrics.segments.extend(part.metrics.segments)
+            metrics.days.extend(part.metrics.days)
+            metrics.values.extend(part.metrics.values)
+        danger.by_account = dict(sorted(danger.by_account.items()))
+        danger.current_lines = dict(sorted(lines.items()))
+        return CalibrationProbe(danger, metrics)
+
+
+def _run(
+    spec: LogSpec, policy: PolicySource, label: str, probe: CalibrationProbe | None = None
+) -> tuple[LogRun, CalibrationProbe | None]:
+    run, probed = run_log(
         spec.log, policy, spec.rejects, spec.partitions, label, spec.quiet, probe,
-        spec.not_after_ms,
+        spec.not_after_ms, spec.jobs,
     )  # fmt: skip
     if spec.labels:
         text = Path(spec.labels).read_bytes()
         apply_labels_file(run.outcomes, text, spec.labels)
-    return run
+    return run, probed
 
 
 def _replay_counts(run: LogRun) -> dict:
@@ -86,7 +123,8 @@ def _score(run: LogRun, scoring: Scoring, split: Split) -> dict:
 
 
 def backtest(spec: LogSpec, scoring: Scoring, split: Split) -> dict:
-    run = _run(spec, load_policy(spec.policy), "backtest")
+    load_policy(spec.policy)  # a bad policy stops here, before any job starts
+    run, _ = _run(spec, PolicySource(spec.policy), "backtest")
     return {
         "log": spec.log,
         "policy": spec.policy or "built-in",
@@ -119,14 +157,13 @@ def calibrate(
     base_data = tomllib.loads(Path(spec.policy).read_text()) if spec.policy else {}
     load_policy(spec.policy)  # a bad base policy stops here, with its own message
     tracked = rc.top_features(spec.log) if spec.log != "-" else ()
-    tracking = parse_policy(rc.tracking_policy_data(base_data, tracked), "the base policy")
-    danger, metrics = DangerSamples(), rc.FeatureSamples(tracked)
-
-    def probe(acct: AccountState, ctx: Ctx) -> None:
-        danger(acct, ctx)
-        metrics(acct, ctx)
-
-    run = _run(spec, tracking, "calibrate", probe=probe)
+    tracking_data = rc.tracking_policy_data(base_data, tracked)
+    parse_policy(tracking_data, "the base policy")
+    tracking = PolicySource(data=tracking_data, name="the base policy")
+    empty = CalibrationProbe(DangerSamples(), rc.FeatureSamples(tracked))
+    run, probed = _run(spec, tracking, "calibrate", probe=empty)
+    assert probed is not None
+    danger, metrics = probed.danger, probed.metrics
     outcomes = run.outcomes.accounts
     if not outcomes:
         raise CalibrationError(f"{spec.log}: no valid events to learn from")
@@ -167,7 +204,9 @@ def calibrate(
     train = set(learn_on)
     # The model spends what budget the calibrated rules leave: their alerts on this very log
     # are merged with the model's into one episode per account while its threshold is chosen.
-    rules = _run(spec, parse_policy(data, "the calibrated rules"), "calibrated rules").marks
+    parse_policy(data, "the calibrated rules")
+    rules_source = PolicySource(data=data, name="the calibrated rules")
+    rules = _run(spec, rules_source, "calibrated rules")[0].marks
     model = None
     if len(samples):
         try:
@@ -182,12 +221,13 @@ def calibrate(
     if model is not None:
         with_model = rc.model_policy_data(data, model, tracked, scoring.horizon_days)
         report["risk_model"] = _model_summary(model, tracked)
-    tuned_policy = parse_policy(with_model, "the calibrated policy")  # never write one it refuses
+    parse_policy(with_model, "the calibrated policy")  # never write one it refuses
+    tuned_source = PolicySource(data=with_model, name="the calibrated policy")
     written = with_model
     if split.part == "train":
         held_out = Split("test", split.seed, split.test_fraction)
         test = {a for a in outcomes if held_out(a)}
-        tuned = _run(spec, tuned_policy, "held-out check")
+        tuned, _ = _run(spec, tuned_source, "held-out check")
         scored_before, scored_after = (
             _score(run, scoring, held_out),
             _score(tuned, scoring, held_out),

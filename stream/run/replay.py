@@ -51,23 +51,58 @@ class ReplayReport:
 
 
 class _FileOrder:
-    """Merge readiness for a log file: it is read in order, so its clock bounds what can come.
+    """Merge readiness for a log file, per partition: a partition's lines are read in order,
+    so its own newest time bounds what it can still get.
 
-    Under the lateness contract nothing read later is earlier than the newest time read so far
-    minus the allowance; at the end of the file nothing more comes at all.
+    Under the lateness contract nothing read later for a partition is earlier than the newest
+    time read for it so far minus the allowance; at the end of the file nothing more comes at
+    all. The bound is each partition's own, as the worker's is (it waits on that partition's
+    topics alone), so a partition's merge order depends on its own lines only: that is what
+    lets ``--jobs`` replay partitions in separate processes and give the same bytes.
     """
 
     def __init__(self, lateness_ms: int) -> None:
         self.lateness_ms = lateness_ms
-        self.newest_ms = -(2**62)
+        self.newest_ms: dict[int, int] = {}
         self.ended = False
 
     def settled(self, partition: int, source: int, ts_ms: int, head: object) -> bool:
         if self.ended:
             return True
-        floor = self.newest_ms - self.lateness_ms
+        floor = self.newest_ms[partition] - self.lateness_ms
         # A billing record ties first, so an empty billing source must be strictly past the head.
         return floor > ts_ms if source == 1 else floor >= ts_ms
+
+
+END_OF_LOG = 2**62
+"""The position of what the final drains write, after every line of any log."""
+
+
+@dataclass
+class Position:
+    """Where a replay is: the line whose reading triggered what is being written, and the
+    partition being drained (-1 while a line is only read). What it writes is in the order of
+    (line, partition) and, within one, in the order written; after the last line, ``line``
+    is :data:`END_OF_LOG` and partitions drain in ascending order. :mod:`stream.run.jobs`
+    tags each output with it to merge the jobs' outputs into exactly this order."""
+
+    line: int = 0
+    partition: int = -1
+
+
+@dataclass(frozen=True)
+class Share:
+    """The part of a log one job replays: the partitions it owns, and whether bad lines are
+    its to report. ``route`` places a raw line on a partition cheaply (None when it cannot
+    tell: such a line is validated by every job, and the one it belongs to keeps it)."""
+
+    owned: frozenset[int]
+    rejects_bad_lines: bool
+    route: Callable[[bytes], int | None]
+
+
+class RoutingError(RuntimeError):
+    """A line the cheap route placed on one partition turned out to belong to another."""
 
 
 def replay(
@@ -80,6 +115,8 @@ def replay(
     on_alert: Callable[[AlertEvent], object] | None = None,
     not_after_ms: int | None = None,
     write_health: Callable[[bytes], object] | None = None,
+    share: Share | None = None,
+    position: Position | None = None,
 ) -> ReplayReport:
     """Run a log through the engine in the order a live worker would process it.
 
@@ -95,14 +132,23 @@ def replay(
 
     ``write_health`` receives each account-health snapshot line (the engine must be built
     with ``snapshots=True``), in the order the worker would publish them.
+
+    With ``share``, only the lines of its partitions are decoded and run (one job of
+    ``--jobs``); ``position`` is kept up to date for whoever tags the outputs.
     """
     report = ReplayReport()
     merger: Merger[tuple[int, bytes | None, int, EventBase]] = Merger()
     order = _FileOrder(engine.policy.lateness_ms)
+    newest = order.newest_ms
     partitions = len(engine.partitions)
     settled = order.settled
+    where = position if position is not None else Position()
+    owned = share.owned if share is not None else None
+    route = share.route if share is not None else None
+    rejects_bad = share.rejects_bad_lines if share is not None else True
 
     def drain(partition: int) -> None:
+        where.partition = partition
         target = engine.partitions[partition]
         process, too_late = target.process, target.too_late
         for number, raw, ts_ms, event in merger.pop_ready(partition, settled):
@@ -124,14 +170,31 @@ def replay(
 
     for number, raw in lines:
         report.lines = number
+        if on_progress is not None and not number & 0x3FFF:
+            on_progress(number)
         if raw is not None and not raw.strip():
             continue  # blank lines (a trailing newline, a separator) are not records
+        routed = None
+        if route is not None and raw is not None:
+            routed = route(raw)
+            if routed is not None and routed not in owned:  # type: ignore[operator]
+                continue  # another job's line
+        where.line, where.partition = number, -1
         event = validate(raw, OVERSIZED_LINE)
         if isinstance(event, Rejection):
-            report.rejected += 1
-            report.reject_reasons[event.kind] += 1
-            write_reject(reject_record(number, event.reason, raw))
+            if routed is not None or rejects_bad:  # routed: only its owner reads it
+                report.rejected += 1
+                report.reject_reasons[event.kind] += 1
+                write_reject(reject_record(number, event.reason, raw))
             continue
+        partition = partition_for(event.account_id, partitions)
+        if owned is not None and partition not in owned:
+            if routed is not None:
+                raise RoutingError(
+                    f"line {number}: routed to partition {routed}, but its account "
+                    f"{event.account_id!r} is on partition {partition}"
+                )
+            continue  # a line only full validation could place: another job's
         ts_ms = to_ms(event.ts)
         if not_after_ms is not None and ts_ms > not_after_ms:
             report.rejected += 1
@@ -141,18 +204,13 @@ def replay(
         report.events += 1
         if observe is not None:
             observe(event)
-        if ts_ms > order.newest_ms:
-            order.newest_ms = ts_ms
-        partition = partition_for(event.account_id, partitions)
+        if ts_ms > newest.get(partition, -(2**62)):
+            newest[partition] = ts_ms
         merger.push(partition, source_index(event), ts_ms, (number, raw, ts_ms, event))
         drain(partition)
-        if not number & 0xFF and partitions > 1:
-            for other in merger.partitions():
-                drain(other)
-        if on_progress is not None and not number & 0x3FFF:
-            on_progress(number)
     order.ended = True
-    for partition in merger.partitions():
+    where.line = END_OF_LOG
+    for partition in sorted(merger.partitions()):
         drain(partition)
     report.engine = engine.stats
     return report
