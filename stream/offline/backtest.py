@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from stream.core.churn_reasons import NOT_GIVEN
 from stream.core.signals.registry import SIGNALS
 from stream.core.timeutil import DAY_MS, day_date, from_ms
 from stream.offline.outcomes import AccountOutcome
@@ -306,17 +307,44 @@ def _by_churn_type(
     """Voluntary and involuntary churners apart: how many were caught in time, how early.
 
     Only churners: a false alarm is an account that stayed, which has no churn type."""
+    kinds = {a: "involuntary" if o.involuntary else "voluntary"
+             for a, o in outcomes.items() if o.churned}  # fmt: skip
+    return _by_group(openings, outcomes, log_end_ms, scoring, kinds, ("voluntary", "involuntary"))
+
+
+def _by_reason(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring,
+) -> dict[str, dict]:
+    """Churners by the reason group their cancellation gave (the policy's taxonomy), most
+    churners first: which reasons the alerts catch, and which they never see coming."""
+    groups = {a: o.reason_group or NOT_GIVEN for a, o in outcomes.items() if o.churned}
+    sizes = Counter(groups.values())
+    order = tuple(sorted(sizes, key=lambda g: (-sizes[g], g)))
+    return _by_group(openings, outcomes, log_end_ms, scoring, groups, order)
+
+
+def _by_group(
+    openings: dict[str, list[int]],
+    outcomes: dict[str, AccountOutcome],
+    log_end_ms: int,
+    scoring: Scoring,
+    group_of: dict[str, str],
+    names: tuple[str, ...],
+) -> dict[str, dict]:
+    """Churners split by ``group_of`` (account -> group): caught in time, missed, how early."""
     boxes = _confusion(openings, outcomes, log_end_ms, scoring)
     where = {a: kind for kind, accounts in boxes.items() for a in accounts}
     result = {}
-    for churn in ("voluntary", "involuntary"):
-        group = [a for a, o in outcomes.items()
-                 if o.churned and bool(o.involuntary) == (churn == "involuntary")]  # fmt: skip
+    for name in names:
+        group = [a for a, g in group_of.items() if g == name]
         caught = [a for a in group if where[a] == "caught"]
         missed = sum(1 for a in group if where[a] == "missed")
         leads = sorted(_account_row(outcomes[a], openings.get(a, []), scoring)["lead_days"]
                        for a in caught)  # fmt: skip
-        result[churn] = {
+        result[name] = {
             "churned": len(group),
             "caught": len(caught),
             "missed": missed,
@@ -405,9 +433,11 @@ def breakdowns(
     log_end_ms: int,
     scoring: Scoring = Scoring(),
 ) -> dict:
-    """The all-signals alerts per segment, per churn type, and as lists of accounts."""
+    """The all-signals alerts per segment, per churn type, per churn reason group, and as
+    lists of accounts."""
     return {
         "segments": _by_segment(openings, outcomes, log_end_ms, scoring),
         "churn_types": _by_churn_type(openings, outcomes, log_end_ms, scoring),
+        "churn_reasons": _by_reason(openings, outcomes, log_end_ms, scoring),
         "accounts": account_lists(openings, outcomes, log_end_ms, scoring),
     }

@@ -106,12 +106,15 @@ def merge_collectors(
     firsts = sorted(
         (part.first_line[account], account, part) for part in parts for account in part.first_line
     )
+    taxonomy = reasons or ChurnReasons()
     for _, account, part in firsts:
-        outcomes.accounts[account] = part.outcomes.accounts[account]
+        outcome = outcomes.accounts[account] = part.outcomes.accounts[account]
+        if outcome.churned:
+            outcome.reason_group = taxonomy.classify(outcome.reason).group
     starts = [p.outcomes.start_ms for p in parts if p.outcomes.start_ms is not None]
     outcomes.start_ms = min(starts) if starts else None
     outcomes.end_ms = max((p.outcomes.end_ms for p in parts), default=0)
-    portfolio = Portfolio(reasons=reasons or ChurnReasons())
+    portfolio = Portfolio(reasons=taxonomy)
     for _, event in heapq.merge(*(p.journal for p in parts), key=lambda item: item[0]):
         portfolio.observe(event)
     marks = [mark for *_, mark in heapq.merge(*(p.marks for p in parts))]

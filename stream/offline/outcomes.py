@@ -41,6 +41,8 @@ class AccountOutcome:
     segment: str | None = None  # the last one its events named
     plan: str | None = None
     mrr: float | None = None  # the last one its billing events gave before any cancellation
+    reason: str | None = None  # the cancellation's reason, as the event gave it
+    reason_group: str | None = None  # its group in the policy's taxonomy (set once classified)
 
     @property
     def segment_name(self) -> str:
@@ -93,6 +95,7 @@ class OutcomeObserver:
             out.cancel_ms = ms
             voluntary = event.voluntary  # type: ignore[attr-defined]
             out.involuntary = is_involuntary(voluntary, out.last_failed_ms, ms)
+            out.reason = fields.get("reason")
 
 
 def apply_labels_file(observer: OutcomeObserver, text: bytes, source: str) -> int:
@@ -106,6 +109,7 @@ def apply_labels_file(observer: OutcomeObserver, text: bytes, source: str) -> in
     for out in observer.accounts.values():
         out.cancel_ms = None
         out.involuntary = None
+        out.reason = out.reason_group = None
     seen = 0
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -103,8 +103,8 @@ def _segment_table(segments: dict[str, dict]) -> str:
     return _table(head, rows, "segments")
 
 
-def _churn_type_table(types: dict[str, dict]) -> str:
-    head = ("churn", "churned", "caught", "missed", "too new to catch", "recall",
+def _churn_type_table(types: dict[str, dict], first: str = "churn") -> str:
+    head = (first, "churned", "caught", "missed", "too new to catch", "recall",
             "median days of warning")  # fmt: skip
     rows = [(name, t["churned"], t["caught"], t["missed"], t["too_new"],
              fmt_cell(t["recall"], True), t["lead_days_median"])
@@ -147,6 +147,11 @@ def _breakdowns(section: dict, scoring: dict, whose: str) -> list[str]:
                  '<p class="note">Involuntary: the payment failed and was never paid, or the '
                  "cancellation said so.</p>",
                  _churn_type_table(section["churn_types"])]  # fmt: skip
+    if section.get("churn_reasons"):
+        body += [f"<h2>Caught by churn reason{whose}</h2>",
+                 '<p class="note">The reason each cancellation gave, grouped by the policy\'s '
+                 "taxonomy (not_given: none was given; unclassified: no code matched).</p>",
+                 _churn_type_table(section["churn_reasons"], "reason group")]  # fmt: skip
     if section.get("accounts"):
         body += [f"<h2>Accounts{whose}</h2>",
                  f'<p class="note">At most {_LIST_CAP} per list here; the JSON report has every '

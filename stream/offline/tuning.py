@@ -244,7 +244,8 @@ def calibrate(
         # Who the calibrated policy caught, missed and falsely alerted among the held-out
         # accounts, per segment and churn type: the accounts it never learned from.
         report["holdout_accounts"] = {
-            key: scored_after[key] for key in ("population", "segments", "churn_types", "accounts")
+            key: scored_after[key]
+            for key in ("population", "segments", "churn_types", "churn_reasons", "accounts")
         }
         judged = rc.fair(naive, budget)
         best_name = max(judged, key=lambda name: judged[name]["f1"] or 0.0, default="")

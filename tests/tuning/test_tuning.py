@@ -423,3 +423,27 @@ def test_calibration_compares_every_signal_before_and_after_on_the_held_out_half
     moved = [n for n, s in signals.items() if s["before"]["openings"] or s["after"]["openings"]]
     assert html.count('<span class="nw">') >= 7 * len(moved)
     assert 'id="list-caught"' in html and "<th>false alarms</th>" in html
+
+
+def test_the_backtest_reports_recall_per_churn_reason_group(tmp_path):
+    """Churners split by the reason their cancellation gave, classified by the policy's
+    taxonomy; every churner in exactly one group, and a policy's own taxonomy is used."""
+    log = tmp_path / "random.jsonl"
+    with open_output(str(log)) as out:
+        for line in serialize(generate(SimConfig(accounts=300, days=120, seed=8,
+                                                 scenario="random"))):  # fmt: skip
+            out.write(line)
+    spec = LogSpec(str(log), str(tmp_path / "rejects.jsonl"), quiet=True, jobs=2, partitions=3)
+    report = backtest(spec, Scoring(), Split())
+    reasons, types = report["churn_reasons"], report["churn_types"]
+    churners = sum(t["churned"] for t in types.values())
+    assert churners > 10 and sum(g["churned"] for g in reasons.values()) == churners
+    # The random scenario's reasons: budget cuts, company shut down, acquired, project ended.
+    assert {"budget", "company_change", "unclassified"} <= set(reasons)
+    assert all(g["caught"] + g["missed"] + g["too_new"] == g["churned"] for g in reasons.values())
+    own = tmp_path / "policy.toml"
+    own.write_text('[[churn_reasons.codes]]\ncode = "ended"\nlabel = "Project ended"\n'
+                   'group = "project"\nmanaged = false\nmatch = ["project ended"]\n')  # fmt: skip
+    spec = LogSpec(str(log), str(tmp_path / "rejects.jsonl"), quiet=True, policy=str(own))
+    mine = backtest(spec, Scoring(), Split())["churn_reasons"]
+    assert "project" in mine and "budget" not in mine, "the policy's taxonomy, not the default"
