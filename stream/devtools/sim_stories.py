@@ -62,13 +62,14 @@ def _kind(rng: random.Random, cfg: SimConfig, mix: dict[str, float], retained: f
     month leave, enough churners to score each signal on), or, with ``monthly_churn`` given,
     a churning archetype for the share of accounts that makes about that monthly rate."""
     if cfg.monthly_churn is None:
-        return _pick(rng, mix)
+        return pick(rng, mix)
     share = min(0.9, cfg.monthly_churn * cfg.days / 30 * 1.25)  # some leave after the log ends
     churns = rng.random() < share
-    return _pick(rng, {k: w for k, w in mix.items() if (k in retained) != churns})
+    return pick(rng, {k: w for k, w in mix.items() if (k in retained) != churns})
 
 
-def _pick(rng: random.Random, mix: dict[str, float]) -> str:
+def pick(rng: random.Random, mix: dict[str, float]) -> str:
+    """A key of ``mix`` drawn with its weight (the simulator's one weighted draw)."""
     x = rng.random() * sum(mix.values())
     for name, weight in mix.items():
         x -= weight

@@ -40,7 +40,7 @@ from functools import cache
 
 from stream.core.timeutil import DAY_MS, day_date, to_ms
 from stream.devtools.names import company_name, owner_for
-from stream.devtools.sim_stories import BuyerStory, QualityStory
+from stream.devtools.sim_stories import BuyerStory, QualityStory, pick
 
 ESTABLISHED_MIX: dict[str, float] = {
     "healthy": 0.58,
@@ -246,15 +246,6 @@ class _Account:
     """The ``quality`` and ``transactional`` scenarios' story; None in every other scenario."""
 
 
-def _pick(rng: random.Random, mix: dict[str, float]) -> str:
-    x = rng.random() * sum(mix.values())
-    for name, weight in mix.items():
-        x -= weight
-        if x < 0:
-            return name
-    return next(reversed(mix))
-
-
 def _plan_for(seats: int) -> tuple[str, float]:
     for name, max_seats, price in _PLANS:
         if seats <= max_seats:
@@ -337,7 +328,7 @@ class _Writer:
 
 def _new_account(i: int, cfg: SimConfig, rng: random.Random) -> _Account:
     new = rng.random() < cfg.new_fraction
-    archetype = _pick(rng, NEW_MIX if new else ESTABLISHED_MIX)
+    archetype = pick(rng, NEW_MIX if new else ESTABLISHED_MIX)
     seats = max(1, min(400, int(rng.lognormvariate(math.log(5), 0.9))))
     plan, price = _plan_for(seats)
     period = "annual" if plan == "enterprise" or rng.random() < 0.15 else "monthly"
@@ -429,7 +420,7 @@ def _renewal_days(a: _Account, days: int) -> range:
 
 def _scripted_account(i: int, cfg: SimConfig, rng: random.Random, mechanism: str) -> _Account:
     new = rng.random() < cfg.new_fraction
-    plan = _pick(rng, _SEGMENT_MIX)
+    plan = pick(rng, _SEGMENT_MIX)
     median, sigma, low, high = _SEATS[plan]
     seats = max(low, min(high, round(rng.lognormvariate(math.log(median), sigma))))
     # Unlike the legacy log (every enterprise contract annual), many enterprise accounts renew
@@ -502,13 +493,13 @@ def _decline_story(a: _Account, cfg: SimConfig) -> None:
     if a.created_day >= 0:
         early = 1 - (1 - min(1.0, x * _NEW_EARLY_HAZARD)) ** 2
         churns = rng.random() < early
-        a.archetype = _pick(rng, _DECLINE_NEW_CHURN_MIX if churns else _DECLINE_NEW_RETAINED_MIX)
+        a.archetype = pick(rng, _DECLINE_NEW_CHURN_MIX if churns else _DECLINE_NEW_RETAINED_MIX)
         cancel = None
     else:
         hazard = -math.log1p(-x) / 30
         cancel = int(rng.expovariate(hazard)) if hazard > 0 else days
         churns = cancel < days
-        a.archetype = _pick(rng, _DECLINE_CHURN_MIX if churns else _DECLINE_RETAINED_MIX)
+        a.archetype = pick(rng, _DECLINE_CHURN_MIX if churns else _DECLINE_RETAINED_MIX)
     renewals = _renewal_days(a, days)
     kind = a.archetype
     if kind == "low_from_start":
@@ -722,7 +713,7 @@ def _scripted_accounts(cfg: SimConfig, master: random.Random) -> list[_Account]:
     accounts = []
     for i in range(cfg.accounts):
         rng = random.Random(master.getrandbits(64))
-        mechanism = cfg.scenario if cfg.scenario != "mixed" else _pick(rng, _MIXED_MECHANISMS)
+        mechanism = cfg.scenario if cfg.scenario != "mixed" else pick(rng, _MIXED_MECHANISMS)
         a = _scripted_account(i, cfg, rng, mechanism)
         if mechanism == "quality":
             _holiday(a, cfg.days)
