@@ -29,9 +29,10 @@ import time
 from urllib.parse import urlsplit
 
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stream.kafka.reconnect import consume_until_stopped
 from stream.kafka.settings import WorkerSettings
 from stream.sinks.alert_records import parse
 from stream.sinks.notify_config import Hook, NotifyConfig, event_of
@@ -144,19 +145,9 @@ class Notifier:
         sender.start()
         outbox = Outbox(self.outbox_path)
         try:
-            while not self.stop.is_set():
-                try:
-                    consumer = self._consumer()
-                except KafkaError as exc:
-                    log.warning("cannot reach Kafka (%s); retrying", exc)
-                    self.stop.wait(2.0)
-                    continue
-                try:
-                    self._consume(consumer, outbox)
-                except KafkaError as exc:
-                    log.warning("Kafka error in the notifier (%s); reconnecting", exc)
-                finally:
-                    consumer.close(autocommit=False)
+            consume_until_stopped(self.stop, self._consumer,
+                                  lambda consumer: self._consume(consumer, outbox), log,
+                                  "notifier")  # fmt: skip
         finally:
             outbox.close()
             sender.join(timeout=30)
@@ -256,7 +247,7 @@ class Notifier:
             if self.stop.is_set():
                 break
             self._attempt(outbox, connections, item)
-        self.metrics.pending.set(outbox.counts().get("pending", 0))
+        self.metrics.pending.set(outbox.pending())
         return len(due)
 
     def _attempt(self, outbox: Outbox, connections: _Connections, item: Pending) -> None:

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.events import EventBase, InvalidEvent, decode_event
+from stream.kafka.reconnect import consume_until_stopped
 from stream.kafka.settings import WorkerSettings
 from stream.sinks.alert_records import parse
 from stream.sinks.health_model import parse_snapshot
@@ -117,19 +118,7 @@ class ReadModelFeed:
 
     def run(self) -> None:
         """Until :attr:`stop` is set. Kafka errors are retried; nothing here raises."""
-        while not self.stop.is_set():
-            try:
-                consumer = self._consumer()
-            except KafkaError as exc:
-                log.warning("cannot reach Kafka (%s); retrying", exc)
-                self.stop.wait(2.0)
-                continue
-            try:
-                self._loop(consumer)
-            except KafkaError as exc:
-                log.warning("Kafka error in the read-model feed (%s); reconnecting", exc)
-            finally:
-                consumer.close(autocommit=False)
+        consume_until_stopped(self.stop, self._consumer, self._loop, log, "read-model feed")
 
     def _loop(self, consumer: KafkaConsumer) -> None:
         next_lag = 0.0
