@@ -184,5 +184,10 @@ class Outbox:
         )
         return False
 
+    def pending(self) -> int:
+        """Notifications still to send: read from the ``(status, next_at)`` index, so the
+        delivery loop can ask on every pass without scanning the delivered history."""
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
