@@ -299,14 +299,8 @@ class PartitionEngine:
 
     def _churned(self, acct: AccountState, at_ms: int, day: int, why: str) -> list[AlertEvent]:
         """End every open episode: the customer left. Published as ``churned``, not
-        ``resolved``, so no consumer reads a lost customer as a recovery."""
-        churned = []
-        for alert in self._resolve_all(acct, at_ms, day, why):
-            text = "Churned: " + alert.explanation.removeprefix("Resolved: ")
-            churned.append(alert.model_copy(update={"kind": "churned", "explanation": text}))
-        return churned
-
-    def _resolve_all(self, acct: AccountState, at_ms: int, day: int, why: str) -> list[AlertEvent]:
+        ``resolved``, so no consumer reads a lost customer as a recovery (the episodes close as
+        any resolution does, and the records are relabelled)."""
         ctx = self._context(acct, at_ms, day)
         transitions = []
         for signal in self._signals.names:
@@ -314,7 +308,11 @@ class PartitionEngine:
             if done is not None:
                 transitions.append(done)
         acct.risk[:] = bytes(len(acct.risk))
-        return self._emit(acct, transitions, ctx, "event", why)
+        churned = []
+        for alert in self._emit(acct, transitions, ctx, "event", why):
+            text = "Churned: " + alert.explanation.removeprefix("Resolved: ")
+            churned.append(alert.model_copy(update={"kind": "churned", "explanation": text}))
+        return churned
 
     def _emit(
         self, acct: AccountState, transitions: list, ctx: Ctx, trigger: str, why: str | None = None
