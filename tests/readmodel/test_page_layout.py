@@ -54,21 +54,26 @@ def laid_out(page: str, width: int, tmp_path: Path) -> dict:
     return measure_in_frame(page, width, tmp_path, _PROBE, height=2000)
 
 
-@pytest.fixture
-def pages(store, replayed) -> dict[str, str]:
-    """The page and the account page of the account most at risk, as the API serves them."""
-    store.apply(replayed[1])
+def _served(store, paths: dict[str, str]) -> dict[str, str]:
+    """Each named page as the API serves it (an HTML 200, or the test fails there)."""
     api = Api(store)
     try:
-        account = store.at_risk(1, None)[0]["account_id"]
         served = {}
-        for name, path in (("at-risk", "/"), ("account", f"/view/accounts/{quote(account)}")):
+        for name, path in paths.items():
             status, text, kind = api.get(path)
             assert (status, kind) == (200, "text/html"), path
             served[name] = text
         return served
     finally:
         api.close()
+
+
+@pytest.fixture
+def pages(store, replayed) -> dict[str, str]:
+    """The page and the account page of the account most at risk, as the API serves them."""
+    store.apply(replayed[1])
+    account = store.at_risk(1, None)[0]["account_id"]
+    return _served(store, {"at-risk": "/", "account": f"/view/accounts/{quote(account)}"})
 
 
 @pytest.mark.parametrize("width", [1300, 390])
@@ -132,18 +137,9 @@ def health_pages(store, replayed_health) -> dict[str, str]:
     # The account with the most multi-signal alert records: its episode list is the longest.
     busy = max(sorted(alerted), key=lambda a: sum(
         len(x.get("reasons") or ()) > 1 for x in alerts if x["account_id"] == a))  # fmt: skip
-    api = Api(store)
-    try:
-        served = {}
-        for name, path in (("accounts", "/view/accounts?sort=health"),
-                           ("quiet-account", f"/view/accounts/{quote(quiet)}"),
-                           ("busy-account", f"/view/accounts/{quote(busy)}")):  # fmt: skip
-            status, text, kind = api.get(path)
-            assert (status, kind) == (200, "text/html"), path
-            served[name] = text
-        return served
-    finally:
-        api.close()
+    return _served(store, {"accounts": "/view/accounts?sort=health",
+                           "quiet-account": f"/view/accounts/{quote(quiet)}",
+                           "busy-account": f"/view/accounts/{quote(busy)}"})  # fmt: skip
 
 
 @pytest.mark.parametrize("width", [1300, 390])

@@ -41,6 +41,17 @@ def _record(raw: dict | bytes, source: int = 0, offset: int = 0, key: bytes | No
     return Record(source, part, offset, account.encode() if key is None else key, value)
 
 
+def _one_partition(events: list[dict]) -> list[Record]:
+    """``events`` as the records of one partition of the two input topics, offsets per topic."""
+    records, next_offset = [], [0, 0]
+    for raw in events:
+        source = source_index(model(raw))
+        records.append(Record(source, 0, next_offset[source], raw["account_id"].encode(),
+                              dumps(raw)))  # fmt: skip
+        next_offset[source] += 1
+    return records
+
+
 class _Feed:
     """The consumer's view of the input partitions, set by hand: caught up or not, and the
     time of the fetch response that last told each source's high watermark."""
@@ -163,12 +174,7 @@ def test_a_crash_between_flushes_and_commits_gives_the_alerts_of_a_run_without_o
     worker reprocesses from the committed point and, together with what the first one sent,
     publishes exactly the alerts of an uninterrupted run."""
     events = sorted(generate(SimConfig(accounts=20, days=80, seed=4)), key=lambda e: e["ts"])
-    records, next_offset = [], [0, 0]
-    for raw in events:
-        source = source_index(model(raw))
-        records.append(Record(source, 0, next_offset[source], raw["account_id"].encode(),
-                              dumps(raw)))  # fmt: skip
-        next_offset[source] += 1
+    records = _one_partition(events)
 
     def run(proc: LiveProcessor, batch) -> set[bytes]:
         return {a[1] for r in batch for a in proc.handle(r, _always, 0).alerts}
@@ -333,12 +339,7 @@ def test_health_snapshots_match_replay_and_survive_a_crash_between_flush_and_com
     """The worker's snapshots are replay's, account by account and in order; a restart from
     an earlier commit publishes some again (identical bytes), never a different one."""
     events = sorted(generate(SimConfig(accounts=20, days=60, seed=5)), key=lambda e: e["ts"])
-    records, next_offset = [], [0, 0]
-    for raw in events:
-        source = source_index(model(raw))
-        records.append(Record(source, 0, next_offset[source], raw["account_id"].encode(),
-                              dumps(raw)))  # fmt: skip
-        next_offset[source] += 1
+    records = _one_partition(events)
 
     def run(proc: LiveProcessor, batch) -> list[tuple[bytes, bytes]]:
         return [s for r in batch for s in proc.handle(r, _always, 0).snapshots]
@@ -381,12 +382,7 @@ def test_quality_and_purchase_events_give_replays_alerts_across_a_restore(scenar
     types = Counter(raw["type"] for raw in events)
     new = {"issue_linked", "issue_resolved"} if scenario == "quality" else {"order_placed"}
     assert all(types[t] for t in new), types
-    records, next_offset = [], [0, 0]
-    for raw in events:
-        source = source_index(model(raw))
-        records.append(Record(source, 0, next_offset[source], raw["account_id"].encode(),
-                              dumps(raw)))  # fmt: skip
-        next_offset[source] += 1
+    records = _one_partition(events)
 
     def run(proc: LiveProcessor, batch) -> list[bytes]:
         return [a[1] for r in batch for a in proc.handle(r, _always, 0).alerts]
