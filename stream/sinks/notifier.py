@@ -140,10 +140,13 @@ class Notifier:
 
     def run(self) -> None:
         """Until :attr:`stop` is set: the delivery loop in a thread, the intake here."""
+        # The intake's connection first: it switches a new file to WAL and creates the tables,
+        # which takes the database's write lock; the delivery thread's connection opening at the
+        # same moment could find it locked ("database is locked") and die.
+        outbox = Outbox(self.outbox_path)
         sender = threading.Thread(target=self.deliver_forever, name="notify-delivery",
                                   daemon=True)  # fmt: skip
         sender.start()
-        outbox = Outbox(self.outbox_path)
         try:
             consume_until_stopped(self.stop, self._consumer,
                                   lambda consumer: self._consume(consumer, outbox), log,
