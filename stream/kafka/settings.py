@@ -84,6 +84,12 @@ class WorkerSettings(BaseModel):
         min_length=1,
         description="compacted topic of account-health snapshots, keyed by account_id",
     )
+    actions_topic: str = Field(
+        default="alert-actions",
+        min_length=1,
+        description="the team's actions on alerts (acknowledge, snooze, dismiss, note), keyed "
+        "by account_id; the read model is rebuilt from it",
+    )
     health_snapshots: bool = Field(
         default=True,
         description="publish every account's health snapshot at each day close (the read "
@@ -166,10 +172,10 @@ class WorkerSettings(BaseModel):
                 "is at-least-once with idempotent alert ids (see README, Delivery)"
             )
         names = [self.usage_topic, self.billing_topic, self.alerts_topic, self.dead_letter_topic,
-                 self.health_topic]  # fmt: skip
+                 self.health_topic, self.actions_topic]  # fmt: skip
         if len(set(names)) != len(names):
             raise ValueError(
-                "usage, billing, alerts, dead-letter and health topics must all differ"
+                "usage, billing, alerts, dead-letter, health and actions topics must all differ"
             )
         if self.security_protocol.startswith("SASL") and not (
             self.sasl_username and self.sasl_password
@@ -271,5 +277,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorkerSettings:
         raise SettingsError("; ".join(problems)) from None
 
 
-_NOT_SETTINGS = frozenset({"CHURNWATCH_CACHE", "CHURNWATCH_KAFKA_VERSION", "CHURNWATCH_LOG_FORMAT"})
-"""Variables read by other parts (the broker launcher, the log setup), not worker settings."""
+_NOT_SETTINGS = frozenset({"CHURNWATCH_CACHE", "CHURNWATCH_KAFKA_VERSION", "CHURNWATCH_LOG_FORMAT",
+                           "CHURNWATCH_API_TOKEN", "CHURNWATCH_API_TOKENS_FILE",
+                           "CHURNWATCH_API_URL"})  # fmt: skip
+"""Variables read by other parts (the broker launcher, the log setup, the API's tokens and
+the CLI's API address), not worker settings: secrets stay out of the settings' dump."""

@@ -37,6 +37,7 @@ def ensure_topics(settings: WorkerSettings, timeout_s: float = 30.0) -> dict[str
         settings.alerts_topic: settings.partitions,
         settings.dead_letter_topic: 1,
         settings.health_topic: settings.partitions,
+        settings.actions_topic: settings.partitions,
     }
     try:
         admin = KafkaAdminClient(

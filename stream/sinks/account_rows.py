@@ -120,6 +120,9 @@ class ListQuery:
     q: str | None = None
     status: str | None = None
     """``active`` or ``cancelled`` (the latest snapshot's); None for both."""
+    snoozed: str = "hide"
+    """The at-risk list's accounts whose open alerts are all snoozed or dismissed: ``hide``
+    them, ``include`` them, or show ``only`` them."""
     sort: str = "revenue_at_risk"
     after: SortKey | None = None
     """The sort key of the previous page's last row: this page starts after it."""

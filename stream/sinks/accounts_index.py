@@ -27,6 +27,7 @@ import orjson
 import redis
 
 from stream.sinks.account_rows import SORTS, ListQuery, SortKey, account_row, matches, totals
+from stream.sinks.alert_actions import acknowledged, attention, fold, hidden
 from stream.sinks.readmodel import mrr_at_risk
 
 _CHUNK = 1000
@@ -49,8 +50,22 @@ _KEYS = {sort: f"_key_{sort}" for sort in SORTS}
 compares precomputed tuples (``itemgetter``) instead of parsing dates per comparison pass."""
 
 
-def _public(row: dict) -> dict:
-    return {k: v for k, v in row.items() if not k.startswith("_key_")}
+def _public(row: dict, now_ms: int) -> dict:
+    """The row as the API shows it: without the index's own keys, with what the team did
+    with its open alerts as of the read model's event time."""
+    out = {k: v for k, v in row.items() if not k.startswith("_")}
+    out.update(attention(row.get("_hidden") or [], row.get("_acked", 0), now_ms))
+    return out
+
+
+def _shown(row: dict, query: ListQuery, now_ms: int) -> bool:
+    """Whether the at-risk list shows the row: by default only accounts with an open alert
+    that is neither snoozed nor dismissed; ``snoozed=include`` shows every account with an
+    open alert, ``snoozed=only`` those whose every open alert is snoozed or dismissed."""
+    if query.snoozed == "include":
+        return True
+    waiting = min(row.get("_hidden") or [0]) > now_ms
+    return waiting if query.snoozed == "only" else not waiting
 
 
 class AccountsIndex:
@@ -63,6 +78,8 @@ class AccountsIndex:
         self._stale: dict[str, bool] = {}
         """Per sort: rows changed since its order was made (re-sorted on its next use)."""
         self._added = False
+        self.now_ms = 0
+        """The read model's event time at the last refresh (what ends a snooze)."""
         self._cache: dict[tuple, tuple[list[dict], dict, dict]] = {}
         """Per (sort, open_only, filters): the matching rows in order, totals and summary."""
 
@@ -70,7 +87,13 @@ class AccountsIndex:
         """Read the accounts that changed since the last refresh; returns how many."""
         p = self.p
         since = "-inf" if self.version is None else f"({self.version}"
-        changed = self.r.zrangebyscore(f"{p}:changed", since, "+inf", withscores=True)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrangebyscore(f"{p}:changed", since, "+inf", withscores=True)
+        pipe.get(f"{p}:clock")
+        changed, clock = pipe.execute()
+        if clock is not None and int(clock) != self.now_ms:
+            self.now_ms = int(clock)
+            self._cache.clear()  # snoozes may have ended
         ids = {m.decode() for m, _ in changed}
         top = max((score for _, score in changed), default=self.version or 0.0)
         if self.version is None:
@@ -93,18 +116,23 @@ class AccountsIndex:
                 if score is not None:
                     pipe.hmget(f"{p}:acct:{account}", "snapshot", "ts_ms")
                     pipe.hvals(f"{p}:acct:{account}:open")
+                    pipe.lrange(f"{p}:acct:{account}:actions", 0, -1)
             replies = iter(pipe.execute())
             for account, health, score in zip(chunk, healths, alerted, strict=True):
-                view, ts, episodes = None, None, []
+                view, ts, episodes, states = None, None, [], {}
                 if score is not None:
-                    (view, ts), episodes = next(replies), next(replies)
+                    (view, ts), raw, actions = next(replies), next(replies), next(replies)
+                    episodes = [orjson.loads(e) for e in raw]
+                    states = fold(orjson.loads(a) for a in actions)
                 row = account_row(
                     orjson.loads(view) if view else None, int(ts) if ts else None,
-                    orjson.loads(health) if health else None, (orjson.loads(e) for e in episodes),
+                    orjson.loads(health) if health else None, episodes,
                 )  # fmt: skip
                 if row is None:
                     self._added |= self.rows.pop(account, None) is not None
                     continue
+                row["_hidden"] = hidden(episodes, states)
+                row["_acked"] = acknowledged(episodes, states)
                 for sort, name in _KEYS.items():
                     row[name] = SORTS[sort](row)
                 self._added |= account not in self.rows
@@ -134,7 +162,7 @@ class AccountsIndex:
         """One page of the list (``open_only``: accounts with an open alert), its cursor and
         the totals over every account the filters keep."""
         self.refresh()
-        cache = (query.sort, open_only, *query.filters())
+        cache = (query.sort, open_only, query.snoozed, *query.filters())
         found = self._cache.get(cache)
         if found is None:
             if len(self._cache) >= _KEEP_FILTERS:  # many searches: keep memory bounded
@@ -146,7 +174,7 @@ class AccountsIndex:
             filters = query.filters()
             rows = self._order(query.sort)
             if open_only:
-                rows = [r for r in rows if r["open_alert_count"]]
+                rows = [r for r in rows if r["open_alert_count"] and _shown(r, query, self.now_ms)]
             matched = [r for r in rows if matches(r, filters)]
             summary = mrr_at_risk(f"{r['account_id']}|{r['severity']}|{r['mrr'] or 0.0}"
                                   for r in matched if r["severity"])  # fmt: skip
@@ -156,7 +184,7 @@ class AccountsIndex:
         start = 0 if query.after is None else _after(matched, name, query.after)
         page = matched[start : start + query.limit]
         after = page[-1][name] if len(matched) > start + query.limit and page else None
-        return ListPage([_public(r) for r in page], after, sums, summary)
+        return ListPage([_public(r, self.now_ms) for r in page], after, sums, summary)
 
 
 def _after(matched: list[dict], name: str, after: SortKey) -> int:

@@ -20,6 +20,7 @@ import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import orjson
 import redis
@@ -32,7 +33,11 @@ from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
 from stream.run.metrics import exposition
 from stream.sinks.account_rows import ACCOUNT_SORTS, SORTS, ListQuery
+from stream.sinks.action_forms import Controls
+from stream.sinks.actions_api import ActionLog, add_action_routes
+from stream.sinks.auth import Auth
 from stream.sinks.readmodel_store import RedisReadModel
+from stream.sinks.web_auth import ACTOR, CSRF, add_auth_routes, auth_middleware
 from stream.sinks.web_page import account_page, accounts_page, at_risk_page, error_page
 
 log = logging.getLogger("churnwatch.api")
@@ -106,8 +111,11 @@ def _choice(query: dict[str, str], key: str, allowed) -> str | None:
 
 
 RISK_PARAMS = frozenset({"limit", "segment", "owner", "signal", "severity", "q", "status",
-                         "sort", "cursor"})  # fmt: skip
+                         "sort", "cursor", "snoozed"})  # fmt: skip
 STATUSES = ("active", "cancelled", "any")
+SNOOZED = ("hide", "include", "only")
+"""The at-risk list's accounts whose open alerts are all snoozed or dismissed (hidden by
+default); the all-accounts list shows every account whatever its alerts."""
 """The parameters of both lists (at-risk and all accounts); only their sorts differ."""
 RISK_SORTS = tuple(SORTS)
 MAX_CURSOR = 400
@@ -158,6 +166,7 @@ def risk_query(query: dict[str, str], default_limit: int = 20,
         signal=_choice(query, "signal", PUBLISHED),
         severity=_choice(query, "severity", tuple(SEVERITY_RANK)), q=_q(query), sort=sort,
         status=None if status == "any" else status, after=_cursor(query, sort, sorts),
+        snoozed=_choice(query, "snoozed", SNOOZED) or "hide",
     )  # fmt: skip
 
 
@@ -188,11 +197,16 @@ def _risk_csv(rows: list[dict], columns: tuple[str, ...] | None = None) -> str:
 
 CSV_COLUMNS = ("account_id", "account_name", "owner", "segment", "stage", "plan", "mrr",
                "health", "risk", "revenue_at_risk", "severity", "open_alert_count", "signals",
-               "renewal_date", "last_activity", "last_alert_ts")  # fmt: skip
+               "renewal_date", "last_activity", "last_alert_ts", "acknowledged_alert_count",
+               "snoozed_until")  # fmt: skip
 ACCOUNT_CSV_COLUMNS = ("account_id", "account_name", "owner", "segment", "stage", "plan",
                        "status", "mrr", "health", "risk", "revenue_at_risk", "risk_estimate",
                        "severity", "open_alert_count", "signals", "renewal_date",
                        "last_activity", "snapshot_day", "last_alert_ts")  # fmt: skip
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
 
 
 def danger_per_day(policy: Policy, view: dict) -> float | None:
@@ -205,9 +219,15 @@ def danger_per_day(policy: Policy, view: dict) -> float | None:
 
 
 def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
-              feed_alive: Callable[[], bool] = lambda: True) -> web.Application:  # fmt: skip
+              feed_alive: Callable[[], bool] = lambda: True, auth: Auth | None = None,
+              actions: ActionLog | None = None) -> web.Application:  # fmt: skip
     """The API and pages; their request counts and latencies go on ``metrics``, which
-    ``GET /metrics`` serves (with whatever else is registered on it, such as the feed's)."""
+    ``GET /metrics`` serves (with whatever else is registered on it, such as the feed's).
+
+    ``auth`` holds the configured tokens (none: reads open, writes refused; see
+    :mod:`stream.sinks.auth`); ``actions`` publishes the team's actions on alerts (None: the
+    action routes answer 503)."""
+    auth = auth or Auth()
     requests = Counter("churnwatch_http_requests_total", "API requests by route, status",
                        ("route", "status"), registry=metrics)  # fmt: skip
     latency = Histogram("churnwatch_http_request_seconds", "API latency by route", ("route",),
@@ -323,7 +343,11 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:
-        return web.Response(text=account_page(account_of(request)), content_type="text/html")
+        view = account_of(request)
+        now = store.now_ms()
+        controls = Controls(enabled=auth.enabled, actor=request[ACTOR], csrf=request[CSRF],
+                            today=_day(now) if now else None, path=request.path)  # fmt: skip
+        return web.Response(text=account_page(view, controls), content_type="text/html")
 
     async def accounts_view(request: web.Request) -> web.Response:
         query = {k: v for k, v in _query(request, set(RISK_PARAMS)).items() if v}
@@ -332,7 +356,9 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         html = accounts_page(found.rows, found.totals, query, cursor)
         return web.Response(text=html, content_type="text/html")
 
-    app = web.Application(middlewares=[errors])
+    app = web.Application(middlewares=[errors, auth_middleware(auth, _PAGES)])
+    add_auth_routes(app, auth)
+    add_action_routes(app, store, actions)
     app.router.add_get("/accounts", accounts)
     app.router.add_get("/accounts.csv", accounts_csv)
     app.router.add_get("/accounts/at-risk", at_risk)

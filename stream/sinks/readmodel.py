@@ -32,6 +32,8 @@ from datetime import datetime
 from schemas.alerts import SEVERITY_RANK
 from stream.core.timeutil import to_ms
 from stream.sinks.account_rows import account_row
+from stream.sinks.alert_actions import acknowledged, attention, hidden
+from stream.sinks.alert_actions import fold as fold_actions
 
 ENDED = ("resolved", "churned")
 """The kinds of an episode's last record: a recovery, or a cancellation."""
@@ -108,6 +110,17 @@ class ReadModel:
     episodes: dict[str, list[dict]] = field(default_factory=dict)
     """Per account, the applied records newest first (at most :data:`EPISODE_LOG`)."""
 
+    actions: dict[str, dict] = field(default_factory=dict)
+    """Alert actions by ``action_id`` (applied once each)."""
+    now_ms: int = 0
+    """Event time: the newest alert's (a test moves it for snapshots, as Redis does)."""
+
+    def apply_action(self, action: dict) -> bool:
+        if action["action_id"] in self.actions:
+            return False
+        self.actions[action["action_id"]] = action
+        return True
+
     def mrr_at_risk(self) -> dict:
         episodes = (a for open_ in self.open_alerts.values() for a in open_.values())
         return mrr_at_risk(open_summary(a) for a in episodes)
@@ -127,6 +140,7 @@ class ReadModel:
         else:
             episodes[alert_id] = alert
         when = ts_ms(alert)
+        self.now_ms = max(self.now_ms, when)
         if self.account_ts.get(account, -1) <= when:
             self.account_ts[account] = when
             self.accounts[account] = snapshot(alert)
@@ -137,7 +151,14 @@ class ReadModel:
         """The account's list row given its latest snapshot's list fields (or None)."""
         view = self.accounts.get(account)
         ts = self.account_ts.get(account)
-        return account_row(view, ts, health, self.open_alerts.get(account, {}).values())
+        episodes = list(self.open_alerts.get(account, {}).values())
+        row = account_row(view, ts, health, episodes)
+        if row is None:
+            return None
+        states = fold_actions(a for a in self.actions.values() if a["account_id"] == account)
+        row.update(attention(hidden(episodes, states), acknowledged(episodes, states),
+                             self.now_ms))  # fmt: skip
+        return row
 
 
 def fold(alerts: Iterable[dict]) -> ReadModel:

@@ -1,5 +1,5 @@
-"""Keeps the Redis read model up to date from the alerts and account-health topics (and the
-portfolio from billing).
+"""Keeps the Redis read model up to date from the alerts, account-health and alert-actions
+topics (and the portfolio from billing).
 
 A plain kafka-python consumer in its own group, not a Faust agent: the read model must never
 slow the worker, and a Redis outage must not touch the alert stream. Offsets are committed
@@ -9,7 +9,9 @@ is written and the feed carries on from where it stopped. If the outage outlasts
 poll interval, the group takes the partitions back and the feed resumes from the last commit.
 Records applied twice change nothing (see :mod:`stream.sinks.readmodel` and
 :mod:`stream.sinks.health_model`). A value on the health topic that is not a snapshot of the
-published schema is counted (``churnwatch_readmodel_health_invalid_total``) and skipped.
+published schema is counted (``churnwatch_readmodel_health_invalid_total``) and skipped, as is
+a value on the actions topic that is not an action (``churnwatch_readmodel_actions_invalid_total``,
+with a log line naming its offset and what is wrong).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from schemas.actions import AlertAction, InvalidAction, decode_action
 from schemas.events import EventBase, InvalidEvent, decode_event
 from stream.kafka.reconnect import consume_until_stopped
 from stream.kafka.settings import WorkerSettings
@@ -72,6 +75,15 @@ class ReadModelMetrics:
             "values on the health topic that are not account-health snapshots (skipped)",
             registry=registry,
         )
+        self.actions = Counter(
+            "churnwatch_readmodel_actions_total",
+            "alert actions read from the alert-actions topic (valid ones)", registry=registry,
+        )  # fmt: skip
+        self.actions_invalid = Counter(
+            "churnwatch_readmodel_actions_invalid_total",
+            "values on the alert-actions topic that are not alert actions (skipped)",
+            registry=registry,
+        )
         self.lag = Gauge(
             "churnwatch_readmodel_lag", "records not yet in the read model, per topic partition",
             ("topic", "partition"), registry=registry,
@@ -108,6 +120,7 @@ class ReadModelFeed:
             self.settings.alerts_topic,
             self.settings.billing_topic,
             self.settings.health_topic,
+            self.settings.actions_topic,
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=self.group,
             enable_auto_commit=False,
@@ -124,9 +137,14 @@ class ReadModelFeed:
         next_lag = 0.0
         while not self.stop.is_set():
             batches = consumer.poll(timeout_ms=500)
-            alerts, billing, health = [], [], []
+            alerts, billing, health, actions = [], [], [], []
             for tp, records in batches.items():
                 for record in records:
+                    if tp.topic == self.settings.actions_topic:
+                        action = self._action(record)
+                        if action is not None:
+                            actions.append(action)
+                        continue
                     if tp.topic == self.settings.health_topic:
                         if record.value is None:
                             continue  # a tombstone on the compacted topic: nothing to apply
@@ -146,7 +164,8 @@ class ReadModelFeed:
                         self.metrics.invalid.inc()
                         continue
                     alerts.append(alert)
-            if (alerts or billing or health) and not self._write(alerts, billing, health):
+            if (alerts or billing or health or actions) and not self._write(
+                    alerts, billing, health, actions):  # fmt: skip
                 return  # stopping while Redis was down: nothing committed, nothing lost
             if batches:
                 try:
@@ -157,13 +176,24 @@ class ReadModelFeed:
                 self._lag(consumer)
                 next_lag = time.monotonic() + 5.0
 
-    def _write(self, alerts: list[dict], billing: list, health: Sequence[dict] = ()) -> bool:
+    def _action(self, record) -> AlertAction | None:
+        try:
+            return decode_action(record.value or b"")
+        except InvalidAction as exc:
+            self.metrics.actions_invalid.inc()
+            log.warning("skipped %s:%d:%d: not an alert action (%s)", record.topic,
+                        record.partition, record.offset, exc)  # fmt: skip
+            return None
+
+    def _write(self, alerts: list[dict], billing: list, health: Sequence[dict] = (),
+               actions: Sequence[AlertAction] = ()) -> bool:  # fmt: skip
         delay = 0.2
         while not self.stop.is_set():
             try:
                 applied = self.store.apply(alerts)
                 self.store.portfolio.apply(billing)
                 snapshots_applied = self.store.apply_health(health)
+                self.store.apply_actions(actions)
             except redis.RedisError as exc:
                 if self.redis_up:
                     log.warning("Redis write failed (%s); holding %d records and retrying",
@@ -181,6 +211,7 @@ class ReadModelFeed:
             self.metrics.applied.inc(applied)
             self.metrics.snapshots.inc(len(health))
             self.metrics.snapshots_applied.inc(snapshots_applied)
+            self.metrics.actions.inc(len(actions))
             for alert in alerts:
                 self.metrics.records.labels(alert["signal"], alert["severity"], alert["kind"]).inc()
             return True

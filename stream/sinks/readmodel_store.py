@@ -13,7 +13,13 @@ Keys, under a prefix (default ``churnwatch``):
 * ``{p}:acct:{id}:log``: list of the account's applied records, newest first, trimmed to
   :data:`~stream.sinks.readmodel.EPISODE_LOG` (the account page's episodes);
 * ``{p}:ver`` / ``{p}:changed``: the change counter and log the list index reads (shared with
-  the snapshot script, see :mod:`stream.sinks.health_store`).
+  the snapshot script, see :mod:`stream.sinks.health_store`);
+* ``{p}:alert_acct``: hash alert id -> account, so an action can name an alert alone;
+* ``{p}:clock``: the read model's event time, the newest alert or snapshot time it has taken
+  (epoch ms). A snooze ends by this clock, so a rebuild or a replay ends it at the same point.
+
+Alert actions (acknowledge, snooze, dismiss, note) are kept by
+:class:`~stream.sinks.actions_store.RedisActions`.
 
 Health snapshots (``{p}:hs:{id}``, ``{p}:hist:{id}``, ``{p}:rows``) are written by
 :class:`~stream.sinks.health_store.RedisHealth`; the lists are answered from
@@ -26,15 +32,18 @@ per-segment ranking), which a single Redis server allows; Redis Cluster would ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
 import redis
 
+from schemas.actions import AlertAction
 from stream.kafka.settings import REDIS_SCHEMES
-from stream.sinks.account_rows import SORTS, ListQuery, RiskQuery, account_row
+from stream.sinks.account_rows import SORTS, ListQuery, RiskQuery, account_row, iso_ms
 from stream.sinks.accounts_index import AccountsIndex
+from stream.sinks.actions_store import RedisActions
+from stream.sinks.alert_actions import acknowledged, attention, fold, hidden
 from stream.sinks.alert_records import mentions
 from stream.sinks.health_store import RedisHealth
 from stream.sinks.portfolio_store import RedisPortfolio
@@ -80,6 +89,7 @@ end
 redis.call('LPUSH', KEYS[8], ARGV[5])
 redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[12]) - 1)
 redis.call('ZADD', KEYS[10], redis.call('INCR', KEYS[9]), ARGV[8])
+redis.call('HSET', KEYS[11], ARGV[1], ARGV[8])
 local ts = redis.call('HGET', KEYS[1], 'ts_ms')
 if (not ts) or tonumber(ts) <= tonumber(ARGV[4]) then
   local old = redis.call('HGET', KEYS[1], 'segment')
@@ -91,6 +101,12 @@ end
 return 1
 """
 
+_CLOCK = """
+local held = redis.call('GET', KEYS[1])
+if (not held) or tonumber(held) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+"""
+
 
 class RedisReadModel:
     """Writes alert records into Redis and answers the API's questions from it."""
@@ -99,12 +115,15 @@ class RedisReadModel:
         self.r = client
         self.p = prefix
         self._apply = client.register_script(_APPLY)
+        self._clock = client.register_script(_CLOCK)
         self.portfolio = RedisPortfolio(client, prefix)
         """Churn per month, kept from the billing topic beside the alerts' read model."""
         self.health = RedisHealth(client, prefix)
         """Every account's latest health snapshot and daily trend, from the health topic."""
         self.index = AccountsIndex(client, prefix)
         """The lists' rows, cached in this process and refreshed from what changed."""
+        self.actions = RedisActions(client, prefix)
+        """What the team did with each alert (from the alert-actions topic and the API)."""
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
@@ -125,27 +144,39 @@ class RedisReadModel:
         then; applying the batch again is safe, which is what the consumer does.
         """
         pipe = self.r.pipeline(transaction=False)
-        count = 0
+        count, latest = 0, 0
         for alert in alerts:
             account, p = alert["account_id"], self.p
             keys = [f"{p}:acct:{account}", f"{p}:acct:{account}:open", f"{p}:seq", f"{p}:risk",
                     f"{p}:open", f"{p}:alerts", f"{p}:opensev", f"{p}:acct:{account}:log",
-                    f"{p}:ver", f"{p}:changed"]  # fmt: skip
+                    f"{p}:ver", f"{p}:changed", f"{p}:alert_acct"]  # fmt: skip
             args = [alert["alert_id"], int(alert["sequence"]), alert["kind"], ts_ms(alert),
                     orjson.dumps(alert), orjson.dumps(snapshot(alert)), risk_of(alert), account,
                     alert["account"]["segment"], f"{p}:risk:", open_summary(alert),
                     EPISODE_LOG]  # fmt: skip
             self._apply(keys=keys, args=args, client=pipe)
+            latest = max(latest, args[3])
             count += 1
         if not count:
             return 0
+        self._clock(keys=[f"{self.p}:clock"], args=[latest], client=pipe)
         return sum(int(x) for x in pipe.execute())
+
+    def now_ms(self) -> int | None:
+        """The read model's event time (see ``{p}:clock``); None before any record."""
+        held = self.r.get(f"{self.p}:clock")
+        return int(held) if held else None
 
     # --- reading ----------------------------------------------------------------------------
 
-    def apply_health(self, snapshots: Iterable[dict]) -> int:
-        """Apply health snapshots (see :meth:`RedisHealth.apply`)."""
-        return self.health.apply(snapshots)
+    def apply_health(self, snapshots: Sequence[dict]) -> int:
+        """Apply health snapshots (see :meth:`RedisHealth.apply`) and move the clock to the
+        newest one's time."""
+        applied = self.health.apply(snapshots)
+        if snapshots:
+            latest = max(iso_ms(s["ts"]) or 0 for s in snapshots)
+            self._clock(keys=[f"{self.p}:clock"], args=[latest])
+        return applied
 
     def account(self, account_id: str, detail: bool = True) -> dict | None:
         """The account now: its list row (facts and health from the newer of its latest alert
@@ -158,20 +189,41 @@ class RedisReadModel:
         pipe.hmget(f"{p}:acct:{account_id}", "snapshot", "ts_ms")
         pipe.hgetall(f"{p}:acct:{account_id}:open")
         pipe.hget(f"{p}:rows", account_id)
+        pipe.lrange(f"{p}:acct:{account_id}:actions", 0, -1)
         if detail:
             pipe.lrange(f"{p}:acct:{account_id}:log", 0, -1)
-        (raw, ts), episodes, health_row, *log = pipe.execute()
+        (raw, ts), episodes, health_row, actions, *log = pipe.execute()
         open_alerts = by_severity(orjson.loads(v) for v in episodes.values())
         view = orjson.loads(raw) if raw else None
         health = orjson.loads(health_row) if health_row else None
         row = account_row(view, int(ts) if ts else None, health, open_alerts)
         if row is None:
             return None
+        states = fold(orjson.loads(x) for x in actions)
+        for alert in open_alerts:
+            if alert["alert_id"] in states:
+                alert["actions"] = states[alert["alert_id"]]
+        row.update(attention(hidden(open_alerts, states), acknowledged(open_alerts, states),
+                             self.now_ms() or 0))  # fmt: skip
         if not detail:
             return {**row, "open_alerts": open_alerts}
         snapshot, points = self.health.latest(account_id)
         return {**row, "open_alerts": open_alerts, "snapshot": snapshot, "history": points,
-                "episodes": [orjson.loads(x) for x in log[0]]}  # fmt: skip
+                "episodes": [orjson.loads(x) for x in log[0]], "actions": states}  # fmt: skip
+
+    def alert(self, alert_id: str) -> tuple[str | None, dict | None]:
+        """(the account of an alert the read model has seen, its latest record while the
+        episode is open); (None, None) for an alert it never saw."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(f"{self.p}:alert_acct", alert_id)
+        pipe.hget(f"{self.p}:alerts", alert_id)
+        account, record = pipe.execute()
+        return (account.decode() if account else None,
+                orjson.loads(record) if record else None)  # fmt: skip
+
+    def apply_actions(self, actions: Iterable[AlertAction]) -> int:
+        """Apply alert actions, each once (see :class:`RedisActions`)."""
+        return self.actions.apply(actions)
 
     def accounts_list(self, query: ListQuery | None = None) -> RiskPage:
         """Every account (alerted or not), filtered, ordered, paged; see :func:`keeps` for the

@@ -21,6 +21,7 @@ from stream.render import account_charts
 from stream.render import readable as r
 from stream.render.html import page, portfolio_table
 from stream.sinks.account_rows import ACCOUNT_SORTS
+from stream.sinks.action_forms import Controls, forms, state_line
 from stream.sinks.alert_records import reasons
 from stream.sinks.readmodel import ENDED
 
@@ -208,17 +209,19 @@ def _by_severity(alerts: list[dict]) -> list[dict]:
     return sorted(newest, key=lambda a: -SEVERITY_RANK.get(a["severity"], 0))
 
 
-def _alerts(view: dict, detail: bool = False) -> str:
+def _alerts(view: dict, detail: bool = False, controls: Controls | None = None) -> str:
     rows = []
     for alert in _by_severity(view.get("open_alerts", [])):
         behind = reasons(alert)
         playbook = alert.get("playbook")
         after = (f'<p class="playbook"><b>Next step:</b> {escape(playbook)}</p>' if playbook
                  else "") + (_numbers(behind) + _facts(alert) if detail else "")  # fmt: skip
+        after += state_line(alert) + (forms(alert, controls) if detail else "")
+        anchor = f' id="alert-{escape(alert["alert_id"])}"'
         if len(behind) == 1 and behind[0]["signal"] == alert["signal"]:
             line = _line(alert["severity"], alert["signal"], alert["episode_start"],
                          alert["explanation"])  # fmt: skip
-            rows.append(f'<div class="alert">Alert severity {line}{after}</div>')
+            rows.append(f'<div class="alert"{anchor}>Alert severity {line}{after}</div>')
             continue
         items = "".join(
             f'<li class="reason">{_line(x["severity"], x["signal"], x["since"], x["explanation"])}'
@@ -228,7 +231,8 @@ def _alerts(view: dict, detail: bool = False) -> str:
         since = r.day(alert["episode_start"])
         head = (f"Alert severity {_badge(alert['severity'])} <b>{escape(r.words(alert['signal']))}"
                 f"</b> since {escape(since)}: {r.count(len(behind), 'signal')}")  # fmt: skip
-        rows.append(f'<div class="alert">{head}<ul class="reasons">{items}</ul>{after}</div>')
+        rows.append(f'<div class="alert"{anchor}>{head}<ul class="reasons">{items}</ul>{after}'
+                    "</div>")  # fmt: skip
     return "".join(rows) or '<div class="alert">no open alerts</div>'
 
 
@@ -237,7 +241,8 @@ def _risk(health: dict) -> str:
     return f"Risk: {_RISK.get(status, r.words(status).lower())}"
 
 
-def _card(view: dict, now: str | None = None, detail: bool = False, chart: bool = True) -> str:
+def _card(view: dict, now: str | None = None, detail: bool = False, chart: bool = True,
+          controls: Controls | None = None) -> str:  # fmt: skip
     health = view["health"]
     link = "/view/accounts/" + quote(view["account_id"], safe="")
     facts = [f"Owner {view['owner']}"] if view.get("owner") else []
@@ -260,7 +265,7 @@ def _card(view: dict, now: str | None = None, detail: bool = False, chart: bool 
         f'<div class="acct"><h2><a href="{escape(link)}">{escape(label)}</a> '
         f'<span class="risk">{escape(_risk(health))} · health {health["overall"]}/100</span></h2>'
         f'<div class="meta">{escape(" · ".join(facts))}</div>'
-        f"{engagement_chart(view, now) if chart else ''}{_alerts(view, detail)}</div>"
+        f"{engagement_chart(view, now) if chart else ''}{_alerts(view, detail, controls)}</div>"
     )
 
 
@@ -516,7 +521,7 @@ def _events(points: list[dict]) -> str:
     return f'<h3>Latest events</h3><table id="events">{rows}</table>'
 
 
-def account_page(view: dict) -> str:
+def account_page(view: dict, controls: Controls | None = None) -> str:
     """One account: facts, key numbers, health trend, activity timeline, open alerts (most
     severe first, with each reason's value against its threshold and the playbook), every
     alert episode kept, and health by dimension."""
@@ -530,8 +535,8 @@ def account_page(view: dict) -> str:
     # The timeline above shows every day's logins: the alert's own login chart only when an
     # open alert carries usage evidence (its window, baseline and danger-zone line).
     evidence = bool(_usage_evidence(view)[0])
-    alerts = (_card(view, detail=True, chart=evidence) if view.get("open_alerts")
-              else "<p>No open alerts.</p>")  # fmt: skip
+    alerts = (_card(view, detail=True, chart=evidence, controls=controls)
+              if view.get("open_alerts") else "<p>No open alerts.</p>")  # fmt: skip
     body = (
         '<p class="nav"><a href="/">← accounts at risk</a> · '
         '<a href="/view/accounts">all accounts</a></p>'

@@ -483,7 +483,7 @@ def test_worker_check_creates_missing_topics_with_the_count(broker, monkeypatch)
     monkeypatch.setenv("CHURNWATCH_PARTITIONS", "4")
     assert main(["worker", "--check"]) == 0
     assert broker.topics == {"usage": 4, "billing": 4, "alerts": 4, "churnwatch-dead-letters": 1,
-                             "account-health": 4}  # fmt: skip
+                             "account-health": 4, "alert-actions": 4}  # fmt: skip
 
 
 # every option says what happens when it is not given

@@ -232,7 +232,7 @@ def test_the_account_page_lists_every_episode_and_open_alerts_most_severe_first(
     assert [(e["alert_id"], e["kind"]) for e in body["episodes"]] == [
         ("al-3", "resolved"), ("al-3", "opened"), ("al-1", "updated"), ("al-2", "opened"),
         ("al-1", "opened")]  # fmt: skip
-    shown = re.findall(r'<div class="alert">Alert severity <span class="sev (\w+)"', html)
+    shown = re.findall(r'<div class="alert"[^>]*>Alert severity <span class="sev (\w+)"', html)
     assert shown == ["critical", "medium"]
     items = re.findall(r'<li class="episode (\w+)">', html)
     assert items == ["resolved", "opened", "updated", "opened", "opened"]

@@ -36,7 +36,7 @@ def _expected(alerts: list[dict]) -> dict:
         episodes = by_severity(model.open_alerts.get(account, {}).values())
         accounts[account] = {**model.row(account, None), "open_alerts": episodes,
                              "snapshot": None, "history": [],
-                             "episodes": model.episodes[account]}  # fmt: skip
+                             "episodes": model.episodes[account], "actions": {}}  # fmt: skip
     risk = sorted(((a.encode(), float(r)) for a, r in model.risk.items()),
                   key=lambda x: (x[1], x[0]))  # fmt: skip
     open_ids = sorted(a for e in model.open_alerts.values() for a in e)
