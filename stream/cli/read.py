@@ -11,6 +11,7 @@ import sys
 
 from schemas.alerts import SEVERITY_RANK
 from schemas.codec import dumps_pretty
+from stream.cli.actions import add_action_commands
 from stream.cli.args import (
     PreformattedHelpFormatter,
     UsageError,
@@ -164,8 +165,10 @@ def _cmd_notify(args: argparse.Namespace) -> int:
 
 
 def _add_alerts(sub: argparse._SubParsersAction) -> None:
-    al = add_command(sub, "alerts", help="terminal views of the alerts topic")
+    al = add_command(sub, "alerts", help="terminal views of the alerts topic, and actions on "
+                     "alerts (ack, snooze, dismiss, note)")  # fmt: skip
     al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    add_action_commands(al_sub)
     tail_p = add_command(
         al_sub,
         "tail",

@@ -44,6 +44,7 @@ class Deployment:
             "alerts": f"alerts-{tag}",
             "dead_letter": f"dead-{tag}",
             "health": f"health-{tag}",
+            "actions": f"actions-{tag}",
         }
         self.app_id = f"cw-{tag}"
         self.env = {
@@ -55,6 +56,7 @@ class Deployment:
             "CHURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
             "CHURNWATCH_DEAD_LETTER_TOPIC": self.topics["dead_letter"],
             "CHURNWATCH_HEALTH_TOPIC": self.topics["health"],
+            "CHURNWATCH_ACTIONS_TOPIC": self.topics["actions"],
             "CHURNWATCH_PARTITIONS": str(partitions),
             "CHURNWATCH_STORE": "memory",
             "CHURNWATCH_DATA_DIR": str(workdir / "data"),

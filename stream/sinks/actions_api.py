@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 import redis
@@ -187,7 +187,7 @@ def add_action_routes(app: web.Application, store: RedisReadModel, actions: Acti
             fields, form = await _body(request)
             key = fields.pop("idempotency_key", None) if form else request.headers.get(
                 "Idempotency-Key")  # fmt: skip
-            target = local_path(fields.pop("next", None)) if form else None
+            target = fields.pop("next", None) if form else None
             fields.pop("csrf", None)
             if key is not None and not 1 <= len(key) <= MAX_KEY:
                 raise ActionRefused(400, f"Idempotency-Key must be 1 to {MAX_KEY} characters")
@@ -209,8 +209,9 @@ def add_action_routes(app: web.Application, store: RedisReadModel, actions: Acti
             applied = store.apply_actions([action])
         except redis.RedisError:
             applied = None  # in the log: the feed applies it when Redis is back
-        if target is not None:
-            return redirect(f"{target}#alert-{alert_id}")
+        if form:  # back to the page the form was on (this site only), at the alert
+            page_of = "/view/accounts/" + quote(action.account_id, safe="")
+            return redirect(f"{local_path(target or page_of)}#alert-{quote(alert_id, safe='')}")
         body = {"action": orjson.loads(encode_action(action)), "applied": applied is not None,
                 "duplicate": applied == 0}  # fmt: skip
         return web.Response(body=orjson.dumps(body), status=200 if applied == 0 else 201,

@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from schemas.actions import MAX_NOTE, MAX_REASON
 from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
@@ -489,14 +490,68 @@ _LIST_PARAMS = [
     _param("status", {"type": "string", "enum": list(STATUSES)}),
     _param("cursor", {"type": "string", "maxLength": MAX_CURSOR}),
 ]
-_RISK_PARAMS = [*_LIST_PARAMS, _param("sort", {"type": "string", "enum": list(SORTS)})]
+_RISK_PARAMS = [
+    *_LIST_PARAMS,
+    _param("sort", {"type": "string", "enum": list(SORTS)}),
+    _param("snoozed", {"type": "string", "enum": list(SNOOZED)}),
+]
 _ACCOUNT_PARAMS = [*_LIST_PARAMS, _param("sort", {"type": "string", "enum": list(ACCOUNT_SORTS)})]
 _JSON_OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
 _ERRORS = {str(code): {"description": text} for code, text in
            ((400, "bad id or query parameter"), (404, "unknown account"),
             (503, "Redis unavailable"))}  # fmt: skip
+_TEXT = {"type": "string", "minLength": 1}
+_ACTIONS = (
+    ("ack", "Acknowledge an open alert", {"type": "object", "additionalProperties": False}),
+    (
+        "snooze",
+        "Snooze an open alert until a day (event time), with a reason",
+        {
+            "type": "object",
+            "required": ["until", "reason"],
+            "additionalProperties": False,
+            "properties": {
+                "until": {"type": "string", "format": "date"},
+                "reason": {**_TEXT, "maxLength": MAX_REASON},
+            },
+        },
+    ),
+    (
+        "dismiss",
+        "Dismiss an open alert as a false alarm, with a reason",
+        {
+            "type": "object",
+            "required": ["reason"],
+            "additionalProperties": False,
+            "properties": {"reason": {**_TEXT, "maxLength": MAX_REASON}},
+        },
+    ),
+    (
+        "notes",
+        "Add a note to an alert (open, or ended and still in the account's log)",
+        {
+            "type": "object",
+            "required": ["text"],
+            "additionalProperties": False,
+            "properties": {"text": {**_TEXT, "maxLength": MAX_NOTE}},
+        },
+    ),
+)
+_ACTION_ERRORS = {
+    str(code): {"description": text}
+    for code, text in (
+        (400, "a missing or bad field"),
+        (401, "no token"),
+        (403, "a wrong token, writes turned off, or a cross-site form"),
+        (404, "unknown alert"),
+        (409, "the alert is no longer open"),
+        (415, "not JSON nor a form"),
+        (503, "Kafka or Redis unavailable"),
+    )
+}
 OPENAPI = {
     "openapi": "3.0.3",
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     "info": {"title": "churnwatch read-model API", "version": "1"},
     "paths": {
         "/accounts": {"get": {
@@ -534,6 +589,20 @@ OPENAPI = {
                            _param("severity", {"type": "string",
                                                "enum": list(SEVERITY_RANK)})],
             "responses": {"200": _JSON_OK, **_ERRORS}}},
+        **{f"/alerts/{{alert_id}}/{verb}": {"post": {
+            "summary": summary,
+            "description": "Published to the alert-actions topic, then applied to the read "
+                           "model. Bearer token required (or a signed-in page's session and "
+                           "its CSRF token). Idempotency-Key makes a retry the same action.",
+            "parameters": [_param("alert_id", {"type": "string", "minLength": 1,
+                                               "maxLength": MAX_ID}, "path", True),
+                           _param("Idempotency-Key", {"type": "string", "maxLength": 200},
+                                  "header")],
+            "requestBody": {"content": {"application/json": {"schema": body}}},
+            "security": [{"bearer": []}],
+            "responses": {"201": _JSON_OK, "200": {"description": "already recorded"},
+                          **_ACTION_ERRORS}}}
+          for verb, summary, body in _ACTIONS},
         "/portfolio": {"get": {"summary": "MRR at risk by severity",
                                "responses": {"200": _JSON_OK, **_ERRORS}}},
         "/healthz": {"get": {"summary": "Redis and the feed are up",

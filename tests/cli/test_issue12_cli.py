@@ -502,7 +502,7 @@ def test_every_option_without_a_default_value_says_its_default_in_words():
         for action in parser._actions:
             if not action.option_strings or action.help == argparse.SUPPRESS:
                 continue
-            if action.nargs == 0:  # switches: --json, -q, --help, --version
+            if action.nargs == 0 or action.required:  # switches, and what must be given
                 continue
             if action.default not in (None, []):  # the formatter shows these
                 continue

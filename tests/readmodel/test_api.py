@@ -161,6 +161,8 @@ def _paths() -> st.SearchStrategy[str]:
     value = st.one_of(text, st.integers(-5, 5000).map(str))
     options = []
     for template, item in OPENAPI["paths"].items():
+        if "get" not in item:
+            continue  # the write routes: see test_actions_api
         params = item["get"].get("parameters", [])
         query = [p["name"] for p in params if p["in"] == "query"] + ["bogus"]
         path_part = st.just(template)
