@@ -14,6 +14,7 @@ from the same person for the same alert and action is the same action.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -194,6 +195,8 @@ def add_action_routes(app: web.Application, store: RedisReadModel, actions: Acti
             if actions is None:
                 raise ActionRefused(503, "this server has no Kafka connection for actions")
             action = build_action(store, alert_id, kind, fields, request[ACTOR], key, clock())
+            if store.actions.seen(action.action_id):  # a retry of a recorded request
+                return _recorded(action, form, target, duplicate=True)
             await actions.publish(action)
         except ActionRefused as exc:
             return _refused(exc, _back(request) if form else None)
@@ -205,19 +208,25 @@ def add_action_routes(app: web.Application, store: RedisReadModel, actions: Acti
             return _refused(down, _back(request) if form else None)
         log.info("%s by %s on alert %s (account %s)", kind, action.by, alert_id,
                  action.account_id)  # fmt: skip
-        try:
-            applied = store.apply_actions([action])
-        except redis.RedisError:
-            applied = None  # in the log: the feed applies it when Redis is back
-        if form:  # back to the page the form was on (this site only), at the alert
-            page_of = "/view/accounts/" + quote(action.account_id, safe="")
-            return redirect(f"{local_path(target or page_of)}#alert-{quote(alert_id, safe='')}")
-        body = {"action": orjson.loads(encode_action(action)), "applied": applied is not None,
-                "duplicate": applied == 0}  # fmt: skip
-        return web.Response(body=orjson.dumps(body), status=200 if applied == 0 else 201,
-                            content_type="application/json")  # fmt: skip
+        # The feed may apply it first (applied once either way); if Redis fails here, the
+        # action is in the log and the feed applies it when Redis is back.
+        with contextlib.suppress(redis.RedisError):
+            store.apply_actions([action])
+        return _recorded(action, form, target, duplicate=False)
 
     app.router.add_post("/alerts/{alert_id}/{verb:ack|snooze|dismiss|notes}", act)
+
+
+def _recorded(action: AlertAction, form: bool, target: str | None,
+              duplicate: bool) -> web.Response:  # fmt: skip
+    """201 with the action (200 when it was recorded before); a form goes back to its page."""
+    if form:  # back to the page the form was on (this site only), at the alert
+        page_of = "/view/accounts/" + quote(action.account_id, safe="")
+        anchor = quote(action.alert_id, safe="")
+        return redirect(f"{local_path(target or page_of)}#alert-{anchor}")
+    body = {"action": orjson.loads(encode_action(action)), "duplicate": duplicate}
+    return web.Response(body=orjson.dumps(body), status=200 if duplicate else 201,
+                        content_type="application/json")  # fmt: skip
 
 
 def _back(request: web.Request) -> str:

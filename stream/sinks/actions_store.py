@@ -51,6 +51,10 @@ class RedisActions:
             return 0
         return sum(int(x) for x in pipe.execute())
 
+    def seen(self, action_id: str) -> bool:
+        """Whether the action was applied already (a client's retry, or the feed's)."""
+        return bool(self.r.sismember(f"{self.p}:action_ids", action_id))
+
     def of_account(self, account_id: str) -> dict[str, dict]:
         """The account's alerts' states (see :func:`~stream.sinks.alert_actions.fold`)."""
         return fold(orjson.loads(x) for x in self.r.lrange(f"{self.p}:acct:{account_id}:actions",
