@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import urllib.request
 import uuid
 from urllib.error import HTTPError, URLError
@@ -17,7 +18,8 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from stream.cli.args import UsageError, add_command
+from schemas.actions import AlertAction, InvalidAction, decode_action, encode_action
+from stream.cli.args import UsageError, add_command, positive_int
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
@@ -48,11 +50,16 @@ def add_action_commands(al_sub: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=_cmd_action, action_kind=kind)
         p.add_argument("alert_id", help="the alert's id (alert_id in the alert record)")
         if kind == "snooze":
-            p.add_argument(
+            when = p.add_mutually_exclusive_group(required=True)
+            when.add_argument(
                 "--until",
-                required=True,
                 metavar="YYYY-MM-DD",
                 help="the day the alert comes back (after the read model's day)",
+            )
+            when.add_argument(
+                "--days",
+                type=positive_int,
+                help="how many days after the read model's day it comes back",
             )
         if kind in ("snooze", "dismiss"):
             p.add_argument("--reason", required=True, help="why, in a few words")
@@ -67,6 +74,61 @@ def add_action_commands(al_sub: argparse._SubParsersAction) -> None:
         p.add_argument("--json", action="store_true", help="print the API's answer as JSON")
 
 
+def add_export_command(al_sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        al_sub, "actions",
+        help="write the team's actions from the alert-actions topic as JSONL (the dismissals "
+        "are labels for calibrate --dismissals)",
+        description="Reads the alert-actions topic (the worker's CHURNWATCH_* variables) from "
+        "its first record to its end, and writes one action per line, oldest first.",
+    )  # fmt: skip
+    p.set_defaults(handler=_cmd_export)
+    p.add_argument("-o", "--output", default="-", help="the file to write (default: stdout)")
+    p.add_argument("--kind", choices=("ack", "snooze", "dismiss", "note"), action="append",
+                   default=[], help="only these kinds (repeatable; default: all)")  # fmt: skip
+
+
+def read_actions(settings) -> tuple[list[AlertAction], int]:
+    """Every action on the topic up to its end now, and how many records were not actions."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
+                             enable_auto_commit=False, consumer_timeout_ms=5000,
+                             **settings.kafka_python_security())  # fmt: skip
+    try:
+        found = consumer.partitions_for_topic(settings.actions_topic) or set()
+        tps = [TopicPartition(settings.actions_topic, p) for p in sorted(found)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        actions, bad = [], 0
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for record in records:
+                    try:
+                        actions.append(decode_action(record.value or b""))
+                    except InvalidAction:
+                        bad += 1
+        return actions, bad
+    finally:
+        consumer.close()
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from stream.kafka.settings import load_settings
+    from stream.run.logio import open_output
+
+    actions, bad = read_actions(load_settings())
+    unique = {a.action_id: a for a in actions if not args.kind or a.kind in args.kind}
+    with open_output(args.output) as out:
+        for action in sorted(unique.values(), key=lambda a: (a.at, a.action_id)):
+            out.write(encode_action(action) + b"\n")
+    if bad:
+        print(f"churnwatch alerts actions: skipped {bad} record(s) that are not actions",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _cmd_action(args: argparse.Namespace) -> int:
     token = os.environ.get("CHURNWATCH_API_TOKEN", "")
     if not token:
@@ -74,7 +136,8 @@ def _cmd_action(args: argparse.Namespace) -> int:
                          "docs/operations.md, Access)")  # fmt: skip
     base = args.api or _api(os.environ.get("CHURNWATCH_API_URL") or DEFAULT_API)
     kind = args.action_kind
-    body = {k: getattr(args, k) for k in ("until", "reason", "text") if getattr(args, k, None)}
+    body = {k: getattr(args, k) for k in ("until", "days", "reason", "text")
+            if getattr(args, k, None)}  # fmt: skip
     url = f"{base}/alerts/{quote(args.alert_id, safe='')}/{_PATHS[kind]}"
     request = urllib.request.Request(
         url, data=orjson.dumps(body), method="POST",

@@ -11,7 +11,7 @@ import sys
 
 from schemas.alerts import SEVERITY_RANK
 from schemas.codec import dumps_pretty
-from stream.cli.actions import add_action_commands
+from stream.cli.actions import add_action_commands, add_export_command
 from stream.cli.args import (
     PreformattedHelpFormatter,
     UsageError,
@@ -169,6 +169,7 @@ def _add_alerts(sub: argparse._SubParsersAction) -> None:
                      "alerts (ack, snooze, dismiss, note)")  # fmt: skip
     al_sub = al.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     add_action_commands(al_sub)
+    add_export_command(al_sub)
     tail_p = add_command(
         al_sub,
         "tail",

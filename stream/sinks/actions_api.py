@@ -39,7 +39,8 @@ from stream.sinks.web_auth import ACTOR, local_path, redirect
 log = logging.getLogger("churnwatch.actions")
 ROUTES = {"ack": "ack", "snooze": "snooze", "dismiss": "dismiss", "notes": "note"}
 """Path word -> action kind."""
-FIELDS = {"ack": set(), "snooze": {"until", "reason"}, "dismiss": {"reason"}, "note": {"text"}}
+FIELDS = {"ack": set(), "snooze": {"until", "days", "reason"}, "dismiss": {"reason"},
+          "note": {"text"}}  # fmt: skip
 MAX_KEY = 200
 
 
@@ -107,9 +108,11 @@ async def _body(request: web.Request) -> tuple[dict[str, str], bool]:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ActionRefused(400, "the body is not valid JSON") from None
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise ActionRefused(400, "the body must be a JSON object of text fields")
-    return data, False
+    if not isinstance(data, dict) or not all(
+        isinstance(v, str) or (type(v) is int and k == "days") for k, v in data.items()
+    ):
+        raise ActionRefused(400, "the body must be a JSON object of text fields (days: a number)")
+    return {k: str(v) for k, v in data.items()}, False
 
 
 def _text(fields: dict[str, str], key: str, most: int) -> str:
@@ -122,12 +125,21 @@ def _text(fields: dict[str, str], key: str, most: int) -> str:
 
 
 def _until(fields: dict[str, str], now_ms: int) -> date:
-    text = fields.get("until", "").strip()
+    """The snooze's day: ``until`` (a date) or ``days`` after the read model's day."""
+    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+    if ("until" in fields) == ("days" in fields):
+        raise ActionRefused(400, "a snooze needs until (YYYY-MM-DD) or days (1 to "
+                                 f"{MAX_SNOOZE_DAYS}), not both")  # fmt: skip
+    if "days" in fields:
+        text = fields["days"].strip()
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SNOOZE_DAYS:
+            raise ActionRefused(400, f"days must be a whole number from 1 to {MAX_SNOOZE_DAYS}")
+        return today + timedelta(days=int(text))
+    text = fields["until"].strip()
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise ActionRefused(400, f"until must be a date as YYYY-MM-DD, got {text[:40]!r}") from None
-    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
     if not today < day <= today + timedelta(days=MAX_SNOOZE_DAYS):
         raise ActionRefused(400, f"until must be after {today} (the read model's latest day) "
                                  f"and at most {MAX_SNOOZE_DAYS} days later")  # fmt: skip

@@ -28,7 +28,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from schemas.actions import MAX_NOTE, MAX_REASON
+from schemas.actions import MAX_NOTE, MAX_REASON, MAX_SNOOZE_DAYS
 from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
 from stream.core.signals.registry import PUBLISHED
@@ -505,13 +505,15 @@ _ACTIONS = (
     ("ack", "Acknowledge an open alert", {"type": "object", "additionalProperties": False}),
     (
         "snooze",
-        "Snooze an open alert until a day (event time), with a reason",
+        "Snooze an open alert until a day (until, or days after the read model's day; event "
+        "time), with a reason",
         {
             "type": "object",
-            "required": ["until", "reason"],
+            "required": ["reason"],
             "additionalProperties": False,
             "properties": {
                 "until": {"type": "string", "format": "date"},
+                "days": {"type": "integer", "minimum": 1, "maximum": MAX_SNOOZE_DAYS},
                 "reason": {**_TEXT, "maxLength": MAX_REASON},
             },
         },

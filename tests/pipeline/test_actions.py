@@ -187,6 +187,7 @@ def test_actions_survive_a_restart_and_a_rebuild_and_count_once(served):
     server.stop()
     second.start()
     server.start(second.url, group_app_id=dep.app_id + "-rebuilt")
+
     def actions_read() -> float:
         found = re.search(r"^churnwatch_readmodel_actions_total (\S+)$",
                           _call(server.base + "/metrics")[1], re.M)  # fmt: skip
@@ -203,3 +204,9 @@ def test_actions_survive_a_restart_and_a_rebuild_and_count_once(served):
     producer.flush()
     dep.wait_for(lambda: one in server.at_risk(), 60, "the snooze to end in event time")
     assert two not in server.at_risk()  # a dismissal lasts for the episode
+
+    # The dismissal, exported for calibrate: once, though the topic holds it twice.
+    exported = _cli(dep, server.base, "alerts", "actions", "--kind", "dismiss")
+    lines = [orjson.loads(x) for x in exported.splitlines()]
+    assert [(x["alert_id"], x["reason"], x["by"]) for x in lines] == [
+        (alert_two, "paid by wire", "api")]  # fmt: skip

@@ -153,6 +153,12 @@ def test_a_snooze_leaves_the_list_until_its_day_in_event_time(api, seeded):
     assert seeded.now_ms() is not None
 
 
+def test_a_snooze_for_days_counts_from_the_read_models_day(api):
+    status, body, _ = api.call("POST", "/alerts/al-a1/snooze", headers=_bearer(),
+                               json={"days": 3, "reason": "back from holiday"})  # fmt: skip
+    assert status == 201 and body["action"]["until"] == "2026-03-05"  # clock: 2 Mar 10:00
+
+
 def test_an_account_leaves_the_list_only_when_every_open_alert_is_set_aside(api):
     assert api.call("POST", "/alerts/al-b1/dismiss", headers=_bearer(),
                     json={"reason": "the customer paid by wire"})[0] == 201  # fmt: skip
@@ -183,6 +189,9 @@ def test_an_escalation_brings_a_dismissed_alert_back(api, seeded):
     ("/alerts/al-a1/snooze", {"until": "2026-03-01", "reason": "x"}, 400, "until must be after"),
     ("/alerts/al-a1/snooze", {"until": "next week", "reason": "x"}, 400, "YYYY-MM-DD"),
     ("/alerts/al-a1/snooze", {"until": "2026-03-09"}, 400, "reason is required"),
+    ("/alerts/al-a1/snooze", {"until": "2026-03-09", "days": 3, "reason": "x"}, 400, "not both"),
+    ("/alerts/al-a1/snooze", {"days": 0, "reason": "x"}, 400, "days must be"),
+    ("/alerts/al-a1/snooze", {"days": True, "reason": "x"}, 400, "JSON object of text"),
     ("/alerts/al-a1/dismiss", {"reason": "   "}, 400, "reason is required"),
     ("/alerts/al-a1/ack", {"reason": "x"}, 400, "unknown field"),
     ("/alerts/al-a1/notes", {"text": "x" * 2001}, 400, "1 to 2000"),
