@@ -37,6 +37,10 @@ summary{cursor:pointer;font-weight:600}
 svg.engagement{display:block;box-sizing:border-box;width:100%;max-width:520px;height:auto}
 .chart-span{margin:0 0 .5rem}.stale{color:#8a4b00;font-weight:600}
 .playbook{font-size:.85rem;margin:.3rem 0 .5rem}table.numbers{margin:.3rem 0 .6rem}
+.actions{display:flex;flex-wrap:wrap;gap:.4rem .9rem;align-items:flex-start;margin:.5rem 0}
+.actions form{margin:.2rem 0}.actions details{margin:.2rem 0}.actions label{display:inline-block}
+.actions input,.actions textarea{max-width:100%;box-sizing:border-box;font:inherit}
+.acted{font-size:.85rem;color:#2c5f2d;margin:.3rem 0}.notes{font-size:.85rem;padding-left:1.2rem}
 .numbers td{white-space:nowrap}.numbers td:first-child{white-space:normal;min-width:7rem}
 @media (max-width:600px){.numbers tbody,.numbers tr{display:block}
 .numbers tr:first-child{display:none}

@@ -48,7 +48,7 @@ def state_line(alert: dict) -> str:
         d = state["dismissed"]
         parts.append(f"Dismissed as a false alarm by {escape(d['by'])}: {escape(d['reason'])}.")
     notes = "".join(
-        f"<li>{escape(n['by'])}, {escape(r.moment(n['at']))}: {escape(n['text'])}</li>"
+        f"<li>Note by {escape(n['by'])}, {escape(r.moment(n['at']))}: {escape(n['text'])}</li>"
         for n in state.get("notes") or []
     )
     line = f'<p class="acted">{" ".join(parts)}</p>' if parts else ""

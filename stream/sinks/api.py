@@ -20,6 +20,7 @@ import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -340,7 +341,11 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         details = [with_line({**v, **(store.account(v["account_id"], detail=False) or {})})
                    for v in found.rows]  # fmt: skip
         report = {**found.summary, "months": store.portfolio.report()}
-        html = at_risk_page(details, report, query, cursor)
+        aside = 0
+        if risk.snoozed == "hide":
+            hidden = replace(risk, snoozed="only", limit=1, after=None)
+            aside = store.risk_list(hidden).totals["accounts"]
+        html = at_risk_page(details, report, query, cursor, aside)
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:

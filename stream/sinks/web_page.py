@@ -312,6 +312,10 @@ def _filters_form(filters: dict[str, str], action: str = "/",
     if action != "/":  # the all-accounts page: live customers unless asked otherwise
         status = select("status", [("active", "active"), ("cancelled", "cancelled"),
                                    ("any", "any")]) + " "  # fmt: skip
+    else:  # the at-risk page: alerts set aside (snoozed or dismissed) are hidden by default
+        status = select("snoozed", [("hide", "needing attention"),
+                                    ("include", "all with open alerts"),
+                                    ("only", "snoozed or dismissed")]) + " "  # fmt: skip
     segment = escape(filters.get("segment", ""))
     owner = escape(filters.get("owner", ""))
     q = escape(filters.get("q", ""))
@@ -325,9 +329,11 @@ def _filters_form(filters: dict[str, str], action: str = "/",
 
 
 def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | str | None,
-                 next_cursor: str | None = None) -> str:  # fmt: skip
+                 next_cursor: str | None = None, set_aside: int = 0) -> str:  # fmt: skip
     """The accounts at risk, one page of them, under totals over every account the filters
-    keep; ``filters`` are the page's query parameters (a segment name alone also does)."""
+    keep; ``filters`` are the page's query parameters (a segment name alone also does).
+    ``set_aside``: accounts the filters keep whose open alerts are all snoozed or dismissed
+    (hidden from this list; a link shows them)."""
     if not isinstance(filters, dict):
         filters = {"segment": filters} if filters else {}
     segment = filters.get("segment")
@@ -340,6 +346,13 @@ def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | s
         link = "/?" + urlencode({**keep, "cursor": next_cursor})
         more = f'<p id="more"><a rel="next" href="{escape(link)}">Next page →</a></p>'
     nav = '<p class="nav"><a href="/view/accounts">All accounts →</a></p>'
+    if set_aside:
+        keep = {k: v for k, v in filters.items() if k not in ("cursor", "snoozed") and v}
+        link = "/?" + urlencode({**keep, "snoozed": "only"})
+        nav += (
+            f'<p class="note" id="set-aside">{r.count(set_aside, "more account")} with open '
+            f'alerts, all snoozed or dismissed: <a href="{escape(link)}">show them</a></p>'
+        )
     body = (f'{nav}{_filters_form(filters)}{_portfolio(portfolio)}<div id="accounts">{cards}</div>'
             f"{more}")  # fmt: skip
     return page(title, body)
