@@ -30,6 +30,7 @@ from stream.sinks.actions_api import KafkaActionLog
 from stream.sinks.api import build_app
 from stream.sinks.auth import COOKIE, Auth, load_tokens
 from tests.readmodel.test_health import snap
+from tests.readmodel.test_page_layout import laid_out
 from tests.readmodel.test_risk_list import alert
 
 TOKEN = "ana-token-0123456789abcdef"
@@ -329,3 +330,18 @@ def test_fuzzed_write_requests_never_get_a_500(api, request):
     assert status in answers, (path, status, answer)  # a form is answered with a redirect
     if status >= 400 and isinstance(answer, dict):
         assert answer["error"]
+
+
+@pytest.mark.parametrize("width", [1300, 390])
+def test_the_action_forms_fit_a_desk_and_a_phone(api, width, tmp_path):
+    cookies, _ = _signed_in(api)
+    api.call("POST", "/alerts/al-a1/ack", headers=_bearer())
+    api.call("POST", "/alerts/al-a1/notes", headers=_bearer(),
+             json={"text": "Spoke to their ops lead: usage fell after a reorganisation; a "
+                           "business review is booked for next week."})  # fmt: skip
+    _, page, _ = api.call("GET", "/view/accounts/acct-a", cookies=cookies)
+    shown = laid_out(page.replace("<details>", "<details open>"), width, tmp_path)
+    assert shown["scroll_width"] <= shown["viewport"] and shown["wide"] == [], shown["wide"]
+    for words in ("Acknowledged by api", "Note by api", "Snooze", "Dismiss as a false alarm",
+                  "Add a note", "Acting as api."):  # fmt: skip
+        assert words in shown["text"], words
