@@ -42,6 +42,9 @@ class AlertAction(BaseModel):
     signal: _Id
     """The alert's signal when the action was taken (a dismissal is a label about it)."""
     severity: Literal["low", "medium", "high", "critical"]
+    episode_start: datetime
+    """When the alert's episode opened: with account and signal, it names the alert in a
+    backtest of the same log (calibrate matches dismissals to the openings it replays)."""
     at: datetime
     by: Annotated[str, Field(min_length=1, max_length=64)]
     """The name of the token that took it (never the token)."""

@@ -181,7 +181,8 @@ def build_action(store: RedisReadModel, alert_id: str, kind: str, fields: dict[s
     try:
         return AlertAction(action_id=action_id(actor, alert_id, kind, key), kind=kind,
                            alert_id=alert_id, account_id=account, signal=record["signal"],
-                           severity=record["severity"], at=now, by=actor, **values)  # fmt: skip
+                           severity=record["severity"], episode_start=record["episode_start"],
+                           at=now, by=actor, **values)  # fmt: skip
     except ValidationError as exc:  # the checks above make this a bug, still a clear 400
         raise ActionRefused(400, f"not a valid action: {exc.errors()[0]['msg']}") from None
 

@@ -17,7 +17,8 @@ TOKEN = "s3cret-token-0123456789"
 def act(kind: str, at: str, action_id: str, **extra) -> dict:
     base = {"action_id": action_id, "kind": kind, "alert_id": "al_1", "account_id": "a1",
             "signal": "danger_zone", "severity": extra.pop("severity", "medium"),
-            "at": at, "by": extra.pop("by", "ana")}  # fmt: skip
+            "at": at, "by": extra.pop("by", "ana"),
+            "episode_start": "2026-04-28T09:00:00Z"}  # fmt: skip
     return {**base, **extra}
 
 
