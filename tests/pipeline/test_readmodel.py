@@ -171,10 +171,13 @@ def test_every_account_in_redis_has_replays_latest_snapshot(served, replay_healt
 
 
 def served_portfolio(dep: Deployment) -> list[dict]:
-    """The backtest's portfolio of the same log, in the order the billing topic holds it."""
+    """The backtest's portfolio of the same log, in the order the billing topic holds it, with
+    what became of the alerted accounts (from every record on the alerts topic)."""
     reference = Portfolio()
     for record in sorted(dep.read("billing"), key=lambda r: (r.partition, r.offset)):
         reference.observe(decode_event(record.value))
+    for record in dep.read("alerts"):
+        reference.alert(orjson.loads(record.value))
     return reference.report()
 
 
