@@ -345,7 +345,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         if risk.snoozed == "hide":
             hidden = replace(risk, snoozed="only", limit=1, after=None)
             aside = store.risk_list(hidden).totals["accounts"]
-        html = at_risk_page(details, report, query, cursor, aside)
+        html = at_risk_page(details, report, query, cursor, aside, store.index.owners())
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:
