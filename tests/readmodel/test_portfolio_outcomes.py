@@ -56,3 +56,27 @@ def test_served_portfolio_shows_the_outcomes(store, reference):
     store.portfolio.apply_alerts(alerts)
     body = orjson.loads(orjson.dumps(store.portfolio_report()))
     assert body["months"] == expected and body["months"][0]["by_reason"] is not None
+
+
+def test_a_kept_report_is_reused_only_while_nothing_was_written_or_for_its_max_age(
+    store, reference
+):
+    from stream.sinks.outcomes_store import RedisOutcomes
+
+    records, alerts, expected = reference
+    events = [event for _, _, event in records]
+    half = len(alerts) // 2
+    store.portfolio.apply(records)
+    store.portfolio.apply_alerts(alerts[:half])
+    patient = RedisOutcomes(store.r, store.p, store.portfolio.reasons, max_age_seconds=3600)
+    eager = RedisOutcomes(store.r, store.p, store.portfolio.reasons, max_age_seconds=0)
+    before = patient.report()
+    assert eager.report() == before
+    store.portfolio.apply_alerts(alerts[half:])
+    assert patient.report() is before, "within its max age the kept report stands"
+    assert eager.report() == {row["month"]: row["alert_outcomes"] for row in expected
+                              if row["alert_outcomes"]["alerted"]}  # fmt: skip
+    assert eager.report() != before
+    store.portfolio.outcomes.apply_billing(events[:10])  # a redelivery still bumps the version
+    assert eager.report() == {row["month"]: row["alert_outcomes"] for row in expected
+                              if row["alert_outcomes"]["alerted"]}  # fmt: skip
