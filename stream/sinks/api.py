@@ -610,7 +610,10 @@ OPENAPI = {
             "responses": {"201": _JSON_OK, "200": {"description": "already recorded"},
                           **_ACTION_ERRORS}}}
           for verb, summary, body in _ACTIONS},
-        "/portfolio": {"get": {"summary": "MRR at risk by severity",
+        "/portfolio": {"get": {"summary": "MRR at risk by severity; per month (months): logo "
+                                          "and revenue churn, cancellations by reason group "
+                                          "and managed or unmanaged, and alert_outcomes (the "
+                                          "episodes opened: saved, renewed, churned, pending)",
                                "responses": {"200": _JSON_OK, **_ERRORS}}},
         "/healthz": {"get": {"summary": "Redis and the feed are up",
                              "responses": {"200": _JSON_OK, "503": _ERRORS["503"]}}},
