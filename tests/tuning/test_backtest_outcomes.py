@@ -47,7 +47,8 @@ def test_the_backtest_outcomes_are_replays_records_folded_in_one_job_or_two(log,
         got = _outcomes(report["portfolio"])
         assert got == {month: expected[month] for month in got}
         assert sum(o["alerted"] for o in got.values()) == len(
-            {orjson.loads(r)["alert_id"] for r in published})
+            {orjson.loads(r)["alert_id"] for r in published}
+        )
     totals = outcome_totals(reports[0]["portfolio"])
     assert totals["saved"] and totals["churned"] and totals["pending"]
     assert totals["save_rate"] == round(totals["saved"] / (totals["saved"] + totals["churned"]), 4)
