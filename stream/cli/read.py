@@ -1,4 +1,4 @@
-"""Commands that read what the worker published: serve, notify, alerts tail, account.
+"""Commands that read what the worker published: serve, notify, alerts tail, account, portfolio.
 
 The Kafka settings, the Redis client and the HTTP service are imported inside the handlers,
 so that ``churnwatch --help`` and the offline commands never pay for them.
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_notify(sub)
     _add_alerts(sub)
     _add_account(sub)
+    _add_portfolio(sub)
 
 
 # serve
@@ -196,6 +197,14 @@ def _add_alerts(sub: argparse._SubParsersAction) -> None:
         help="only this severity (repeatable; default: all)",
     )
     tail_p.add_argument(
+        "--owner",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only alerts about this owner's (CSM's) accounts: my accounts; the whole name, "
+        "ignoring case, as the API's owner= filter (repeatable; default: every owner)",
+    )
+    tail_p.add_argument(
         "--from-beginning",
         action="store_true",
         help="start at the topic's first record, not its end",
@@ -216,7 +225,7 @@ def _cmd_alerts_tail(args: argparse.Namespace) -> int:
     from stream.sinks.terminal import print_line, tail
 
     tail(load_settings(), print_line, set(args.signal), set(args.severity), args.from_beginning,
-         args.json, args.max, args.idle_seconds)  # fmt: skip
+         args.json, args.max, args.idle_seconds, args.owner)  # fmt: skip
     return 0
 
 
@@ -251,4 +260,43 @@ def _cmd_account(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps_pretty(view).decode() + "\n")
     else:
         print(explain_account(view, load_policy(settings.policy)))
+    return 0
+
+
+# portfolio
+
+
+def _add_portfolio(sub: argparse._SubParsersAction) -> None:
+    pf = add_command(
+        sub,
+        "portfolio",
+        help="MRR at risk, churn per month by reason and managed or not, and what became of "
+        "alerted accounts, from the read model",
+        description="The figures GET /portfolio serves, read from the read model in Redis "
+        "(CHURNWATCH_REDIS_URL, _REDIS_PREFIX).",
+    )
+    pf.set_defaults(handler=_cmd_portfolio)
+    pf.add_argument(
+        "--months", type=positive_int, default=6, help="the last N months, in the text (default: 6)"
+    )
+    pf.add_argument("--json", action="store_true", help="the API's JSON (every month)")
+
+
+def _cmd_portfolio(args: argparse.Namespace) -> int:
+    import redis
+
+    from stream.kafka.settings import load_settings
+    from stream.sinks.readmodel_store import RedisReadModel
+    from stream.sinks.terminal import portfolio_text
+
+    settings = load_settings()
+    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+    try:
+        report = store.portfolio_report()
+    except redis.RedisError as exc:
+        raise UsageError(f"cannot read the read model in Redis: {exc}") from None
+    if args.json:
+        sys.stdout.write(dumps_pretty(report).decode() + "\n")
+    else:
+        print(portfolio_text(report, args.months))
     return 0

@@ -13,7 +13,10 @@
 * **purchase revenue**: what transactional and usage-billed customers spent in the
   month (orders, and invoices marked ``usage_billed``), the accounts that bought, and the
   revenue per purchasing account. Added to a month's row only when the log has purchases, so
-  the subscription figures, and the rows of a log without purchases, are what they were.
+  the subscription figures, and the rows of a log without purchases, are what they were;
+* **alert outcomes**: of the alert episodes opened in the month, how many were saved, renewed,
+  churned or are pending (:mod:`stream.core.alert_outcomes`), as ``alert_outcomes``; added
+  only when alert records were folded in (:meth:`Portfolio.alert`).
 
 Every update uses absolute values (an account's start month and MRR), so an event seen twice
 changes nothing. The same rules run in backtests (:class:`Portfolio`) and in Redis for the API
@@ -25,8 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.events import EventBase
-from stream.core.churn_reasons import ChurnReasons
-from stream.core.timeutil import DAY_MS, from_ms, to_ms
+from stream.core.alert_outcomes import AlertOutcomes, Episode, empty_row, month_of
+from stream.core.churn_reasons import NOT_GIVEN, UNCLASSIFIED, ChurnReasons
+from stream.core.timeutil import DAY_MS, to_ms
 
 COUNTERS = ("new_accounts", "new_mrr", "lost", "lost_joiners", "voluntary", "involuntary",
             "lost_mrr", "lost_mrr_joiners", "contraction", "expansion", "managed", "unmanaged",
@@ -49,10 +53,6 @@ def is_involuntary(voluntary: bool | None, unpaid_failure_ms: int | None, cancel
     return unpaid_failure_ms is not None and (
         cancel_ms - unpaid_failure_ms <= INVOLUNTARY_LOOKBACK_DAYS * DAY_MS
     )
-
-
-def month_of(ms: int) -> str:
-    return from_ms(ms).strftime("%Y-%m")
 
 
 @dataclass
@@ -88,6 +88,19 @@ class Portfolio:
     """Month -> account -> what it spent (orders and usage-billed invoices)."""
     purchase_ids: set[tuple[str, str]] = field(default_factory=set)
     """(account, order or invoice id) already counted: a redelivered purchase counts once."""
+    outcomes: AlertOutcomes = field(init=False)
+    """What became of alerted accounts (classifying cancellations by the same taxonomy)."""
+
+    def __post_init__(self) -> None:
+        self.outcomes = AlertOutcomes(self.reasons)
+
+    def alert(self, record: dict) -> None:
+        """A published alert record (as on the topic), for the alert outcomes."""
+        self.outcomes.alert(record)
+
+    def alert_episode(self, alert_id: str, episode: Episode, ts_ms: int) -> None:
+        """What :meth:`alert` reads of a record, read already (the backtests keep this)."""
+        self.outcomes.add(alert_id, episode, ts_ms)
 
     def _purchase(self, account: str, month: str, pid: str | None, amount: float) -> None:
         if pid:
@@ -103,6 +116,8 @@ class Portfolio:
         totals[name] = round(totals.get(name, 0.0) + amount, 2)
 
     def observe(self, event: EventBase) -> None:
+        """A billing event."""
+        self.outcomes.observe(event)
         kind = getattr(event, "type", None)
         ms = to_ms(event.ts)
         month = month_of(ms)
@@ -153,11 +168,38 @@ class Portfolio:
         acct.mrr = mrr
 
     def report(self, first: str | None = None, last: str | None = None) -> list[dict]:
-        rows = monthly(self.months, first, last)
+        outcomes = self.outcomes.report() if self.outcomes.episodes else None
+        rows = monthly(with_outcome_months(self.months, outcomes), first, last)
         if self.purchases:
             for row in rows:
                 row.update(purchase_figures(self.purchases.get(row["month"], {})))
-        return rows
+        return add_outcomes(rows, outcomes)
+
+
+def with_outcome_months(
+    months: dict[str, dict[str, float]], outcomes: dict[str, dict] | None
+) -> dict[str, dict[str, float]]:
+    """``months`` with an empty month for each month alerts opened in but billing never
+    touched, so every month's outcomes have a row."""
+    missing = [m for m in outcomes or () if m not in months]
+    return {**months, **{m: dict.fromkeys(COUNTERS, 0.0) for m in missing}} if missing else months
+
+
+def add_outcomes(rows: list[dict], outcomes: dict[str, dict] | None) -> list[dict]:
+    """Each row with its month's ``alert_outcomes`` when alert records were folded in."""
+    if outcomes is not None:
+        for row in rows:
+            row["alert_outcomes"] = outcomes.get(row["month"]) or empty_row()
+    return rows
+
+
+def reason_group_labels(reasons: ChurnReasons) -> dict[str, str]:
+    """Each reason group in words: its codes' labels (a group of several joins them)."""
+    labels: dict[str, list[str]] = {}
+    for code in reasons.codes:
+        labels.setdefault(code.group, []).append(code.label)
+    return {group: " / ".join(names) for group, names in labels.items()} | {
+        UNCLASSIFIED: "Unclassified", NOT_GIVEN: "No reason given"}  # fmt: skip
 
 
 def purchase_figures(spent: dict[str, float]) -> dict:

@@ -13,6 +13,9 @@ Pure functions over the alerts a replay produced and the accounts' outcomes (see
 * **lead time**: days from the first opening within the horizon to the cancellation.
 * **volume**: openings per 100 accounts per 30 days of observed account time.
 * **recovered**: alerted accounts that did not cancel and whose episodes all resolved.
+* **alert outcomes**: each episode saved, renewed, churned or pending
+  (:mod:`stream.core.alert_outcomes`), per month in the portfolio's rows; :func:`outcome_totals`
+  adds them up over the log.
 
 The all-signals figure counts the episodes CS receives: with one episode per account (the
 policy's default) those are the account episodes, so its volume is openings of accounts at
@@ -31,6 +34,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from stream.core.alert_outcomes import OUTCOMES
 from stream.core.churn_reasons import NOT_GIVEN
 from stream.core.signals.registry import SIGNALS
 from stream.core.timeutil import DAY_MS, day_date, from_ms
@@ -441,3 +445,19 @@ def breakdowns(
         "churn_reasons": _by_reason(openings, outcomes, log_end_ms, scoring),
         "accounts": account_lists(openings, outcomes, log_end_ms, scoring),
     }
+
+
+def outcome_totals(months: Iterable[dict]) -> dict | None:
+    """The portfolio rows' alert outcomes over every month (None when the rows have none):
+    episodes opened, how many ended each way, churned by reason group, and the **save rate**,
+    saved / (saved + churned): of the episodes decided either way, the share that was saved."""
+    rows = [m["alert_outcomes"] for m in months if "alert_outcomes" in m]
+    if not rows:
+        return None
+    totals: dict = {key: sum(row[key] for row in rows) for key in ("alerted", *OUTCOMES)}
+    reasons: Counter[str] = Counter()
+    for row in rows:
+        reasons.update(row["churned_by_reason"])
+    totals["churned_by_reason"] = dict(sorted(reasons.items(), key=lambda x: (-x[1], x[0])))
+    totals["save_rate"] = _ratio(totals["saved"], totals["saved"] + totals["churned"])
+    return totals

@@ -17,11 +17,12 @@ from typing import Any
 
 from schemas.alerts import AlertEvent
 from schemas.events import EventBase, source_index
+from stream.core.alert_outcomes import ENDED, Episode
 from stream.core.churn_reasons import ChurnReasons
 from stream.core.engine import PartitionedEngine
 from stream.core.policy import Policy
 from stream.core.portfolio import Portfolio, month_of
-from stream.core.timeutil import from_ms
+from stream.core.timeutil import from_ms, to_ms
 from stream.offline.backtest import Mark
 from stream.offline.marks import AlertMarks
 from stream.offline.outcomes import OutcomeObserver
@@ -83,6 +84,8 @@ class ScoringCollector:
         self.journal: list[tuple[int, EventBase]] = []
         self.marks: list[tuple[int, int, int, Mark]] = []
         self._marks_of = AlertMarks()
+        self.episodes: list[tuple[str, Episode, int]] = []
+        """Each published record's episode and time, for the portfolio's alert outcomes."""
 
     def observe(self, event: EventBase, where: Position) -> None:
         if event.account_id not in self.outcomes.accounts:
@@ -95,6 +98,10 @@ class ScoringCollector:
         marks = self.marks
         for mark in self._marks_of(alert):
             marks.append((where.line, where.partition, len(marks), mark))
+        kind, ts = alert.kind, to_ms(alert.ts)
+        episode = Episode(alert.account_id, to_ms(alert.episode_start),
+                          ts if kind in ENDED else None, kind == "churned")  # fmt: skip
+        self.episodes.append((alert.alert_id, episode, ts))
 
 
 def merge_collectors(
@@ -117,6 +124,9 @@ def merge_collectors(
     portfolio = Portfolio(reasons=taxonomy)
     for _, event in heapq.merge(*(p.journal for p in parts), key=lambda item: item[0]):
         portfolio.observe(event)
+    for part in parts:  # outcomes do not depend on the order (stream.core.alert_outcomes)
+        for alert_id, episode, ts in part.episodes:
+            portfolio.alert_episode(alert_id, episode, ts)
     marks = [mark for *_, mark in heapq.merge(*(p.marks for p in parts))]
     probe = parts[0].probe if parts else None
     if hasattr(probe, "merged"):  # a plain function can only run in this process

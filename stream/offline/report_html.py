@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from html import escape
 
-from stream.offline.backtest import OVERALL
+from stream.core.alert_outcomes import OUTCOMES, SAVED_AFTER_DAYS
+from stream.core.churn_reasons import ChurnReasons
+from stream.core.portfolio import reason_group_labels
+from stream.offline.backtest import OVERALL, outcome_totals
 from stream.render import charts
-from stream.render.html import fmt_cell, page, portfolio_table
+from stream.render.html import fmt_cell, month_label, page, portfolio_table
 
 _BINS = 30
 """Bins of a calibrate distribution, from zero to the right edge :func:`_shares` picks."""
@@ -198,7 +201,45 @@ def backtest_html(report: dict) -> str:
     if report.get("portfolio"):
         body.append("<h2>Portfolio: churn per month (whole log)</h2>")
         body.append(portfolio_table(report["portfolio"]))
+        body.append(_outcomes_table(report["portfolio"]))
     return page("churnwatch backtest", "".join(body))
+
+
+_OUTCOME_HEAD = ("alerts opened in", "alerted", "saved", "renewed", "churned", "pending",
+                 "save rate", "churned because")  # fmt: skip
+_REASON_LABELS = reason_group_labels(ChurnReasons())
+
+
+def _outcome_cells(label: str, o: dict) -> str:
+    ranked = sorted(o["churned_by_reason"].items(), key=lambda x: (-x[1], x[0]))
+    why = ", ".join(f"{_REASON_LABELS.get(g, g)} {n}" for g, n in ranked)
+    rate = _rate(o["saved"], o["saved"] + o["churned"])
+    cells = (label, o["alerted"], *(o[k] for k in OUTCOMES), fmt_cell(rate, True), why or "–")
+    return "<tr>" + "".join(f"<td>{fmt_cell(c)}</td>" for c in cells) + "</tr>"
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def _outcomes_table(months: list[dict]) -> str:
+    """What became of the alert episodes each month opened, and over the log (absent when
+    the rows carry no outcomes)."""
+    totals = outcome_totals(months)
+    if totals is None:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in _OUTCOME_HEAD)
+    rows = "".join(_outcome_cells(month_label(m), m["alert_outcomes"]) for m in months)
+    return (
+        "<h2>What became of alerted accounts</h2>"
+        f'<table class="outcomes" id="alert-outcomes"><tr>{head}</tr>{rows}'
+        f"{_outcome_cells('whole log', totals)}</table>"
+        f'<p class="note">Saved: the episode resolved and the account was still subscribed '
+        f"{SAVED_AFTER_DAYS} days later; churned: it cancelled while the episode was open or "
+        f"within {SAVED_AFTER_DAYS} days after; renewed: it renewed after the episode opened, "
+        "neither yet; pending: none of these by the end of the log. Save rate: saved / (saved "
+        "+ churned).</p>"
+    )
 
 
 def calibration_html(report: dict) -> str:

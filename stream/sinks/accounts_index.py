@@ -158,6 +158,17 @@ class AccountsIndex:
         self._stale[sort] = False
         return order
 
+    def owners(self) -> list[str]:
+        """Every owner named on an account, alphabetically, one spelling per name ignoring
+        case (the owner filter's matching): the page's "My accounts" links."""
+        self.refresh()
+        names: dict[str, str] = {}
+        for row in self.rows.values():
+            owner = row.get("owner")
+            if owner:
+                names.setdefault(owner.casefold(), owner)
+        return [names[key] for key in sorted(names)]
+
     def select(self, query: ListQuery, open_only: bool = False) -> ListPage:
         """One page of the list (``open_only``: accounts with an open alert), its cursor and
         the totals over every account the filters keep."""

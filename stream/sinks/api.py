@@ -345,7 +345,7 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         if risk.snoozed == "hide":
             hidden = replace(risk, snoozed="only", limit=1, after=None)
             aside = store.risk_list(hidden).totals["accounts"]
-        html = at_risk_page(details, report, query, cursor, aside)
+        html = at_risk_page(details, report, query, cursor, aside, store.index.owners())
         return web.Response(text=html, content_type="text/html")
 
     async def account_view(request: web.Request) -> web.Response:
@@ -610,7 +610,10 @@ OPENAPI = {
             "responses": {"201": _JSON_OK, "200": {"description": "already recorded"},
                           **_ACTION_ERRORS}}}
           for verb, summary, body in _ACTIONS},
-        "/portfolio": {"get": {"summary": "MRR at risk by severity",
+        "/portfolio": {"get": {"summary": "MRR at risk by severity; per month (months): logo "
+                                          "and revenue churn, cancellations by reason group "
+                                          "and managed or unmanaged, and alert_outcomes (the "
+                                          "episodes opened: saved, renewed, churned, pending)",
                                "responses": {"200": _JSON_OK, **_ERRORS}}},
         "/healthz": {"get": {"summary": "Redis and the feed are up",
                              "responses": {"200": _JSON_OK, "503": _ERRORS["503"]}}},

@@ -6,6 +6,11 @@ integer counters (money in cents; cancellations per ``reason:<group>``, classifi
 before the script runs) in ``{p}:pf:m:{YYYY-MM}``. Each partition's last applied
 offset is kept with them, so a batch delivered again after a crash is skipped record by record
 (the rules alone would count a re-applied plan change twice).
+
+What became of alerted accounts (:mod:`stream.sinks.outcomes_store`) is kept beside it: the
+feed gives it the billing records through :meth:`RedisPortfolio.apply` and the alert records
+through :meth:`RedisPortfolio.apply_alerts`, and each month's row carries ``alert_outcomes``
+once any alert record came, as the backtests' :class:`~stream.core.portfolio.Portfolio` does.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from stream.core.churn_reasons import ChurnReasons
 from stream.core.portfolio import (
     COUNTERS,
     INVOLUNTARY_LOOKBACK_DAYS,
+    add_outcomes,
     month_of,
     monthly,
     reason_counters,
+    with_outcome_months,
 )
 from stream.core.timeutil import DAY_MS, to_ms
+from stream.sinks.outcomes_store import RedisOutcomes
 
 _MONEY = {"new_mrr", "lost_mrr", "lost_mrr_joiners", "contraction", "expansion"}
 _APPLY = """
@@ -113,9 +121,16 @@ class RedisPortfolio:
         self.p = prefix
         self.reasons = reasons or ChurnReasons()
         self._apply = client.register_script(_APPLY)
+        self.outcomes = RedisOutcomes(client, prefix, self.reasons)
+
+    def apply_alerts(self, alerts: Iterable[dict]) -> None:
+        """Published alert records, for the alert outcomes (idempotent, in any order)."""
+        self.outcomes.apply_alerts(alerts)
 
     def apply(self, records: Iterable[tuple[int, int, EventBase]]) -> int:
         """(partition, offset, event) in offset order per partition; returns records applied."""
+        records = list(records)
+        self.outcomes.apply_billing(event for _, _, event in records)
         pipe = self.r.pipeline(transaction=False)
         p, count = self.p, 0
         for partition, offset, event in records:
@@ -158,4 +173,6 @@ class RedisPortfolio:
         return out
 
     def report(self, first: str | None = None, last: str | None = None) -> list[dict]:
-        return monthly(self.months(), first, last)
+        outcomes = self.outcomes.report()
+        return add_outcomes(monthly(with_outcome_months(self.months(), outcomes), first, last),
+                            outcomes)  # fmt: skip

@@ -192,6 +192,7 @@ class ReadModelFeed:
             try:
                 applied = self.store.apply(alerts)
                 self.store.portfolio.apply(billing)
+                self.store.portfolio.apply_alerts(alerts)  # what became of alerted accounts
                 snapshots_applied = self.store.apply_health(health)
                 self.store.apply_actions(actions)
             except redis.RedisError as exc:

@@ -1,15 +1,16 @@
-"""Terminal views: a live, readable tail of the alerts topic, and one account explained.
+"""Terminal views: a live, readable tail of the alerts topic, one account explained, and the
+portfolio (churn by reason, managed or not, and alert outcomes per month).
 
-Formatting is pure (:func:`stream.render.text.alert_line`, shared with the demo, and
-:func:`explain_account`) so tests check the words; :func:`tail` is the kafka-python loop
-around it.
+Formatting is pure (:func:`stream.render.text.alert_line`, shared with the demo,
+:func:`explain_account` and :func:`portfolio_text`) so tests check the words; :func:`tail` is
+the kafka-python loop around it.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, timedelta
 from typing import TextIO
 
@@ -17,22 +18,36 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.alerts import DIMENSIONS
+from stream.core.alert_outcomes import OUTCOMES, SAVED_AFTER_DAYS
+from stream.core.churn_reasons import ChurnReasons
 from stream.core.policy import Policy
+from stream.core.portfolio import reason_group_labels
 from stream.kafka.settings import WorkerSettings
 from stream.render.text import alert_line, terminal_width
 from stream.sinks.alert_records import mentions, parse, reasons
 
 
-def keep(alert: dict, signals: set[str], severities: set[str]) -> bool:
-    """The tail's filter: a signal matches an account episode that lists it among its reasons."""
-    return (not signals or any(mentions(alert, s) for s in signals)) and (
-        not severities or alert["severity"] in severities
+def owned_by(alert: dict, owners: Collection[str]) -> bool:
+    """Whether the alert's account belongs to one of ``owners``: the whole name, ignoring case,
+    as the lists' ``owner=`` filter matches it."""
+    owner = ((alert.get("account") or {}).get("owner") or "").casefold()
+    return bool(owner) and owner in {o.casefold() for o in owners}
+
+
+def keep(alert: dict, signals: set[str], severities: set[str],
+         owners: Collection[str] = ()) -> bool:  # fmt: skip
+    """The tail's filter: a signal matches an account episode that lists it among its reasons;
+    an owner, the account's owner (see :func:`owned_by`)."""
+    return (
+        (not signals or any(mentions(alert, s) for s in signals))
+        and (not severities or alert["severity"] in severities)
+        and (not owners or owned_by(alert, owners))
     )
 
 
 def tail(settings: WorkerSettings, emit: Callable[[str], object], signals: set[str],
          severities: set[str], from_beginning: bool, as_json: bool, max_alerts: int | None,
-         idle_seconds: float | None) -> int:  # fmt: skip
+         idle_seconds: float | None, owners: Collection[str] = ()) -> int:  # fmt: skip
     """Print matching alerts as they arrive; returns how many were printed."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
                              **settings.kafka_python_security())  # fmt: skip
@@ -55,7 +70,7 @@ def tail(settings: WorkerSettings, emit: Callable[[str], object], signals: set[s
             for records in batches.values():
                 for record in records:
                     alert = parse(record.value)
-                    if alert is None or not keep(alert, signals, severities):
+                    if alert is None or not keep(alert, signals, severities, owners):
                         continue
                     emit(orjson.dumps(alert).decode() if as_json else alert_line(alert, width))
                     shown += 1
@@ -127,6 +142,53 @@ def _trend(points: list[dict]) -> str:
         if before is not None:
             parts.append(f"{before} {back} days before")
     return ", ".join(parts) + f" ({len(points)} days of history)"
+
+
+_LABELS = reason_group_labels(ChurnReasons())
+"""The read model classifies cancellations by the built-in taxonomy, so its words label them."""
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    kept = sorted(((n, g) for g, n in counts.items() if n), key=lambda x: (-x[0], x[1]))
+    return ", ".join(f"{_LABELS.get(g, g)} {n}" for n, g in kept) or "none"
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def portfolio_text(report: dict, months: int = 6) -> str:
+    """``GET /portfolio`` in words: MRR at risk now, then per month (the last ``months``) churn,
+    managed or not and why, and what became of the alerts the month opened."""
+    by_sev = report.get("mrr_at_risk_by_severity") or {}
+    lines = [
+        f"MRR at risk now: {report.get('mrr_at_risk', 0):,.2f} over "
+        f"{report.get('accounts_with_open_alerts', 0):,} accounts with open alerts"
+        + ("" if not by_sev else " (" + ", ".join(
+            f"{sev} {row['accounts']:,} / {row['mrr']:,.2f}" for sev, row in by_sev.items()) + ")"),
+    ]  # fmt: skip
+    for m in (report.get("months") or [])[-months:]:
+        kinds = (m.get("managed", 0), m.get("unmanaged", 0), m.get("unknown_reason", 0))
+        lines += [
+            f"{m['month']}: lost {m['lost']:,} of {m['accounts_at_start']:,} accounts "
+            f"({_share(m['logo_churn'])}), MRR lost {m['mrr_lost']:,.2f} "
+            f"({_share(m['revenue_churn'])}), {m['new_accounts']:,} joined",
+            f"  cancelled {sum(kinds):,} (joiners too): {kinds[0]:,} managed, {kinds[1]:,} "
+            f"unmanaged, {kinds[2]:,} reason unknown or unclassified",
+            f"  why: {_reasons(m.get('by_reason') or {})}",
+        ]
+        outcomes = m.get("alert_outcomes")
+        if outcomes is not None:
+            counts = ", ".join(f"{kind} {outcomes[kind]:,}" for kind in OUTCOMES)
+            why = _reasons(outcomes["churned_by_reason"])
+            lines += [f"  alerts opened {outcomes['alerted']:,}: {counts}",
+                      f"  alerted and churned because: {why}"]  # fmt: skip
+    if any("alert_outcomes" in m for m in report.get("months") or []):
+        lines.append(f"(saved: the alert resolved and the account was still subscribed "
+                     f"{SAVED_AFTER_DAYS} days later; churned: cancelled while open or within "
+                     f"{SAVED_AFTER_DAYS} days after; renewed: renewed after the alert opened, "
+                     "neither yet; pending: none of these yet)")  # fmt: skip
+    return "\n".join(lines)
 
 
 def print_line(line: str, out: TextIO = sys.stdout) -> None:

@@ -9,13 +9,17 @@ The page shell, style and churn-per-month table are the reports' (:mod:`stream.r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from html import escape
 from http import HTTPStatus
 from urllib.parse import quote, urlencode
 
 from schemas.alerts import SEVERITY_RANK
+from stream.core.alert_outcomes import SAVED_AFTER_DAYS
+from stream.core.churn_reasons import ChurnReasons
 from stream.core.health import status_of
+from stream.core.portfolio import reason_group_labels
 from stream.core.signals.registry import PUBLISHED
 from stream.render import account_charts
 from stream.render import readable as r
@@ -282,10 +286,85 @@ def _portfolio(portfolio: dict) -> str:
                f"<th>MRR at risk</th></tr>{cells}<tr><td><b>total</b></td>"
                f"<td>{portfolio['accounts_with_open_alerts']:,}</td>"
                f"<td><b>{r.money(portfolio['mrr_at_risk'])}</b></td></tr></table>")  # fmt: skip
-    months = portfolio.get("months") or []
-    return at_risk + (
-        f"<h2>Churn per month</h2>{portfolio_table(months[-6:], readable=True)}" if months else ""
-    )
+    months = (portfolio.get("months") or [])[-6:]
+    if not months:
+        return at_risk
+    return (f"{at_risk}<h2>Churn per month</h2>{portfolio_table(months, readable=True)}"
+            f"{_churn_reasons(months)}{_alert_outcomes(months)}")  # fmt: skip
+
+
+_REASON_LABELS = reason_group_labels(ChurnReasons())
+"""The read model classifies cancellations by the built-in taxonomy, so its words label them."""
+
+
+def _month_head(month: str, years: bool) -> str:
+    """The month's name; over its year ("’25") too at a January and the first column when
+    the months span two years (the corner names the years): six months and the row labels
+    fit a phone's width."""
+    at = r.when(f"{month}-01")
+    if at is None:
+        return escape(month)
+    return f"{at:%b}<br>’{at:%y}" if years else f"{at:%b}"
+
+
+def _by_month(table_id: str, corner: str, months: list[dict],
+              rows: list[tuple[str, list[int]]]) -> str:  # fmt: skip
+    """A figure per row and a month per column (the newest last): narrow enough for a phone,
+    whatever the number of reason groups."""
+    years = sorted({m["month"][:4] for m in months})
+    span = years[0] if len(years) == 1 else f"{years[0]}–{years[-1]}"
+    head = "".join(
+        f"<th>{_month_head(m['month'], len(years) > 1 and (i == 0 or m['month'][5:] == '01'))}"
+        "</th>" for i, m in enumerate(months)
+    )  # fmt: skip
+    body = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{n:,}</td>" for n in values)
+                   + "</tr>" for label, values in rows)  # fmt: skip
+    return (f'<table class="by-month" id="{table_id}"><tr><th>{corner} {escape(span)}</th>'
+            f"{head}</tr>{body}</table>")  # fmt: skip
+
+
+def _group_rows(months: list[dict], counts_of, prefix: str = "") -> list[tuple[str, list[int]]]:
+    """A row per reason group any of the months has, in words, the most frequent first."""
+    totals: dict[str, int] = {}
+    for m in months:
+        for group, n in counts_of(m).items():
+            totals[group] = totals.get(group, 0) + n
+    groups = sorted((g for g, n in totals.items() if n), key=lambda g: (-totals[g], g))
+    return [(prefix + _REASON_LABELS.get(g, r.words(g)), [counts_of(m).get(g, 0) for m in months])
+            for g in groups]  # fmt: skip
+
+
+def _churn_reasons(months: list[dict]) -> str:
+    """Every cancellation of each month (joiners' too), managed or not, and by reason group
+    (absent from rows of a read model older than the reasons)."""
+    if not any("managed" in m for m in months):
+        return ""
+    kinds = [(k, [m.get(k, 0) for m in months]) for k in ("managed", "unmanaged", "unknown_reason")]
+    rows = [("cancelled", [sum(v) for v in zip(*(v for _, v in kinds), strict=True)]),
+            ("managed (preventable)", kinds[0][1]), ("unmanaged", kinds[1][1]),
+            ("reason unknown or unclassified", kinds[2][1]),
+            *_group_rows(months, lambda m: m.get("by_reason") or {})]  # fmt: skip
+    table = _by_month("churn-reasons", "cancellations", months, rows)
+    return (f"<h2>Why customers left, per month</h2>{table}<p class='note'>Managed churn is "
+            "what CS, product or support could have prevented; unmanaged is not theirs to win "
+            "(a closure, a budget cut, a failing card).</p>")  # fmt: skip
+
+
+def _alert_outcomes(months: list[dict]) -> str:
+    """What became of the alert episodes each month opened (absent before any alert came)."""
+    if not any("alert_outcomes" in m for m in months):
+        return ""
+    of = [m.get("alert_outcomes") or {} for m in months]
+    names = (("alerted", "alerts opened"), ("saved", "saved"), ("renewed", "renewed"),
+             ("churned", "churned"), ("pending", "pending"))  # fmt: skip
+    rows = [(label, [o.get(k, 0) for o in of]) for k, label in names]
+    rows += _group_rows(of, lambda o: o.get("churned_by_reason") or {}, "churned: ")
+    table = _by_month("alert-outcomes", "alerts opened in", months, rows)
+    note = (f'<p class="note">Saved: the alert resolved and the account was still subscribed '
+            f"{SAVED_AFTER_DAYS} days later. Churned: it cancelled while the alert was open or "
+            f"within {SAVED_AFTER_DAYS} days after. Renewed: it renewed after the alert opened, "
+            "neither saved nor churned yet. Pending: none of these yet.</p>")  # fmt: skip
+    return f"<h2>What became of alerted accounts</h2>{table}{note}"
 
 
 _SORT_LABELS = {"revenue_at_risk": "revenue at risk", "mrr": "MRR", "health": "lowest health",
@@ -328,12 +407,34 @@ def _filters_form(filters: dict[str, str], action: str = "/",
             f'<button type="submit">Show</button> <a href="{action}">clear</a></form>')  # fmt: skip
 
 
+def _my_accounts(owners: Sequence[str], filters: dict[str, str], action: str = "/") -> str:
+    """A "My accounts" link per owner the read model knows, to the list filtered to theirs:
+    the API remembers no one, so the choice lives in the link (a bookmark), and the native
+    ``<details>`` opens the list without a script. Names match ignoring case, as the
+    owner filter does."""
+    if not owners:
+        return ""
+    chosen = (filters.get("owner") or "").casefold()
+    keep = {"sort": filters["sort"]} if filters.get("sort") else {}
+    links = " · ".join(
+        f"<b>{escape(o)}</b>" if o.casefold() == chosen else
+        f'<a href="{escape(action + "?" + urlencode({**keep, "owner": o}))}">{escape(o)}</a>'
+        for o in owners
+    )  # fmt: skip
+    mine = next((o for o in owners if o.casefold() == chosen), None)
+    summary = f"My accounts: {escape(mine)}" if mine else "My accounts"
+    every = f' · <a href="{escape(action)}">every owner</a>' if chosen else ""
+    return (f'<details id="owners"><summary>{summary}</summary>'
+            f'<p class="nav">{links}{every}</p></details>')  # fmt: skip
+
+
 def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | str | None,
-                 next_cursor: str | None = None, set_aside: int = 0) -> str:  # fmt: skip
+                 next_cursor: str | None = None, set_aside: int = 0,
+                 owners: Sequence[str] = ()) -> str:  # fmt: skip
     """The accounts at risk, one page of them, under totals over every account the filters
     keep; ``filters`` are the page's query parameters (a segment name alone also does).
     ``set_aside``: accounts the filters keep whose open alerts are all snoozed or dismissed
-    (hidden from this list; a link shows them)."""
+    (hidden from this list; a link shows them). ``owners``: the names "My accounts" links."""
     if not isinstance(filters, dict):
         filters = {"segment": filters} if filters else {}
     segment = filters.get("segment")
@@ -353,8 +454,8 @@ def at_risk_page(views: list[dict], portfolio: dict, filters: dict[str, str] | s
             f'<p class="note" id="set-aside">{r.count(set_aside, "more account")} with open '
             f'alerts, all snoozed or dismissed: <a href="{escape(link)}">show them</a></p>'
         )
-    body = (f'{nav}{_filters_form(filters)}{_portfolio(portfolio)}<div id="accounts">{cards}</div>'
-            f"{more}")  # fmt: skip
+    body = (f'{nav}{_filters_form(filters)}{_my_accounts(owners, filters)}'
+            f'{_portfolio(portfolio)}<div id="accounts">{cards}</div>{more}')  # fmt: skip
     return page(title, body)
 
 

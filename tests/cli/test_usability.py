@@ -47,7 +47,7 @@ def test_the_command_set_is_unchanged_and_every_command_has_a_handler():
     assert sorted(" ".join(path) for path in COMMANDS) == [
         "account", "alerts ack", "alerts actions", "alerts dismiss", "alerts note",
         "alerts snooze", "alerts tail", "backtest", "broker", "calibrate", "demo", "notify",
-        "policy", "produce", "replay", "schema", "serve", "simulate", "worker",
+        "policy", "portfolio", "produce", "replay", "schema", "serve", "simulate", "worker",
     ]  # fmt: skip
     for path, parser in _commands(build_parser()):
         assert callable(parser.get_default("handler")), path

@@ -171,10 +171,13 @@ def test_every_account_in_redis_has_replays_latest_snapshot(served, replay_healt
 
 
 def served_portfolio(dep: Deployment) -> list[dict]:
-    """The backtest's portfolio of the same log, in the order the billing topic holds it."""
+    """The backtest's portfolio of the same log, in the order the billing topic holds it, with
+    what became of the alerted accounts (from every record on the alerts topic)."""
     reference = Portfolio()
     for record in sorted(dep.read("billing"), key=lambda r: (r.partition, r.offset)):
         reference.observe(decode_event(record.value))
+    for record in dep.read("alerts"):
+        reference.alert(orjson.loads(record.value))
     return reference.report()
 
 
@@ -188,6 +191,16 @@ def test_terminal_tail_and_account(served):
                    "--idle-seconds", "5")  # fmt: skip
     shown = [orjson.loads(line) for line in done.stdout.splitlines()]
     assert shown and all(a["severity"] == "critical" for a in shown)
+    # My accounts: one owner's alerts, the name given in another case, and all of them.
+    records = [orjson.loads(r.value) for r in dep.read("alerts")]
+    owner = sorted({a["account"].get("owner") or "" for a in records} - {""})[0]
+    done = dep.cli("alerts", "tail", "--from-beginning", "--json", "--owner", owner.upper(),
+                   "--idle-seconds", "5")  # fmt: skip
+    shown = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert sorted((a["alert_id"], a["sequence"]) for a in shown) == sorted(
+        (a["alert_id"], a["sequence"]) for a in records if a["account"].get("owner") == owner
+    )
+    assert 0 < len(shown) < len(records)
     account = next(a for a, episodes in expected.open_alerts.items() if episodes)
     text = dep.cli("account", account).stdout.decode()
     assert account in text and "why:" in text and "held against" in text
