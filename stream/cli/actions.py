@@ -54,12 +54,14 @@ def add_action_commands(al_sub: argparse._SubParsersAction) -> None:
             when.add_argument(
                 "--until",
                 metavar="YYYY-MM-DD",
-                help="the day the alert comes back (after the read model's day)",
+                help="the day the alert comes back, after the read model's day (no default: "
+                "this or --days)",
             )
             when.add_argument(
                 "--days",
                 type=positive_int,
-                help="how many days after the read model's day it comes back",
+                help="how many days after the read model's day it comes back (no default: "
+                "this or --until)",
             )
         if kind in ("snooze", "dismiss"):
             p.add_argument("--reason", required=True, help="why, in a few words")

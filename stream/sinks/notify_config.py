@@ -94,10 +94,12 @@ class Route(Hook):
     events: list[Event] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
 
     def wants(self, alert: dict, event: str) -> bool:
+        """Owners match ignoring case, as the lists' ``owner=`` and ``alerts tail --owner``."""
         account = alert.get("account") or {}
+        owner = (account.get("owner") or "").casefold()
         return (
             event in self.events
-            and (not self.owner or account.get("owner") in self.owner)
+            and (not self.owner or owner in {o.casefold() for o in self.owner})
             and (not self.segment or account.get("segment") in self.segment)
             and (not self.severity or alert.get("severity") in self.severity)
         )

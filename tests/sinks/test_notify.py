@@ -93,6 +93,8 @@ def test_routes_filter_by_owner_segment_severity_and_what_happened(tmp_path, sec
     mine = _alert()
     assert priya.wants(mine, "escalated") and not priya.wants(mine, "updated")
     assert not priya.wants(mine, "resolved"), "new and escalated only, by default"
+    assert priya.wants(_alert(owner="priya SHAH"), "opened")  # owners match ignoring case
+    assert not priya.wants(_alert(owner=None), "opened")
 
 
 def test_an_update_is_an_escalation_only_when_the_severity_rose():
