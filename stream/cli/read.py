@@ -297,6 +297,6 @@ def _cmd_portfolio(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read the read model in Redis: {exc}") from None
     if args.json:
         sys.stdout.write(dumps_pretty(report).decode() + "\n")
-    else:
-        print(portfolio_text(report, args.months))
+    else:  # in the words of the taxonomy serve classified by: the policy's
+        print(portfolio_text(report, args.months, load_policy(settings.policy).churn_reasons))
     return 0

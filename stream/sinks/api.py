@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from schemas.actions import MAX_NOTE, MAX_REASON, MAX_SNOOZE_DAYS
 from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
+from stream.core.portfolio import reason_group_labels
 from stream.core.signals.registry import PUBLISHED
 from stream.run.metrics import exposition
 from stream.sinks.account_rows import ACCOUNT_SORTS, SORTS, ListQuery
@@ -340,7 +341,8 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
         found, cursor = risk_page(risk)
         details = [with_line({**v, **(store.account(v["account_id"], detail=False) or {})})
                    for v in found.rows]  # fmt: skip
-        report = {**found.summary, "months": store.portfolio.report()}
+        report = {**found.summary, "months": store.portfolio.report(),
+                  "reason_labels": reason_group_labels(store.portfolio.reasons)}  # fmt: skip
         aside = 0
         if risk.snoozed == "hide":
             hidden = replace(risk, snoozed="only", limit=1, after=None)

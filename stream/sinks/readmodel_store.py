@@ -39,6 +39,7 @@ import orjson
 import redis
 
 from schemas.actions import AlertAction
+from stream.core.churn_reasons import ChurnReasons
 from stream.kafka.settings import REDIS_SCHEMES
 from stream.sinks.account_rows import SORTS, ListQuery, RiskQuery, account_row, iso_ms
 from stream.sinks.accounts_index import AccountsIndex
@@ -111,12 +112,15 @@ return 0
 class RedisReadModel:
     """Writes alert records into Redis and answers the API's questions from it."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "churnwatch") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "churnwatch",
+                 reasons: ChurnReasons | None = None) -> None:  # fmt: skip
+        """``reasons``: the policy's churn-reason taxonomy (default: the built-in one), which
+        the portfolio classifies cancellations by, as backtests of the same policy do."""
         self.r = client
         self.p = prefix
         self._apply = client.register_script(_APPLY)
         self._clock = client.register_script(_CLOCK)
-        self.portfolio = RedisPortfolio(client, prefix)
+        self.portfolio = RedisPortfolio(client, prefix, reasons)
         """Churn per month, kept from the billing topic beside the alerts' read model."""
         self.health = RedisHealth(client, prefix)
         """Every account's latest health snapshot and daily trend, from the health topic."""
@@ -126,14 +130,15 @@ class RedisReadModel:
         """What the team did with each alert (from the alert-actions topic and the API)."""
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0):
+    def from_url(cls, url: str, prefix: str = "churnwatch", timeout: float = 5.0,
+                 reasons: ChurnReasons | None = None):  # fmt: skip
         """``redis://``, ``rediss://`` (TLS) or ``unix://``, with ``:password@`` if needed."""
         if not url.startswith(REDIS_SCHEMES):
             raise ValueError(f"Redis URL must start with redis://, rediss:// or unix://: {url!r}")
         client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
         )
-        return cls(client, prefix)
+        return cls(client, prefix, reasons)
 
     # --- writing ----------------------------------------------------------------------------
 

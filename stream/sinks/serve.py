@@ -54,7 +54,8 @@ def build_service(settings: WorkerSettings, policy: Policy, store: RedisReadMode
 
 def run_service(settings: WorkerSettings, policy: Policy) -> None:
     auth = Auth(load_tokens())  # a bad tokens file stops serve before anything starts
-    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix)
+    store = RedisReadModel.from_url(settings.redis_url.get_secret_value(), settings.redis_prefix,
+                                    reasons=policy.churn_reasons)  # fmt: skip
     app, _ = build_service(settings, policy, store, auth)
     log.info(
         "access: %s",

@@ -144,22 +144,20 @@ def _trend(points: list[dict]) -> str:
     return ", ".join(parts) + f" ({len(points)} days of history)"
 
 
-_LABELS = reason_group_labels(ChurnReasons())
-"""The read model classifies cancellations by the built-in taxonomy, so its words label them."""
-
-
-def _reasons(counts: dict[str, int]) -> str:
+def _reasons(counts: dict[str, int], labels: dict[str, str]) -> str:
     kept = sorted(((n, g) for g, n in counts.items() if n), key=lambda x: (-x[0], x[1]))
-    return ", ".join(f"{_LABELS.get(g, g)} {n}" for n, g in kept) or "none"
+    return ", ".join(f"{labels.get(g, g)} {n}" for n, g in kept) or "none"
 
 
 def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def portfolio_text(report: dict, months: int = 6) -> str:
+def portfolio_text(report: dict, months: int = 6, reasons: ChurnReasons | None = None) -> str:
     """``GET /portfolio`` in words: MRR at risk now, then per month (the last ``months``) churn,
-    managed or not and why, and what became of the alerts the month opened."""
+    managed or not and why, and what became of the alerts the month opened. ``reasons``: the
+    taxonomy the read model classified by (the policy's; default the built-in one)."""
+    labels = reason_group_labels(reasons or ChurnReasons())
     by_sev = report.get("mrr_at_risk_by_severity") or {}
     lines = [
         f"MRR at risk now: {report.get('mrr_at_risk', 0):,.2f} over "
@@ -175,12 +173,12 @@ def portfolio_text(report: dict, months: int = 6) -> str:
             f"({_share(m['revenue_churn'])}), {m['new_accounts']:,} joined",
             f"  cancelled {sum(kinds):,} (joiners too): {kinds[0]:,} managed, {kinds[1]:,} "
             f"unmanaged, {kinds[2]:,} reason unknown or unclassified",
-            f"  why: {_reasons(m.get('by_reason') or {})}",
+            f"  why: {_reasons(m.get('by_reason') or {}, labels)}",
         ]
         outcomes = m.get("alert_outcomes")
         if outcomes is not None:
             counts = ", ".join(f"{kind} {outcomes[kind]:,}" for kind in OUTCOMES)
-            why = _reasons(outcomes["churned_by_reason"])
+            why = _reasons(outcomes["churned_by_reason"], labels)
             lines += [f"  alerts opened {outcomes['alerted']:,}: {counts}",
                       f"  alerted and churned because: {why}"]  # fmt: skip
     if any("alert_outcomes" in m for m in report.get("months") or []):

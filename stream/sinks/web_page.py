@@ -289,12 +289,14 @@ def _portfolio(portfolio: dict) -> str:
     months = (portfolio.get("months") or [])[-6:]
     if not months:
         return at_risk
+    labels = portfolio.get("reason_labels") or _REASON_LABELS
     return (f"{at_risk}<h2>Churn per month</h2>{portfolio_table(months, readable=True)}"
-            f"{_churn_reasons(months)}{_alert_outcomes(months)}")  # fmt: skip
+            f"{_churn_reasons(months, labels)}{_alert_outcomes(months, labels)}")  # fmt: skip
 
 
 _REASON_LABELS = reason_group_labels(ChurnReasons())
-"""The read model classifies cancellations by the built-in taxonomy, so its words label them."""
+"""The built-in taxonomy's words, for a report that does not name its own (``reason_labels``:
+the words of the policy's taxonomy, which the read model classifies by)."""
 
 
 def _month_head(month: str, years: bool) -> str:
@@ -323,18 +325,19 @@ def _by_month(table_id: str, corner: str, months: list[dict],
             f"{head}</tr>{body}</table>")  # fmt: skip
 
 
-def _group_rows(months: list[dict], counts_of, prefix: str = "") -> list[tuple[str, list[int]]]:
+def _group_rows(months: list[dict], counts_of, labels: dict[str, str],
+                prefix: str = "") -> list[tuple[str, list[int]]]:  # fmt: skip
     """A row per reason group any of the months has, in words, the most frequent first."""
     totals: dict[str, int] = {}
     for m in months:
         for group, n in counts_of(m).items():
             totals[group] = totals.get(group, 0) + n
     groups = sorted((g for g, n in totals.items() if n), key=lambda g: (-totals[g], g))
-    return [(prefix + _REASON_LABELS.get(g, r.words(g)), [counts_of(m).get(g, 0) for m in months])
+    return [(prefix + labels.get(g, r.words(g)), [counts_of(m).get(g, 0) for m in months])
             for g in groups]  # fmt: skip
 
 
-def _churn_reasons(months: list[dict]) -> str:
+def _churn_reasons(months: list[dict], labels: dict[str, str]) -> str:
     """Every cancellation of each month (joiners' too), managed or not, and by reason group
     (absent from rows of a read model older than the reasons)."""
     if not any("managed" in m for m in months):
@@ -343,14 +346,14 @@ def _churn_reasons(months: list[dict]) -> str:
     rows = [("cancelled", [sum(v) for v in zip(*(v for _, v in kinds), strict=True)]),
             ("managed (preventable)", kinds[0][1]), ("unmanaged", kinds[1][1]),
             ("reason unknown or unclassified", kinds[2][1]),
-            *_group_rows(months, lambda m: m.get("by_reason") or {})]  # fmt: skip
+            *_group_rows(months, lambda m: m.get("by_reason") or {}, labels)]  # fmt: skip
     table = _by_month("churn-reasons", "cancellations", months, rows)
     return (f"<h2>Why customers left, per month</h2>{table}<p class='note'>Managed churn is "
             "what CS, product or support could have prevented; unmanaged is not theirs to win "
             "(a closure, a budget cut, a failing card).</p>")  # fmt: skip
 
 
-def _alert_outcomes(months: list[dict]) -> str:
+def _alert_outcomes(months: list[dict], labels: dict[str, str]) -> str:
     """What became of the alert episodes each month opened (absent before any alert came)."""
     if not any("alert_outcomes" in m for m in months):
         return ""
@@ -358,7 +361,7 @@ def _alert_outcomes(months: list[dict]) -> str:
     names = (("alerted", "alerts opened"), ("saved", "saved"), ("renewed", "renewed"),
              ("churned", "churned"), ("pending", "pending"))  # fmt: skip
     rows = [(label, [o.get(k, 0) for o in of]) for k, label in names]
-    rows += _group_rows(of, lambda o: o.get("churned_by_reason") or {}, "churned: ")
+    rows += _group_rows(of, lambda o: o.get("churned_by_reason") or {}, labels, "churned: ")
     table = _by_month("alert-outcomes", "alerts opened in", months, rows)
     note = (f'<p class="note">Saved: the alert resolved and the account was still subscribed '
             f"{SAVED_AFTER_DAYS} days later. Churned: it cancelled while the alert was open or "

@@ -92,3 +92,33 @@ def test_my_accounts_links_filter_to_each_owner_ignoring_case(served, replayed):
     assert '<a href="/">every owner</a>' in page
     shown = re.findall(r'<div class="meta">Owner ([^·]+) ·', page)
     assert shown and {unescape(name).strip() for name in shown} == {mine}
+
+
+def test_the_read_model_classifies_by_the_policys_taxonomy_and_says_it_in_its_words(
+    redis_server, replayed, request
+):
+    """A policy's own [churn_reasons] classify cancellations in Redis as backtests do, and the
+    page names its groups in that policy's words."""
+    from stream.core.policy import parse_policy
+    from stream.core.portfolio import Portfolio
+    from stream.sinks.readmodel_store import RedisReadModel
+
+    policy = parse_policy({"churn_reasons": {"codes": [
+        {"code": "no_value", "label": "Saw no value", "group": "adoption", "managed": True,
+         "match": ["no longer needed"]}]}})  # fmt: skip
+    store = RedisReadModel.from_url(redis_server.url, prefix=f"t-{request.node.name[:30]}",
+                                    reasons=policy.churn_reasons)  # fmt: skip
+    log, _ = replayed
+    store.portfolio.apply(_billing(log))
+    folio = Portfolio(reasons=policy.churn_reasons)
+    for _, _, event in _billing(log):
+        folio.observe(event)
+    want = {m["month"]: m["by_reason"] for m in folio.report()}
+    got = {m["month"]: m["by_reason"] for m in store.portfolio.report()}
+    assert got == want and any("adoption" in counts for counts in got.values())
+    api = Api(store)
+    try:
+        _, page, _ = api.get("/")
+    finally:
+        api.close()
+    assert "Saw no value" in _table(page, "churn-reasons")
