@@ -2,9 +2,11 @@
 
 When every job read the whole log and routed every line itself, each one paid for reading and
 routing all the lines (an orjson parse each) to keep half of them, which capped two jobs near
-1.5x one process. Here the parent does that once: it reads the log, places each line on its
-partition with :func:`stream.run.routing.route_line` and adds it to the owning job's next
-chunk, sent down the job's pipe when full. A line no cheap route can place (orjson
+1.5x one process. Here the parent does that once, and is a job itself: it reads the log,
+places each line on its partition with :func:`stream.run.routing.route_line`, replays its own
+partitions' lines and sends every other line to the job that owns it. (A parent that only
+routed would be one process more than the jobs: on a box with a core per job it takes a
+share of their cores.) A line no cheap route can place (orjson
 refuses it, it has no string ``account_id``, it is too long to read whole) goes to every job,
 which validates it in full as before (:class:`stream.run.replay.Share`): its own job keeps it
 if it is an event after all, and job 0 alone reports it otherwise.
@@ -48,54 +50,86 @@ def widen(conn: Connection, size: int = 4 * CHUNK_BYTES) -> None:
         fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, size)
 
 
-def feed_jobs(
-    reader: LogReader,
-    partitions: int,
-    owners: Sequence[int],
-    conns: Sequence[Connection],
-    on_progress: Callable[[int, int | None], None] | None = None,
-) -> int:
-    """Send every line of ``reader`` to the job that owns its partition (``owners[p]`` is the
-    index in ``conns`` of partition p's job); returns the number of lines read. A job that has
-    stopped (its pipe is broken) ends the feed early: the caller learns why from the job."""
-    buffers = [bytearray() for _ in conns]
-    pack = _FRAME.pack
-    number = 0
-    try:
-        for number, raw in reader:
-            if on_progress is not None and not number & 0x3FFF:
-                on_progress(number, reader.position())
-            if raw[0] <= 0x20 and not raw.strip():
-                continue  # blank lines are not records (replay skips them the same way)
-            if isinstance(raw, OversizedLine):
-                head, partition = pack(number, _EVERY_JOB, len(raw), raw.size), None
-            else:
-                partition = route_line(raw, partitions)
-                head = pack(number, _EVERY_JOB if partition is None else partition, len(raw), -1)
-            if partition is None:
-                for index, buffer in enumerate(buffers):
+class FeedingLines:
+    """The parent's side of the feed, and its own share of the work: iterating it reads the
+    log and yields ``(line number, raw line)`` for the parent's own partitions and for the
+    lines every job must see, while every other line is sent to the job that owns its
+    partition. ``owners[p]`` is the index in ``conns`` of partition p's job, or -1 for the
+    parent. :meth:`route` and :attr:`lines` are as :class:`FedLines` has them.
+
+    The jobs get their end frames only when the log has been read to its end; if the parent
+    stops early (an error), its pipes close without one and each job fails instead of
+    finishing a shorter replay. A job that stopped (its pipe broke) ends the iteration, and
+    :attr:`broken` says so: the run has failed, and the job's own error says why.
+    """
+
+    def __init__(
+        self,
+        reader: LogReader,
+        partitions: int,
+        owners: Sequence[int],
+        conns: Sequence[Connection],
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.partitions = partitions
+        self.owners = owners
+        self.conns = conns
+        self.on_progress = on_progress
+        self.lines = 0
+        self.broken = False
+        self._routed: int | None = None
+
+    def route(self, raw: bytes) -> int | None:
+        return self._routed
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        reader, partitions, owners, conns = self.reader, self.partitions, self.owners, self.conns
+        on_progress = self.on_progress
+        buffers = [bytearray() for _ in conns]
+        pack = _FRAME.pack
+        number = 0
+        try:
+            for number, raw in reader:
+                if on_progress is not None and not number & 0x3FFF:
+                    on_progress(number, reader.position())
+                if raw[0] <= 0x20 and not raw.strip():
+                    continue  # blank lines are not records (replay skips them the same way)
+                if isinstance(raw, OversizedLine):
+                    partition, head = None, pack(number, _EVERY_JOB, len(raw), raw.size)
+                else:
+                    partition = route_line(raw, partitions)
+                    if partition is not None:
+                        index = owners[partition]
+                        if index < 0:
+                            self._routed = partition
+                            yield number, raw
+                            continue
+                        buffer = buffers[index]
+                        buffer += pack(number, partition, len(raw), -1)
+                        buffer += raw
+                        if len(buffer) >= CHUNK_BYTES:
+                            conns[index].send_bytes(buffer)
+                            buffer.clear()
+                        continue
+                    head = pack(number, _EVERY_JOB, len(raw), -1)
+                for index, buffer in enumerate(buffers):  # every job validates this line
                     buffer += head
                     buffer += raw
                     if len(buffer) >= CHUNK_BYTES:
                         conns[index].send_bytes(buffer)
                         buffer.clear()
-                continue
-            index = owners[partition]
-            buffer = buffers[index]
-            buffer += head
-            buffer += raw
-            if len(buffer) >= CHUNK_BYTES:
-                conns[index].send_bytes(buffer)
-                buffer.clear()
-        for conn, buffer in zip(conns, buffers, strict=True):
-            buffer += pack(number, _END, 0, -1)
-            conn.send_bytes(buffer)
-    except BrokenPipeError:
-        pass  # a job stopped: its own error says why
-    finally:
-        for conn in conns:
-            conn.close()
-    return number
+                self._routed = None
+                yield number, raw
+            self.lines = number
+            for conn, buffer in zip(conns, buffers, strict=True):
+                buffer += pack(number, _END, 0, -1)
+                conn.send_bytes(buffer)
+        except BrokenPipeError:
+            self.broken = True  # a job stopped: its own error says why
+        finally:
+            for conn in conns:
+                conn.close()
 
 
 class FedLines:

@@ -35,8 +35,8 @@ from stream.core.engine import PartitionedEngine
 from stream.core.policy import Policy, load_policy, parse_policy
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
-from stream.run.feed import FedLines, feed_jobs, widen
-from stream.run.jobs import JobProgress, run_jobs
+from stream.run.feed import FedLines, FeedingLines, widen
+from stream.run.jobs import JobError, JobProgress, run_jobs
 from stream.run.logio import LogReader
 from stream.run.replay import Position, ReplayReport, Share, replay
 from stream.run.routing import assign
@@ -77,7 +77,8 @@ class ShareTask:
     """Everything one job needs: its feed of the log's lines, the policy, its partitions and
     what to collect."""
 
-    feed: Connection
+    feed: Connection | None
+    """Where the job's lines come from (None: the parent's share, which reads the log)."""
     policy: PolicySource
     partitions: int
     owned: frozenset[int]
@@ -92,7 +93,7 @@ class ShareTask:
 
 @dataclass
 class ShareResult:
-    """What one job brings back; the output lines are in its tagged files."""
+    """What one share brings back; the output lines are in its tagged files."""
 
     report: ReplayReport
     incomplete: str | None
@@ -101,18 +102,24 @@ class ShareResult:
     health: Path | None
     collector: Collector | None = None
     cpu_seconds: float = 0.0
-    """The job's own CPU time (for benchmarks: the longest job bounds the wall time)."""
+    """The CPU time of the process that ran the share, when it ended (for benchmarks: the
+    longest bounds the wall time; the parent's includes reading and routing the log)."""
 
 
-def run_share(task: ShareTask, progress: JobProgress | None = None) -> ShareResult:
-    """One job: replay the lines the parent sends of the task's partitions, outputs to tagged
-    files."""
+def run_share(
+    task: ShareTask, progress: JobProgress | None = None, lines: FeedingLines | None = None
+) -> ShareResult:
+    """One job: replay the task's partitions, outputs to tagged files. The lines are those
+    the parent sends, or (in the parent) ``lines``, which reads the log and feeds the jobs."""
     policy = task.policy.load()
     engine = PartitionedEngine(policy, task.partitions, snapshots=task.snapshots)
-    on_chunk = None
-    if progress is not None:
-        on_chunk = lambda n: progress.update(n, None)  # noqa: E731
-    lines = FedLines(task.feed, on_chunk)
+    if lines is None:
+        assert task.feed is not None
+        on_chunk = None
+        if progress is not None:
+            on_chunk = lambda n: progress.update(n, None)  # noqa: E731
+        lines = FedLines(task.feed, on_chunk)  # type: ignore[assignment]
+    assert lines is not None
     share = Share(task.owned, task.rejects_bad_lines, lines.route)
     where = Position()
     work = Path(task.workdir)
@@ -144,7 +151,8 @@ def run_share(task: ShareTask, progress: JobProgress | None = None) -> ShareResu
         if progress is not None:
             progress.update(lines.lines, None)
     finally:
-        task.feed.close()
+        if task.feed is not None:
+            task.feed.close()
         for writer in (rejects, alerts, health):
             if writer is not None:
                 writer.close()
@@ -195,35 +203,41 @@ def run_parallel(
     stop_at_damage: bool = True,
     **collect: Any,
 ) -> ParallelRun:
-    """Replay ``log`` in ``jobs`` processes (at most one per partition), this process reading
-    the log and feeding them; ``collect`` are the :class:`ShareTask` options (alerts,
-    snapshots, collector, not_after_ms). ``stop_at_damage`` is :class:`LogReader`'s. The
-    caller merges the outputs it wants, then closes the run."""
+    """Replay ``log`` in ``jobs`` shares (at most one per partition): this process reads the
+    log, replays share 0 and feeds the others, each in a process of its own. ``collect`` are
+    the :class:`ShareTask` options (alerts, snapshots, collector, not_after_ms);
+    ``stop_at_damage`` is :class:`LogReader`'s. The caller merges the outputs it wants, then
+    closes the run."""
     workdir = Path(tempfile.mkdtemp(prefix="churnwatch-jobs-"))
-    read: dict[str, Any] = {}
     try:
         shares = assign(partitions, jobs)
-        owners = [0] * partitions
-        for index, owned in enumerate(shares):
+        owners = [-1] * partitions  # -1: the parent's own (share 0)
+        for index, owned in enumerate(shares[1:]):
             for partition in owned:
                 owners[partition] = index
-        pipes = [multiprocessing.Pipe(duplex=False) for _ in shares]
+        pipes = [multiprocessing.Pipe(duplex=False) for _ in shares[1:]]
         for _, send in pipes:
             widen(send)
         tasks = [
-            ShareTask(receive, policy, partitions, owned, index == 0, str(workdir), index,
+            ShareTask(receive, policy, partitions, owned, False, str(workdir), index + 1,
                       **collect)
-            for index, (owned, (receive, _)) in enumerate(zip(shares, pipes, strict=True))
+            for index, (owned, (receive, _)) in enumerate(zip(shares[1:], pipes, strict=True))
         ]  # fmt: skip
+        here = ShareTask(None, policy, partitions, shares[0], True, str(workdir), 0, **collect)
+        done: list[ShareResult] = []
+        incomplete: list[str | None] = []
 
         def feed() -> None:
+            """The parent's share, which reads the log and feeds the jobs as it goes."""
             for receive, _ in pipes:
                 receive.close()  # the jobs have their own: a job that stops breaks its pipe
             with LogReader(log, stop_at_damage=stop_at_damage) as reader:
-                read["lines"] = feed_jobs(
-                    reader, partitions, owners, [send for _, send in pipes], on_progress
-                )
-                read["incomplete"] = reader.incomplete
+                lines = FeedingLines(reader, partitions, owners, [s for _, s in pipes],
+                                     on_progress)  # fmt: skip
+                done.append(run_share(here, None, lines))
+                incomplete.append(reader.incomplete)
+            if lines.broken:  # a job stopped: its error is raised while the results are awaited
+                done.clear()
 
         try:
             results = run_jobs(run_share, tasks, on_progress, feed=feed)
@@ -231,11 +245,14 @@ def run_parallel(
             for receive, send in pipes:
                 receive.close()
                 send.close()
+        if not done:
+            raise JobError("a job stopped reading its lines without reporting why")
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    report = merge_reports([r.report for r in results])
-    return ParallelRun(report, read.get("incomplete"), results, workdir)
+    results = done + results
+    return ParallelRun(merge_reports([r.report for r in results]), incomplete[0], results,
+                       workdir)  # fmt: skip
 
 
 def merge_reports(reports: list[ReplayReport]) -> ReplayReport:

@@ -9,38 +9,43 @@ from pathlib import Path
 import pytest
 
 from stream.core.partitioning import partition_for
-from stream.run.feed import FedLines, FeedError, feed_jobs
+from stream.run.feed import FedLines, FeedError, FeedingLines
 from stream.run.logio import LogReader
 from stream.run.validate import OversizedLine
 
-PARTITIONS = 4
-OWNERS = [0, 1, 0, 1]  # job 0 owns partitions 0 and 2
+PARTITIONS = 6
+OWNERS = [-1, 0, 1, -1, 0, 1]  # the parent replays partitions 0 and 3, job 0 gets 1 and 4
 
 
 def _line(account: str, n: int) -> bytes:
     return b'{"event_id":"e%d","account_id":"%s","type":"login"}\n' % (n, account.encode())
 
 
-def _received(log: Path) -> tuple[list[list[tuple[int, bytes, int | None]]], list[int], int]:
-    """What each of two jobs reads from the feed of ``log``: (number, raw, route) per line."""
+def _received(log: Path) -> tuple[list[list[tuple[int, bytes, int | None]]], list[int]]:
+    """What the parent and two jobs read of ``log``: (number, raw, route) per line, and the
+    number of lines each was told the log has."""
     pipes = [multiprocessing.Pipe(duplex=False) for _ in range(2)]
-    got: list[list[tuple[int, bytes, int | None]]] = [[], []]
-    totals = [0, 0]
+    got: list[list[tuple[int, bytes, int | None]]] = [[], [], []]
+    totals = [0, 0, 0]
 
     def job(index: int) -> None:
         lines = FedLines(pipes[index][0])
         for number, raw in lines:
-            got[index].append((number, raw, lines.route(raw)))
-        totals[index] = lines.lines
+            got[index + 1].append((number, raw, lines.route(raw)))
+        totals[index + 1] = lines.lines
 
     threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
     with LogReader(str(log)) as reader:
-        read = feed_jobs(reader, PARTITIONS, OWNERS, [send for _, send in pipes])
+        here = FeedingLines(reader, PARTITIONS, OWNERS, [send for _, send in pipes])
+        for number, raw in here:
+            got[0].append((number, raw, here.route(raw)))
+        totals[0] = here.lines
     for thread in threads:
         thread.join(timeout=60)
-    return got, totals, read
+    assert not here.broken
+    return got, totals
 
 
 def test_each_line_reaches_the_job_of_its_partition_as_it_was_read(tmp_path):
@@ -55,18 +60,18 @@ def test_each_line_reaches_the_job_of_its_partition_as_it_was_read(tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_bytes(b"".join(lines))
 
-    got, totals, read = _received(log)
+    got, totals = _received(log)
 
-    assert read == len(lines) and totals == [len(lines), len(lines)]
+    assert totals == [len(lines)] * 3
     for job, seen in enumerate(got):
         routed = [(n, raw, p) for n, raw, p in seen if p is not None]
-        assert all(OWNERS[p] == job for _, _, p in routed)
+        assert routed and all(OWNERS[p] == job - 1 for _, _, p in routed)
         for number, raw, partition in routed:
             assert raw == lines[number - 1]
             account = raw.split(b'"account_id":"')[1].split(b'"')[0].decode()
             assert partition == partition_for(account, PARTITIONS)
         every = [(n, raw) for n, raw, p in seen if p is None]
-        assert [n for n, _ in every] == [11, 31]  # both jobs validate what no route can place
+        assert [n for n, _ in every] == [11, 31]  # every job validates what no route can place
         assert every[0][1] == unroutable
         big = every[1][1]
         assert isinstance(big, OversizedLine) and big.size == len(oversized) - 1
@@ -79,3 +84,14 @@ def test_a_feed_cut_short_is_an_error_not_a_shorter_log():
     send.close()
     with pytest.raises(FeedError, match="stopped coming after line 0"):
         list(FedLines(receive))
+
+
+def test_a_job_that_stopped_reading_ends_the_feed_as_broken(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(_line(f"acct-{i}", i) for i in range(50)))
+    receive, send = multiprocessing.Pipe(duplex=False)
+    receive.close()  # the job is gone
+    with LogReader(str(log)) as reader:
+        here = FeedingLines(reader, PARTITIONS, [0] * PARTITIONS, [send])
+        assert list(here) == []  # nothing was the parent's
+    assert here.broken
