@@ -93,7 +93,7 @@ class FeedingLines:
             for number, raw in reader:
                 if on_progress is not None and not number & 0x3FFF:
                     on_progress(number, reader.position())
-                if raw[0] <= 0x20 and not raw.strip():
+                if raw[:1] <= b" " and not raw.strip():
                     continue  # blank lines are not records (replay skips them the same way)
                 if isinstance(raw, OversizedLine):
                     partition, head = None, pack(number, _EVERY_JOB, len(raw), raw.size)

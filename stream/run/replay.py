@@ -167,7 +167,7 @@ def replay(
     for number, raw in lines:
         if on_progress is not None and not number & 0x3FFF:
             on_progress(number)
-        if raw is not None and raw[0] <= 0x20 and not raw.strip():
+        if raw is not None and raw[:1] <= b" " and not raw.strip():
             continue  # blank lines (a trailing newline, a separator) are not records
         routed = None
         if route is not None and raw is not None:
