@@ -20,6 +20,7 @@ single-process order (:mod:`stream.offline.evaluation`).
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import shutil
 import tempfile
 import time
@@ -223,7 +224,11 @@ def run_parallel(
                       **collect)
             for index, (owned, (receive, _)) in enumerate(zip(shares[1:], pipes, strict=True))
         ]  # fmt: skip
-        here = ShareTask(None, policy, partitions, shares[0], True, str(workdir), 0, **collect)
+        # A copy, as each job gets one: what the caller passed in (a collector, its probe)
+        # stays as it was, and every share's collector comes back in the results.
+        here = pickle.loads(pickle.dumps(
+            ShareTask(None, policy, partitions, shares[0], True, str(workdir), 0, **collect)
+        ))  # fmt: skip
         done: list[ShareResult] = []
         incomplete: list[str | None] = []
 
