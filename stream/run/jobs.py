@@ -120,7 +120,8 @@ def run_jobs(
                     index = waiting.pop(item)  # type: ignore[arg-type]
                     try:
                         status, value, text = item.recv()  # type: ignore[union-attr]
-                    except EOFError:
+                    except EOFError:  # it died without a word: join it for its exit status
+                        procs[index].join()
                         status, value, text = "died", None, ""
                     if status == "ok":
                         results[index] = value
