@@ -2,9 +2,10 @@
 
 A partition's event-time clock spans all its accounts, so a replay can only be split by
 partition: job ``j`` owns partitions ``p`` with ``p mod jobs == j`` (:func:`routing.assign`).
-The parent reads the log once and sends each job the lines of its partitions (a cheap parse
-places them, :mod:`stream.run.feed`); each job decodes and runs them and writes its outputs
-tagged with the place a single process would write them at (:mod:`stream.run.tagged`).
+The parent reads the log once, runs job 0 itself and sends every other job the lines of its
+partitions (a cheap parse places them, :mod:`stream.run.feed`); each job decodes and runs its
+lines and writes its outputs tagged with the place a single process would write them at
+(:mod:`stream.run.tagged`).
 Because replay's merge order and clocks are per partition (:mod:`stream.run.replay`), a
 partition's outputs do not depend on which job ran it or on the other partitions, and the
 merge of the tagged files by their key is byte for byte the output of one process. Lines that
