@@ -115,7 +115,7 @@ class PartitionEngine:
     # --- input ----------------------------------------------------------------------------
 
     def process(
-        self, event: EventBase, offset: int | None = None, source: int = 0
+        self, event: EventBase, offset: int | None = None, source: int = 0, ms: int | None = None
     ) -> list[AlertEvent]:
         """Apply one validated event; return the alerts it (or the clock it moved) produced.
 
@@ -123,9 +123,11 @@ class PartitionEngine:
         partition: an account remembers the newest offset it applied per source, in the same
         table value as the effects, so a record redelivered after a crash is recognised
         however many records the restart replays. This is the per-event hot path of both the
-        worker and replay, hence the inlining.
+        worker and replay, hence the inlining. ``ms`` is ``to_ms(event.ts)`` when the caller
+        has it already (replay needs it to merge), as converting the datetime costs.
         """
-        ms = to_ms(event.ts)
+        if ms is None:
+            ms = to_ms(event.ts)
         alerts: list[AlertEvent] = _NO_ALERTS
         if ms > self.clock_ms:
             self.clock_ms = ms

@@ -81,11 +81,13 @@ def run_jobs(
     tasks: Sequence[Any],
     on_progress: Callable[[int, int | None], None] | None = None,
     poll_seconds: float = 0.25,
+    feed: Callable[[], None] | None = None,
 ) -> list[Any]:
     """``target(task, progress)`` for each task in a process of its own; the results in task
     order. ``on_progress(lines, position)`` gets the slowest job's line and job 0's position
     every ``poll_seconds``. ``target`` must be a module-level function (it is imported by name
-    in the job)."""
+    in the job). ``feed``, when given, runs here once every job has started, before the
+    results are awaited: it sends the jobs their input (an exception in it stops them)."""
     context = multiprocessing.get_context("spawn")
     lines = context.Array("q", len(tasks), lock=False)
     position = context.Value("q", 0, lock=False)
@@ -105,6 +107,8 @@ def run_jobs(
             send.close()
             procs.append(proc)
             conns.append(receive)
+        if feed is not None:
+            feed()
         waiting = {conn: index for index, conn in enumerate(conns)}
         while waiting:
             sentinels = {procs[i].sentinel: i for i in waiting.values()}
@@ -116,7 +120,8 @@ def run_jobs(
                     index = waiting.pop(item)  # type: ignore[arg-type]
                     try:
                         status, value, text = item.recv()  # type: ignore[union-attr]
-                    except EOFError:
+                    except EOFError:  # it died without a word: join it for its exit status
+                        procs[index].join()
                         status, value, text = "died", None, ""
                     if status == "ok":
                         results[index] = value

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from schemas.alerts import AlertEvent
 from schemas.codec import dump_model
-from schemas.events import EventBase, source_index
+from schemas.events import BILLING_TYPES, EventBase
 from stream.core.engine import PartitionedEngine, partition_for
 from stream.core.timeutil import to_ms
 from stream.run.live import TOO_LATE
@@ -50,32 +50,10 @@ class ReplayReport:
         }
 
 
-class _FileOrder:
-    """Merge readiness for a log file, per partition: a partition's lines are read in order,
-    so its own newest time bounds what it can still get.
-
-    Under the lateness contract nothing read later for a partition is earlier than the newest
-    time read for it so far minus the allowance; at the end of the file nothing more comes at
-    all. The bound is each partition's own, as the worker's is (it waits on that partition's
-    topics alone), so a partition's merge order depends on its own lines only: that is what
-    lets ``--jobs`` replay partitions in separate processes and give the same bytes.
-    """
-
-    def __init__(self, lateness_ms: int) -> None:
-        self.lateness_ms = lateness_ms
-        self.newest_ms: dict[int, int] = {}
-        self.ended = False
-
-    def settled(self, partition: int, source: int, ts_ms: int, head: object) -> bool:
-        if self.ended:
-            return True
-        floor = self.newest_ms[partition] - self.lateness_ms
-        # A billing record ties first, so an empty billing source must be strictly past the head.
-        return floor > ts_ms if source == 1 else floor >= ts_ms
-
-
 END_OF_LOG = 2**62
 """The position of what the final drains write, after every line of any log."""
+_AFTER_ANY_TIME = 2**63
+"""The merge floor at the end of the log: nothing more comes for any partition."""
 
 
 @dataclass
@@ -137,42 +115,59 @@ def replay(
     ``--jobs``); ``position`` is kept up to date for whoever tags the outputs.
     """
     report = ReplayReport()
+    # Merge readiness, per partition: a partition's lines are read in order, and under the
+    # lateness contract nothing read later for it is earlier than the newest time read for it
+    # so far minus the allowance (its floor); at the end of the file nothing more comes at
+    # all. The bound is each partition's own, as the worker's is (it waits on that
+    # partition's topics alone), so a partition's merge order depends on its own lines only:
+    # that is what lets ``--jobs`` replay partitions in separate processes and give the same
+    # bytes. The loop is replay's per-event hot path, hence the local names.
     merger: Merger[tuple[int, bytes | None, int, EventBase]] = Merger()
-    order = _FileOrder(engine.policy.lateness_ms)
-    newest = order.newest_ms
+    push, pop_before = merger.push, merger.pop_before
+    lateness = engine.policy.lateness_ms
+    newest: dict[int, int] = {}
     partitions = len(engine.partitions)
-    settled = order.settled
+    targets = engine.partitions
     where = position if position is not None else Position()
     owned = share.owned if share is not None else None
     route = share.route if share is not None else None
     rejects_bad = share.rejects_bad_lines if share is not None else True
+    billing_types = BILLING_TYPES
+    reasons = report.reject_reasons
+    events = alerts_made = snapshots = rejected = 0
 
-    def drain(partition: int) -> None:
+    def reject(number: int, kind: str, reason: str, raw: bytes | None) -> None:
+        nonlocal rejected
+        rejected += 1
+        reasons[kind] += 1
+        write_reject(reject_record(number, reason, raw))
+
+    def drain(partition: int, floor: int) -> None:
+        nonlocal alerts_made, snapshots
         where.partition = partition
-        target = engine.partitions[partition]
-        process, too_late = target.process, target.too_late
-        for number, raw, ts_ms, event in merger.pop_ready(partition, settled):
-            late = too_late(ts_ms)
+        target = targets[partition]
+        for number, raw, ts_ms, event in pop_before(partition, floor):
+            late = target.too_late(ts_ms)
             if late is not None:
-                report.rejected += 1
-                report.reject_reasons[TOO_LATE] += 1
-                write_reject(reject_record(number, late, raw))
+                reject(number, TOO_LATE, late, raw)
                 continue
-            for alert in process(event):
-                if on_alert is not None:
-                    on_alert(alert)
-                write_alert(dump_model(alert) + b"\n")
-                report.alerts += 1
+            made = target.process(event, ms=ts_ms)
+            if made:
+                for alert in made:
+                    if on_alert is not None:
+                        on_alert(alert)
+                    write_alert(dump_model(alert) + b"\n")
+                alerts_made += len(made)
             if write_health is not None:
                 for _, snapshot in target.take_snapshots():
                     write_health(snapshot + b"\n")
-                    report.snapshots += 1
+                    snapshots += 1
 
+    number = 0
     for number, raw in lines:
-        report.lines = number
         if on_progress is not None and not number & 0x3FFF:
             on_progress(number)
-        if raw is not None and not raw.strip():
+        if raw is not None and raw[:1] <= b" " and not raw.strip():
             continue  # blank lines (a trailing newline, a separator) are not records
         routed = None
         if route is not None and raw is not None:
@@ -183,9 +178,7 @@ def replay(
         event = validate(raw, OVERSIZED_LINE)
         if isinstance(event, Rejection):
             if routed is not None or rejects_bad:  # routed: only its owner reads it
-                report.rejected += 1
-                report.reject_reasons[event.kind] += 1
-                write_reject(reject_record(number, event.reason, raw))
+                reject(number, event.kind, event.reason, raw)
             continue
         partition = partition_for(event.account_id, partitions)
         if owned is not None and partition not in owned:
@@ -197,20 +190,20 @@ def replay(
             continue  # a line only full validation could place: another job's
         ts_ms = to_ms(event.ts)
         if not_after_ms is not None and ts_ms > not_after_ms:
-            report.rejected += 1
-            report.reject_reasons[FUTURE] += 1
-            write_reject(reject_record(number, future_reason(ts_ms, not_after_ms), raw))
+            reject(number, FUTURE, future_reason(ts_ms, not_after_ms), raw)
             continue
-        report.events += 1
+        events += 1
         if observe is not None:
             observe(event)
         if ts_ms > newest.get(partition, -(2**62)):
             newest[partition] = ts_ms
-        merger.push(partition, source_index(event), ts_ms, (number, raw, ts_ms, event))
-        drain(partition)
-    order.ended = True
+        push(partition, 1 if event.type in billing_types else 0, ts_ms, (number, raw, ts_ms, event))  # type: ignore[attr-defined]
+        drain(partition, newest[partition] - lateness)
+    report.lines = number
     where.line = END_OF_LOG
     for partition in sorted(merger.partitions()):
-        drain(partition)
+        drain(partition, _AFTER_ANY_TIME)
+    report.events, report.alerts, report.snapshots = events, alerts_made, snapshots
+    report.rejected = rejected
     report.engine = engine.stats
     return report

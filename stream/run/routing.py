@@ -1,11 +1,11 @@
 """Placing a raw log line on its emulated Kafka partition without validating it.
 
-``--jobs`` splits a replay by partition: every job reads the whole log but decodes and runs
-only its own partitions' lines, so each job must tell cheaply, for every line, whose it is.
-Validating a line into its event model costs about four times a plain orjson parse, and most of
-a job's lines are other jobs', so a line is routed by the ``account_id`` orjson reads. (A byte
-search was measured too: checking that the key it finds is the event's own costs more than
-orjson's whole parse, 0.64 against 0.40 µs a line.)
+``--jobs`` splits a replay by partition: the parent reads the log once and sends each job the
+lines of its own partitions (:mod:`stream.run.feed`), so it must tell cheaply, for every line,
+whose it is. Validating a line into its event model costs about four times a plain orjson
+parse, so a line is routed by the ``account_id`` orjson reads. (A byte search was measured
+too: checking that the key it finds is the event's own costs more than orjson's whole parse,
+0.64 against 0.40 µs a line.)
 
 A valid event's keys read the same with orjson as with the validator, so a routed line is
 validated by its partition's job alone, which also reports it if it is bad. A line orjson
@@ -16,9 +16,6 @@ practice, and the outcome never depends on the cheap path.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from functools import partial
 
 import orjson
 
@@ -39,11 +36,6 @@ def route_line(raw: bytes, partitions: int) -> int | None:
     """The partition of the line's account, or None when only full validation can tell."""
     account = account_of(raw)
     return None if account is None else partition_for(account, partitions)
-
-
-def router(partitions: int) -> Callable[[bytes], int | None]:
-    """:func:`route_line` for a number of partitions (picklable, for job processes)."""
-    return partial(route_line, partitions=partitions)
 
 
 def assign(partitions: int, jobs: int) -> list[frozenset[int]]:

@@ -48,15 +48,45 @@ def test_partitions_are_independent():
     assert m.partitions() == [0]
 
 
+def test_pop_before_takes_what_no_later_record_can_precede():
+    m: Merger[str] = Merger()
+    m.push(0, 0, 10, "u1")
+    m.push(0, 0, 20, "u2")
+    assert m.pop_before(0, 10) == []  # a billing record stamped 10 would still go first
+    assert m.pop_before(0, 11) == ["u1"]
+    m.push(0, 1, 20, "b1")
+    assert m.pop_before(0, 0) == ["b1"]  # both heads known: billing wins the tie
+    assert m.pop_before(0, 21) == ["u2"]
+    m.push(0, 1, 30, "b2")
+    assert m.pop_before(0, 29) == []
+    assert m.pop_before(0, 30) == ["b2"]  # a usage record stamped 30 would come after it
+    assert m.pending() == 0
+
+
+def test_pop_before_is_pop_ready_with_a_floor():
+    def fill() -> Merger[str]:
+        m: Merger[str] = Merger()
+        for i, (source, ts) in enumerate([(0, 5), (1, 5), (0, 7), (1, 9), (0, 9), (0, 12)]):
+            m.push(3, source, ts, f"{source}-{i}")
+        return m
+
+    for floor in range(4, 14):
+
+        def settled(partition: int, source: int, ts: int, head: object, floor: int = floor) -> bool:
+            return floor > ts if source == 1 else floor >= ts
+
+        assert fill().pop_before(3, floor) == list(fill().pop_ready(3, settled)), floor
+
+
 class _Spy(PartitionedEngine):
     def __init__(self) -> None:
         super().__init__(parse_policy({}), partitions=1)
         self.seen: list[str] = []
         inner = self.partitions[0].process
 
-        def spy(ev):
+        def spy(ev, **where):
             self.seen.append(ev.event_id)
-            return inner(ev)
+            return inner(ev, **where)
 
         self.partitions[0].process = spy
 
