@@ -7,11 +7,10 @@ churnwatch agent adds on top of Faust's per-record machinery.
 
 from __future__ import annotations
 
-import logging
-
 import faust
 import orjson
 
+from agents.app import lean_runtime
 from stream.kafka.settings import load_settings
 
 
@@ -39,9 +38,7 @@ def main() -> None:
             orjson.loads(value)
             seen["records"] += 1
 
-    @app.task
-    async def _quiet() -> None:
-        logging.getLogger().setLevel("WARNING")
+    lean_runtime(app, "warning")  # the worker's own process settings (log level, GC, sensors)
 
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
