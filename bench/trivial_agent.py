@@ -1,8 +1,10 @@
 """The live throughput baseline: a Faust agent that only decodes each record and counts it.
 
 Same broker, same topics, same worker settings as churnwatch's own worker (raw topics, one
-agent over both input topics, concurrency 1), so the ratio of the two isolates what the
-churnwatch agent adds on top of Faust's per-record machinery.
+agent over both input topics, concurrency 1) and the same process settings
+(:func:`agents.app.lean_runtime`: log level, frozen start-up heap, no Monitor sensor), so the
+ratio of the two isolates what the churnwatch agent adds on top of Faust's per-record
+machinery.
 """
 
 from __future__ import annotations
