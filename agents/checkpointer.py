@@ -9,9 +9,10 @@ Order of effects, which is what makes a crash at any point safe:
 2. :meth:`Checkpointer.flush` takes the account states changed since the last flush, waits
    until Kafka has confirmed every send tracked so far (so no state is written ahead of an
    alert of a record it includes: a restart would skip that record and lose the alert), then
-   writes the states to the table (local store and changelog). It runs once
-   ``flush_period`` has passed since the last one, or after ``flush_every`` records, so an
-   account with many records in between is written once. Flushes run one after another, in
+   writes the states to the table (local store and changelog). The timer runs it once
+   ``flush_period`` has passed since the last one (the agent goes on meanwhile), the agent
+   after ``flush_every`` records, so an account with many records in between is written
+   once. Flushes run one after another, in
    the order they took their states. The checkpoints a flush hands out (see
    :class:`~stream.run.live.Checkpoint`) wait for the next commit.
 3. :meth:`Checkpointer.commit` writes each pending checkpoint (offsets plus the event-time
@@ -147,9 +148,11 @@ class Checkpointer:
             pending > 0 and self.clock() - self._flushed_at >= self.flush_period
         )
 
-    async def flush_if_due(self) -> None:
-        """For the agent, after a record's hand-over (it is never busy then)."""
-        if self.due():
+    async def flush_if_full(self) -> None:
+        """For the agent, after a record's hand-over: flush only once ``flush_every`` records
+        wait. The periodic flushes are the timer's, so that their wait for Kafka's acks runs
+        beside the agent instead of holding up the next record."""
+        if self.processor.pending() >= self.flush_every:
             await self.flush()
 
     async def flush_if_idle(self) -> None:

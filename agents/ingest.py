@@ -131,7 +131,7 @@ class _Ingest:
             finally:
                 checkpointer.busy = False
         self.observe_latency(time.perf_counter() - started)
-        await checkpointer.flush_if_due()
+        await checkpointer.flush_if_full()
 
     async def release(self) -> None:
         """Process the records whose wait for the other input topic is over (a timer calls
@@ -147,7 +147,7 @@ class _Ingest:
                     await self._deliver(outcome, partition)
             finally:
                 self.checkpointer.busy = False
-        await self.checkpointer.flush_if_due()
+        await self.checkpointer.flush_if_full()
 
     async def _deliver(self, outcome: Outcome, partition: int) -> None:
         self.checkpointer.track(await self._send(outcome, partition))

@@ -1,6 +1,7 @@
 """Live worker benchmarks on a real Apache Kafka broker.
 
-    python bench/live_bench.py [--rounds 3] [--latency-runs 5] [--skip-latency] [--skip-recovery]
+    python bench/live_bench.py [--rounds 3] [--latency-runs 5] [--skip-throughput]
+                               [--skip-latency] [--skip-recovery] [--nice N] [--results NAME]
 
 1. Throughput: a seeded log is produced once into a deployment's topics; rounds alternate the
    trivial Faust agent (bench/trivial_agent.py: decode and count) and the churnwatch worker,
@@ -302,9 +303,20 @@ def main() -> None:
         default=5,
         help="latency runs; the worst one is reported, with each run's p50/p90/p99",
     )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="change this process's niceness first (negative needs root); the broker, workers "
+        "and feed it starts inherit it: a check of how much other load on the box costs",
+    )
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--results", default="live", help="bench/results/NAME.json")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args()
+    if args.nice:
+        os.nice(args.nice)
 
     work = Path(tempfile.mkdtemp(prefix="churnwatch-live-bench-"))
     log = ROOT / "bench" / "data" / f"live-{args.accounts}x{args.days}.jsonl"
@@ -320,9 +332,10 @@ def main() -> None:
     }
     with ApacheKafka(heap="1g") as broker:
         result["broker"] = f"Apache Kafka {KAFKA_VERSION} (KRaft, local)"
-        result["throughput"] = throughput(broker.bootstrap, work, log, args.rounds,
-                                          args.partitions)  # fmt: skip
-        print(orjson.dumps(result["throughput"]).decode(), flush=True)
+        if not args.skip_throughput:
+            result["throughput"] = throughput(broker.bootstrap, work, log, args.rounds,
+                                              args.partitions)  # fmt: skip
+            print(orjson.dumps(result["throughput"]).decode(), flush=True)
         if not args.skip_latency:
             result["latency"] = latency_runs(broker.bootstrap, work, log, args.rate,
                                              args.partitions, args.latency_runs)  # fmt: skip
@@ -332,7 +345,8 @@ def main() -> None:
                 broker.bootstrap, work, log, args.recovery_accounts, args.partitions
             )
             print(orjson.dumps(result["recovery_seconds"]).decode(), flush=True)
-    print(f"written to {write_results('live', result)}")
+    result["nice"] = os.nice(0)
+    print(f"written to {write_results(args.results, result)}")
 
 
 if __name__ == "__main__":

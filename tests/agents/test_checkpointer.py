@@ -180,7 +180,7 @@ class Worker:
 
     async def feed(self, records: list[Record]) -> None:
         """Each record the way the agent hands it over: its alerts are sent (not awaited)
-        and tracked, then a flush if one is due."""
+        and tracked, then a flush once enough records wait."""
         resume = self.group.offsets()
         for record in records:
             if resume[record.source] is not None and record.offset < resume[record.source]:
@@ -191,7 +191,7 @@ class Worker:
                 [self.sink.send(payload) for _, payload, _, _ in outcome.alerts]
             )
             self.checkpointer.busy = False
-            await self.checkpointer.flush_if_due()
+            await self.checkpointer.flush_if_full()
 
 
 def _started(flush_every: int = 50) -> tuple[FakeChangelog, FakeGroup, Worker]:
