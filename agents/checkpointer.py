@@ -120,6 +120,13 @@ class Checkpointer:
         """A record's sends, started: the next flush waits for Kafka to confirm them."""
         self._tracked.extend(sends)
 
+    def fail(self, exc: BaseException) -> None:
+        """A record failed between processing and the hand-over of its sends: its state may
+        be applied while its alerts were never sent, so nothing more may be written or
+        committed (the worker stops and resumes from the committed offsets)."""
+        if self.broken is None:
+            self.broken = exc
+
     # --- step 2: flush -----------------------------------------------------------------
 
     async def flush(self) -> None:

@@ -128,6 +128,9 @@ class _Ingest:
                     int(time.time() * 1000),
                 )  # fmt: skip
                 await self._deliver(outcome, message.partition)
+            except BaseException as exc:
+                checkpointer.fail(exc)
+                raise
             finally:
                 checkpointer.busy = False
         self.observe_latency(time.perf_counter() - started)
@@ -145,6 +148,9 @@ class _Ingest:
                 done = processor.release(self.intake, int(time.time() * 1000))
                 for partition, outcome in done.items():
                     await self._deliver(outcome, partition)
+            except BaseException as exc:
+                self.checkpointer.fail(exc)
+                raise
             finally:
                 self.checkpointer.busy = False
         await self.checkpointer.flush_if_full()

@@ -491,3 +491,19 @@ async def test_a_failed_alert_send_means_no_commit_ever_again():
     assert await worker.checkpointer.close() is False
     assert group.requests == []
     await _restart_and_finish(changelog, group, worker.alerts)
+
+
+@_sync
+async def test_a_record_that_failed_before_its_sends_were_tracked_stops_all_writes():
+    changelog, group, worker = _started(flush_every=10**9)
+    await worker.feed(RECORDS[:2552])
+    assert await worker.checkpointer.commit() is False  # nothing flushed yet
+    # The agent applied a record, then failed before its alerts were sent: its state is in
+    # the processor, its alerts nowhere.
+    assert worker.processor.handle(RECORDS[2552], _always, 0).alerts
+    worker.checkpointer.fail(RuntimeError("send failed"))
+    with pytest.raises(CheckpointerBroken):
+        await worker.checkpointer.flush()
+    assert changelog.puts == 0 and await worker.checkpointer.close() is False
+    assert group.requests == []
+    await _restart_and_finish(changelog, group, worker.alerts)
