@@ -1,7 +1,7 @@
 """Live worker benchmarks on a real Apache Kafka broker.
 
     python bench/live_bench.py [--rounds 3] [--latency-runs 5] [--skip-throughput]
-                               [--skip-latency] [--skip-recovery] [--nice N] [--results NAME]
+                               [--skip-latency] [--skip-recovery] [--results NAME]
 
 1. Throughput: a seeded log is produced once into a deployment's topics; rounds alternate the
    trivial Faust agent (bench/trivial_agent.py: decode and count) and the churnwatch worker,
@@ -187,7 +187,8 @@ def latency_runs(
           f"p99 {ms['p99']} ms", flush=True)  # fmt: skip
     return {**worst, "runs": runs, "worst_of": "highest p99",
             "each_run_ms": [f["latency_ms"] for f in each],
-            "each_run_load_1min": [f["load_1min"] for f in each]}  # fmt: skip
+            "each_run_load_1min": [f["load_1min"] for f in each],
+            "each_run_worker_cpu_share": [f["worker_cpu_share"] for f in each]}  # fmt: skip
 
 
 def latency(
@@ -303,20 +304,11 @@ def main() -> None:
         default=5,
         help="latency runs; the worst one is reported, with each run's p50/p90/p99",
     )
-    parser.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="change this process's niceness first (negative needs root); the broker, workers "
-        "and feed it starts inherit it: a check of how much other load on the box costs",
-    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--results", default="live", help="bench/results/NAME.json")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args()
-    if args.nice:
-        os.nice(args.nice)
 
     work = Path(tempfile.mkdtemp(prefix="churnwatch-live-bench-"))
     log = ROOT / "bench" / "data" / f"live-{args.accounts}x{args.days}.jsonl"
@@ -345,7 +337,6 @@ def main() -> None:
                 broker.bootstrap, work, log, args.recovery_accounts, args.partitions
             )
             print(orjson.dumps(result["recovery_seconds"]).decode(), flush=True)
-    result["nice"] = os.nice(0)
     print(f"written to {write_results(args.results, result)}")
 
 
