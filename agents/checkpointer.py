@@ -2,14 +2,19 @@
 
 Order of effects, which is what makes a crash at any point safe:
 
-1. a record's alerts (and dead letters, re-keyed records) are sent and awaited by the agent
-   before it hands the record over: latency matters, and nothing below may run for a record
-   whose sends Kafka has not confirmed. While a record is between processing and that
-   confirmation, :attr:`Checkpointer.busy` is set and no flush runs.
-2. :meth:`Checkpointer.flush` writes the account states changed since the last flush to the
-   table (local store and changelog), every ``flush_every`` records or on a timer, whichever
-   comes first, so an account with many records in between is written once. The checkpoints
-   the flush hands out (see :class:`~stream.run.live.Checkpoint`) wait for the next commit.
+1. a record's alerts (and dead letters, re-keyed records, health snapshots) are sent at once
+   by the agent (latency matters), which hands their futures to :meth:`Checkpointer.track`
+   and goes on with the next record without waiting for Kafka's answer. While a record is
+   between processing and that hand-over, :attr:`Checkpointer.busy` is set and no flush runs.
+2. :meth:`Checkpointer.flush` takes the account states changed since the last flush, waits
+   until Kafka has confirmed every send tracked so far (so no state is written ahead of an
+   alert of a record it includes: a restart would skip that record and lose the alert), then
+   writes the states to the table (local store and changelog). The timer runs it once
+   ``flush_period`` has passed since the last one (the agent goes on meanwhile), the agent
+   after ``flush_every`` records, so an account with many records in between is written
+   once. Flushes run one after another, in
+   the order they took their states. The checkpoints a flush hands out (see
+   :class:`~stream.run.live.Checkpoint`) wait for the next commit.
 3. :meth:`Checkpointer.commit` writes each pending checkpoint (offsets plus the event-time
    clock at that point) to the table, waits until Kafka has confirmed every changelog record
    sent so far, and only then commits the offsets.
@@ -18,9 +23,10 @@ A crash before 3 replays the records and re-sends their alerts with the same ids
 already written make each account skip the records it applied (it keeps the newest offset).
 No offset is ever committed past a state that Kafka has not confirmed:
 
-* a changelog send that fails (or a commit cancelled while it waits for the sends) leaves the
-  checkpointer *broken*: it commits nothing more, since a later checkpoint's offsets would
-  cover the lost states; the worker must restart from the committed offsets;
+* a changelog or tracked send that fails (or a commit or flush cancelled while it waits for
+  the sends) leaves the checkpointer *broken*: it commits nothing more, since a later
+  checkpoint's offsets would cover the lost states or alerts; the worker must restart from
+  the committed offsets;
 * a commit request that fails or is refused after the sends were confirmed keeps its
   checkpoints for the next commit (their states are safe in the changelog);
 * commits never overlap: a second one waits, so its offsets cannot overtake the sends that
@@ -33,6 +39,7 @@ a function that commits offsets, so the unit tests drive every crash point with 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -60,6 +67,14 @@ class StateWriter(Protocol):
     def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]: ...
 
 
+FLUSH_EVERY = 20_000
+"""Records after which a flush is due even before its period is over (bounds the bookkeeping
+of records not yet flushed)."""
+FLUSH_PERIOD = 0.5
+"""Seconds between flushes under load. Every flush writes each account changed since the
+last one, so the period sets how often a busy account's state goes to the changelog; commits
+come once a second (``agents/hooks.py``), so a shorter period would only write more."""
+
 OffsetCommitter = Callable[[Mapping[TP, int]], Awaitable[bool]]
 """Commits the given next offsets for the group; ``False`` when nothing was committed."""
 
@@ -76,7 +91,9 @@ class Checkpointer:
         commit_offsets: OffsetCommitter,
         topics: tuple[str, str],
         rebalancing: Callable[[], bool] = lambda: False,
-        flush_every: int = 1000,
+        flush_every: int = FLUSH_EVERY,
+        flush_period: float = FLUSH_PERIOD,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.processor = processor
         self.writer = writer
@@ -84,32 +101,77 @@ class Checkpointer:
         self.topics = topics  # (usage, billing): a checkpoint's offsets are in this order
         self.rebalancing = rebalancing
         self.flush_every = flush_every
-        # A record is between processing and its confirmed alerts. A flag and not a lock: an
-        # ``asyncio.Lock`` around every record cost ~10% of throughput.
+        self.flush_period = flush_period
+        self.clock = clock
+        # A record is between processing and the hand-over of its sends. A flag and not a
+        # lock: an ``asyncio.Lock`` around every record cost ~10% of throughput.
         self.busy = False
+        self._tracked: list[Awaitable[Any]] = []  # the records' own sends, not yet awaited
+        self._flushed_at = clock()
         self._to_commit: dict[int, Checkpoint] = {}  # per partition: flushed, not committed
         self._in_flight: list[Awaitable[Any]] = []  # changelog sends not yet awaited
+        self._flushing = asyncio.Lock()
         self._committing = asyncio.Lock()
         self.broken: BaseException | None = None
 
+    # --- step 1: the records' own sends ---------------------------------------------------
+
+    def track(self, sends: list[Awaitable[Any]]) -> None:
+        """A record's sends, started: the next flush waits for Kafka to confirm them."""
+        self._tracked.extend(sends)
+
+    def fail(self, exc: BaseException) -> None:
+        """A record failed between processing and the hand-over of its sends: its state may
+        be applied while its alerts were never sent, so nothing more may be written or
+        committed (the worker stops and resumes from the committed offsets)."""
+        if self.broken is None:
+            self.broken = exc
+
     # --- step 2: flush -----------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write the changed states to the table; their checkpoints wait for :meth:`commit`."""
-        batch = self.processor.flush()
-        for part, key, value in batch.writes:
-            self._in_flight.append(self.writer.put(part, key.encode(), value))
-        self._to_commit.update(batch.checkpoints)
+    async def flush(self) -> None:
+        """Write the changed states to the table once the sends of their records are confirmed;
+        their checkpoints wait for :meth:`commit`."""
+        batch = self.processor.flush()  # the states as of now: the order of the flushes
+        sends, self._tracked = self._tracked, []
+        self._flushed_at = self.clock()
+        async with self._flushing:
+            try:
+                await asyncio.gather(*sends)
+            except BaseException as exc:
+                self.broken = exc
+                raise
+            if self.broken is not None:
+                # A state covers every record before it, also those whose alerts were lost.
+                raise CheckpointerBroken(f"a send failed: {self.broken!r}")
+            for part, key, value in batch.writes:
+                self._in_flight.append(self.writer.put(part, key.encode(), value))
+            self._to_commit.update(batch.checkpoints)
 
-    def flush_if_full(self) -> None:
-        """After a record whose sends are confirmed: flush once enough records are done."""
+    def due(self) -> bool:
+        """Records are waiting, and the period or the record count for a flush is over."""
+        pending = self.processor.pending()
+        return pending >= self.flush_every or (
+            pending > 0 and self.clock() - self._flushed_at >= self.flush_period
+        )
+
+    async def flush_if_full(self) -> None:
+        """For the agent, after a record's hand-over: flush only once ``flush_every`` records
+        wait. The periodic flushes are the timer's, so that their wait for Kafka's acks runs
+        beside the agent instead of holding up the next record."""
         if self.processor.pending() >= self.flush_every:
-            self.flush()
+            await self.flush()
 
-    def flush_if_idle(self) -> None:
-        """For the timer and shutdown: flush, unless a record is in the middle of its sends."""
-        if self.processor.pending() and not self.busy:
-            self.flush()
+    async def flush_if_idle(self) -> None:
+        """For the timer: flush when due, unless a record is in the middle of its hand-over."""
+        if not self.busy and self.due():
+            await self.flush()
+
+    async def settle(self) -> None:
+        """Wait for the flushes under way (before a partition is revoked: a flush writes the
+        states it took, and must not write them after another worker took them over)."""
+        async with self._flushing:
+            pass
 
     # --- step 3: commit ----------------------------------------------------------------
 
@@ -171,7 +233,11 @@ class Checkpointer:
         A broken checkpointer commits nothing at shutdown either: the records since the last
         commit are processed again on restart, which re-sends the same alerts.
         """
-        self.flush_if_idle()
+        if self.broken is None and not self.busy and self.processor.pending():
+            try:
+                await self.flush()
+            except Exception:
+                return False  # a send failed: the checkpointer is broken, commit nothing
         if self.broken is not None:
             return False
         return await self.commit()

@@ -35,7 +35,7 @@ def install(
 
     @app.timer(FLUSH_INTERVAL)
     async def _flush_timer() -> None:
-        checkpointer.flush_if_idle()
+        await checkpointer.flush_if_idle()  # a cheap check until a flush is due
 
     @app.timer(COMMIT_INTERVAL)
     async def _commit_timer() -> None:
@@ -48,6 +48,7 @@ def install(
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: object, revoked: set, **kwargs: object) -> None:
+        await checkpointer.settle()  # a flush under way writes its states while they are ours
         for tp in revoked:
             if tp.topic in sources:
                 processor.revoke(tp.partition)  # its unflushed records are never committed

@@ -6,14 +6,15 @@ Per record the agent only receives, processes and hands off:
    offset (no repeats, no silent gaps),
 2. :class:`~stream.run.live.LiveProcessor` turns it into alerts, dead letters, re-keyed
    records and the account-health snapshots of the days it closed,
-3. those are sent and awaited (Kafka has them) right away, since latency matters, and the
-   record is handed to the :class:`~agents.checkpointer.Checkpointer`, which writes the
-   changed states to the table and commits the offsets in an order that makes a crash at any
-   point safe (its docstring tells the order).
+3. those are sent right away, since latency matters, and their futures are handed to the
+   :class:`~agents.checkpointer.Checkpointer` without waiting for Kafka's answer; it writes
+   the changed states to the table once Kafka has confirmed those sends, and commits the
+   offsets, in an order that makes a crash at any point safe (its docstring tells the order).
+   Waiting for the acks of each record's sends before taking the next one kept the agent
+   idle for a producer round trip after every alert and every day close.
 
-While a record is between processing and the confirmation of its sends,
-``checkpointer.busy`` is set: the timer's flush never writes a record's states before its
-alerts are confirmed.
+While a record is between processing and the hand-over of its sends, ``checkpointer.busy``
+is set: the timer's flush never takes a record's states before its sends are tracked.
 
 Offsets are committed by the checkpointer rather than through Faust's acks, and the input
 topics are declared without acks. Faust's ack bookkeeping goes wrong in races a worker meets
@@ -50,7 +51,6 @@ from schemas.events import decode_event
 from stream.run.live import TOO_LATE, Outcome, Record, dead_letter_headers
 
 log = logging.getLogger("churnwatch.ingest")
-FLUSH_EVERY = 1000
 LATE_WARNING_INTERVAL = 60.0
 
 
@@ -72,7 +72,6 @@ def register(churn: ChurnApp) -> None:
         offset_committer(app),
         churn.topics,
         rebalancing=lambda: app.rebalancing,
-        flush_every=FLUSH_EVERY,
     )
     metrics = WorkerMetrics(
         churn.metrics, churn.processor, churn.gate, churn.topics, lambda: app.consumer
@@ -84,7 +83,6 @@ def register(churn: ChurnApp) -> None:
     @app.agent(churn.inputs, concurrency=1, name="churnwatch-ingest")
     async def ingest(stream):
         async for event in stream.events():
-            checkpointer.busy = True
             try:
                 await one(event.message)
             except Exception as exc:
@@ -98,8 +96,6 @@ def register(churn: ChurnApp) -> None:
                                                   "offset": message.offset})  # fmt: skip
                 await app.crash(exc)
                 return
-            finally:
-                checkpointer.busy = False
 
 
 class _Ingest:
@@ -119,18 +115,26 @@ class _Ingest:
     async def one(self, message: Any) -> None:
         started = time.perf_counter()
         source = self.sources[message.topic]
+        checkpointer = self.checkpointer
         async with self.lock:
-            if not await self.intake.admit(message, source):
-                return
-            outcome = self.churn.processor.handle(
-                Record(source, message.partition, message.offset, message.key, message.value,
-                       message.timestamp),
-                self.intake,
-                int(time.time() * 1000),
-            )  # fmt: skip
-            await self._deliver(outcome, message.partition)
+            checkpointer.busy = True
+            try:
+                if not await self.intake.admit(message, source):
+                    return
+                outcome = self.churn.processor.handle(
+                    Record(source, message.partition, message.offset, message.key,
+                           message.value, message.timestamp),
+                    self.intake,
+                    int(time.time() * 1000),
+                )  # fmt: skip
+                await self._deliver(outcome, message.partition)
+            except BaseException as exc:
+                checkpointer.fail(exc)
+                raise
+            finally:
+                checkpointer.busy = False
         self.observe_latency(time.perf_counter() - started)
-        self.checkpointer.flush_if_full()
+        await checkpointer.flush_if_full()
 
     async def release(self) -> None:
         """Process the records whose wait for the other input topic is over (a timer calls
@@ -144,14 +148,15 @@ class _Ingest:
                 done = processor.release(self.intake, int(time.time() * 1000))
                 for partition, outcome in done.items():
                     await self._deliver(outcome, partition)
+            except BaseException as exc:
+                self.checkpointer.fail(exc)
+                raise
             finally:
                 self.checkpointer.busy = False
-        self.checkpointer.flush_if_full()
+        await self.checkpointer.flush_if_full()
 
     async def _deliver(self, outcome: Outcome, partition: int) -> None:
-        sent = await self._send(outcome, partition)
-        for future in sent:
-            await future
+        self.checkpointer.track(await self._send(outcome, partition))
         if outcome.dead_letters:
             self._warn_if_late(outcome)
 

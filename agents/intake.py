@@ -10,6 +10,7 @@ a jump is explained by probing the topic, and a real loss is read again by seeki
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -58,6 +59,7 @@ class Intake:
             partition, ((k.decode(), v) for k, v in self.churn.table.items()), committed
         )
         self.gate.assign(partition, committed)
+        gc.freeze()  # the restored accounts live on: keep full collections from walking them
         log.info("partition %d: %d accounts restored (resuming at offsets %s, clock %d)",
                  partition, restored, committed, self.processor.clock_ms(partition),
                  extra={"partition": partition})  # fmt: skip

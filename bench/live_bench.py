@@ -1,19 +1,25 @@
 """Live worker benchmarks on a real Apache Kafka broker.
 
-    python bench/live_bench.py [--rounds 3] [--latency-runs 5] [--skip-latency] [--skip-recovery]
+    python bench/live_bench.py [--rounds 3] [--latency-runs 5] [--skip-throughput]
+                               [--skip-latency] [--skip-recovery] [--results NAME]
 
 1. Throughput: a seeded log is produced once into a deployment's topics; rounds alternate the
    trivial Faust agent (bench/trivial_agent.py: decode and count) and the churnwatch worker,
    each in its own consumer group on the same topics, and the worker once more with its daily
    account-health snapshots switched off (CHURNWATCH_HEALTH_SNAPSHOTS=false), to show their
    cost. The rate is taken while the group's committed offsets go from 10% to 90% of the
-   input (start-up excluded). Medians and ratios.
+   input (start-up excluded). Medians and ratios. Each round also reports, over the same
+   window, the consumer process's CPU time (its share of one core, and per record), how
+   busy the box's cores were and the 1-minute load average: the box is shared, and a worker
+   that needs a whole core loses rate to other processes where the trivial agent, which
+   needs about half of one, does not.
 2. Latency at a steady 2,000 events/s: input and alert topics stamp records with the broker's
    append time (LogAppendTime); each alert names its triggering record in a header, so latency
    is the alert record's append time minus the triggering record's. One run's tail is one
    unlucky moment on a shared box away from another figure, so the feed runs
    ``--latency-runs`` times (default 5), each on fresh topics with a fresh worker, and the
-   worst run (highest p99) is the figure quoted; every run's p50/p90/p99 is printed too.
+   worst run (highest p99) is the figure quoted; every run's p50/p90/p99 is printed too,
+   with the load average before and after it and the worker's CPU share during the feed.
 3. Recovery: 100,000 account states (clones of real ones from a replayed log) are written to
    the table's changelog; a worker starts and we time until every partition has its accounts
    back, next to the start-up time of a worker with an empty table in the same run.
@@ -24,6 +30,7 @@ Results are printed and written to bench/results/live.json.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -52,6 +59,63 @@ UVLOOP = [PY, "-c", "import asyncio, runpy, sys, uvloop; "
           "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"]  # fmt: skip
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process and its threads (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _box_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole box since boot, all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
+
+
+class _Usage:
+    """CPU use of one process and of the whole box between :meth:`start` and :meth:`stop`."""
+
+    def start(self, pid: int) -> None:
+        self.pid = pid
+        self.wall, self.cpu, self.box = time.monotonic(), _cpu_seconds(pid), _box_ticks()
+        self.load = os.getloadavg()[0]
+
+    def stop(self) -> dict:
+        wall = time.monotonic() - self.wall
+        cpu, box = _cpu_seconds(self.pid) - self.cpu, _box_ticks()
+        busy, total = box[0] - self.box[0], box[1] - self.box[1]
+        return {"process_cpu_share": round(cpu / wall, 3),
+                "box_busy_cores": round(os.cpu_count() * busy / total, 2) if total else None,
+                "load_1min": round(self.load, 2), "cpu_seconds": cpu}  # fmt: skip
+
+
+def measure_round(dep: Deployment, pid: int, timeout: float = 600) -> dict:
+    """Records/s while the committed offsets go from 10% to 90% of the input (as
+    ``Deployment.measure_rate``), with the process's and the box's CPU use in that window."""
+    deadline = time.monotonic() + timeout
+    usage, first = _Usage(), None
+    while time.monotonic() < deadline:
+        done, total = dep.consumed()
+        now = time.monotonic()
+        if first is None and done >= 0.1 * total:
+            first = (now, done)
+            usage.start(pid)
+        if first is not None and done >= 0.9 * total:
+            figures = usage.stop()
+            records = done - first[1]
+            figures["cpu_us_per_record"] = round(1e6 * figures.pop("cpu_seconds") / records, 1)
+            return {"records_per_s": round(records / (now - first[0])), **figures}
+        time.sleep(0.25)
+    raise AssertionError(f"no rate within {timeout}s:\n{dep.worker_logs()}")
+
+
+def _median(rounds: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rounds)
+
+
 def throughput(bootstrap: str, work: Path, log: Path, rounds: int, partitions: int) -> dict:
     dep = Deployment(bootstrap, work, partitions=partitions, prefix="tp")
     dep.cli("produce", str(log), "-q")
@@ -65,22 +129,31 @@ def throughput(bootstrap: str, work: Path, log: Path, rounds: int, partitions: i
             command = [*UVLOOP, str(ROOT / "bench" / "trivial_agent.py")] if kind == "trivial" \
                 else None  # fmt: skip
             proc = dep.start_worker(command)
-            rates.append(dep.measure_rate(600))
+            figures = measure_round(dep, proc.pid)
+            rates.append(figures)
             dep.stop_all()
             dep.workers.remove(proc)
-            print(f"round {n + 1}: {kind} {rates[-1]:,.0f} records/s", flush=True)
+            print(f"round {n + 1}: {kind} {figures['records_per_s']:,} records/s (process "
+                  f"{figures['process_cpu_share']:.0%} of a core, "
+                  f"{figures['cpu_us_per_record']} us CPU/record; box "
+                  f"{figures['box_busy_cores']} cores busy, load {figures['load_1min']})",
+                  flush=True)  # fmt: skip
+
+    def summary(rounds: list[dict]) -> dict:
+        return {"median": round(_median(rounds, "records_per_s")),
+                "all": [r["records_per_s"] for r in rounds],
+                "median_cpu_us_per_record": _median(rounds, "cpu_us_per_record"),
+                "rounds": rounds}  # fmt: skip
+
+    rate = lambda rounds: _median(rounds, "records_per_s")  # noqa: E731
     return {
         "records": dep.consumed()[1],
-        "trivial_agent_records_per_s": {"median": round(statistics.median(base)),
-                                        "all": [round(r) for r in base]},
-        "worker_records_per_s": {"median": round(statistics.median(worker)),
-                                 "all": [round(r) for r in worker]},
-        "worker_share_of_trivial": round(statistics.median(worker) / statistics.median(base), 3),
-        "worker_without_snapshots_records_per_s": {"median": round(statistics.median(plain)),
-                                                   "all": [round(r) for r in plain]},
-        "without_snapshots_share_of_trivial": round(statistics.median(plain)
-                                                    / statistics.median(base), 3),
-    }  # fmt: skip
+        "trivial_agent_records_per_s": summary(base),
+        "worker_records_per_s": summary(worker),
+        "worker_share_of_trivial": round(rate(worker) / rate(base), 3),
+        "worker_without_snapshots_records_per_s": summary(plain),
+        "without_snapshots_share_of_trivial": round(rate(plain) / rate(base), 3),
+    }
 
 
 def _append_time_topics(dep: Deployment, bootstrap: str) -> None:
@@ -103,7 +176,9 @@ def latency_runs(
         figures = latency(bootstrap, work, log, rate, partitions, prefix=f"lat{n}")
         ms = figures["latency_ms"]
         print(f"latency run {n + 1}/{runs}: p50 {ms['p50']} ms, p90 {ms['p90']} ms, "
-              f"p99 {ms['p99']} ms, max {ms['max']} ms", flush=True)  # fmt: skip
+              f"p99 {ms['p99']} ms, max {ms['max']} ms; worker "
+              f"{figures['worker_cpu_share']:.0%} of a core, load {figures['load_1min']}",
+              flush=True)  # fmt: skip
         each.append(figures)
     worst = max(each, key=lambda f: (f["latency_ms"]["p99"], f["latency_ms"]["p90"],
                                      f["latency_ms"]["p50"]))  # fmt: skip
@@ -111,7 +186,9 @@ def latency_runs(
     print(f"latency, worst of {runs}: p50 {ms['p50']} ms, p90 {ms['p90']} ms, "
           f"p99 {ms['p99']} ms", flush=True)  # fmt: skip
     return {**worst, "runs": runs, "worst_of": "highest p99",
-            "each_run_ms": [f["latency_ms"] for f in each]}  # fmt: skip
+            "each_run_ms": [f["latency_ms"] for f in each],
+            "each_run_load_1min": [f["load_1min"] for f in each],
+            "each_run_worker_cpu_share": [f["worker_cpu_share"] for f in each]}  # fmt: skip
 
 
 def latency(
@@ -119,11 +196,14 @@ def latency(
 ) -> dict:
     dep = Deployment(bootstrap, work, partitions=partitions, prefix=prefix)
     _append_time_topics(dep, bootstrap)
-    dep.start_worker()
+    worker = dep.start_worker()
     time.sleep(8)  # joined and idle before the feed starts
+    usage = _Usage()
+    usage.start(worker.pid)
     started = time.monotonic()
     dep.cli("produce", str(log), "--rate", str(rate), "-q")
     feed_seconds = time.monotonic() - started
+    figures = usage.stop()
     dep.wait_for(lambda: dep.progress() >= 1.0, 300, "the worker to drain the feed")
     inputs = {}
     for name in ("usage", "billing"):
@@ -143,6 +223,10 @@ def latency(
         "alerts": len(delays),
         "latency_ms": {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99),
                        "max": delays[-1]},
+        "worker_cpu_share": figures["process_cpu_share"],
+        "box_busy_cores": figures["box_busy_cores"],
+        "load_1min": figures["load_1min"],
+        "load_1min_after": round(os.getloadavg()[0], 2),
     }  # fmt: skip
 
 
@@ -220,6 +304,8 @@ def main() -> None:
         default=5,
         help="latency runs; the worst one is reported, with each run's p50/p90/p99",
     )
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--results", default="live", help="bench/results/NAME.json")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args()
@@ -238,9 +324,10 @@ def main() -> None:
     }
     with ApacheKafka(heap="1g") as broker:
         result["broker"] = f"Apache Kafka {KAFKA_VERSION} (KRaft, local)"
-        result["throughput"] = throughput(broker.bootstrap, work, log, args.rounds,
-                                          args.partitions)  # fmt: skip
-        print(orjson.dumps(result["throughput"]).decode(), flush=True)
+        if not args.skip_throughput:
+            result["throughput"] = throughput(broker.bootstrap, work, log, args.rounds,
+                                              args.partitions)  # fmt: skip
+            print(orjson.dumps(result["throughput"]).decode(), flush=True)
         if not args.skip_latency:
             result["latency"] = latency_runs(broker.bootstrap, work, log, args.rate,
                                              args.partitions, args.latency_runs)  # fmt: skip
@@ -250,7 +337,7 @@ def main() -> None:
                 broker.bootstrap, work, log, args.recovery_accounts, args.partitions
             )
             print(orjson.dumps(result["recovery_seconds"]).decode(), flush=True)
-    print(f"written to {write_results('live', result)}")
+    print(f"written to {write_results(args.results, result)}")
 
 
 if __name__ == "__main__":

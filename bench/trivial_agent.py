@@ -1,17 +1,18 @@
 """The live throughput baseline: a Faust agent that only decodes each record and counts it.
 
 Same broker, same topics, same worker settings as churnwatch's own worker (raw topics, one
-agent over both input topics, concurrency 1), so the ratio of the two isolates what the
-churnwatch agent adds on top of Faust's per-record machinery.
+agent over both input topics, concurrency 1) and the same process settings
+(:func:`agents.app.lean_runtime`: log level, frozen start-up heap, no Monitor sensor), so the
+ratio of the two isolates what the churnwatch agent adds on top of Faust's per-record
+machinery.
 """
 
 from __future__ import annotations
 
-import logging
-
 import faust
 import orjson
 
+from agents.app import lean_runtime
 from stream.kafka.settings import load_settings
 
 
@@ -39,9 +40,7 @@ def main() -> None:
             orjson.loads(value)
             seen["records"] += 1
 
-    @app.task
-    async def _quiet() -> None:
-        logging.getLogger().setLevel("WARNING")
+    lean_runtime(app, "warning")  # the worker's own process settings (log level, GC, sensors)
 
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 

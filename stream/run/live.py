@@ -151,7 +151,6 @@ class _Partition:
         # committed: a dead letter is done at once, but committing past it while an earlier
         # record of its partition waits in the merger would lose that record in a crash.
         self.inflight: tuple[deque[list], deque[list]] = (deque(), deque())
-        self.finished = 0  # records done since the last flush
         # Per source, the offset after the newest done prefix; it only ever grows, so a record
         # handed over twice (the agent's delivery gate normally drops those) cannot move it back.
         self.commit_at = [-1, -1]
@@ -177,6 +176,7 @@ class LiveProcessor:
         self.on_wrong_key = on_wrong_key
         self.max_future_ms = max_future_ms
         self._active: dict[int, _Partition] = {}
+        self._finished = 0  # records done since the last flush (a sum would run per record)
         self.counts: dict[str, int] = {}
         # Plain counters for the worker's /metrics (the agent copies them at scrape time):
         # records processed per source and event type (types this version does not know are
@@ -270,12 +270,19 @@ class LiveProcessor:
             raise RuntimeError(f"partition {record.partition} was not assigned")
         entry = [record.offset, False]
         part.inflight[record.source].append(entry)
-        event = self._validate(record, out, now_ms)
+        event = self._validate(record, out)
+        ts_ms = 0
+        if event is not None:
+            ts_ms = to_ms(event.ts)
+            if self.max_future_ms and ts_ms - now_ms > self.max_future_ms:
+                ahead = ts_ms - now_ms
+                event = self._dead(
+                    record, out, f"ts is {ahead // 3_600_000} h ahead of the wall clock", "future"
+                )
         if event is None:
             entry[1] = True
-            part.finished += 1
+            self._finished += 1
             return out
-        ts_ms = to_ms(event.ts)
         fetched = feed.polled_at(record.partition, record.source)
         held = (record, event, entry, ts_ms, now_ms, fetched)
         merger = part.merger
@@ -331,7 +338,7 @@ class LiveProcessor:
         alert_counts = self.alert_counts
         for held, ev, held_entry, ts_ms, *_ in ready:
             held_entry[1] = True
-            part.finished += 1
+            self._finished += 1
             late = engine.too_late(ts_ms)
             if late is not None:
                 self._dead(held, out, late, TOO_LATE)
@@ -363,7 +370,7 @@ class LiveProcessor:
 
     def pending(self) -> int:
         """Records processed but not yet flushed (their commits are waiting)."""
-        return sum(part.finished for part in self._active.values())
+        return self._finished
 
     def flush(self) -> Flush:
         """Encode every changed account once; a checkpoint per partition whose records moved on."""
@@ -388,10 +395,12 @@ class LiveProcessor:
             if moved:
                 usage, billing = (end if end >= 0 else None for end in part.commit_at)
                 out.checkpoints[partition] = Checkpoint(partition, (usage, billing), clock)
-            part.finished = 0
+        self._finished = 0
         return out
 
-    def _validate(self, record: Record, out: Outcome, now_ms: int) -> EventBase | None:
+    def _validate(self, record: Record, out: Outcome) -> EventBase | None:
+        """The record's event, or ``None`` once it was dead-lettered or re-keyed (the check
+        against the wall clock follows in :meth:`handle`, which converts the time once)."""
         event = validate(record.value)
         if isinstance(event, Rejection):
             return self._dead(record, out, event.reason, event.kind)
@@ -416,12 +425,6 @@ class LiveProcessor:
                     out,
                     f"record key {shown!r} is not its account_id {event.account_id!r}",
                     "wrong key",
-                )
-        if self.max_future_ms:
-            ahead = to_ms(event.ts) - now_ms
-            if ahead > self.max_future_ms:
-                return self._dead(
-                    record, out, f"ts is {ahead // 3_600_000} h ahead of the wall clock", "future"
                 )
         return event
 

@@ -127,29 +127,71 @@ class _CaughtUp:
 _always = _CaughtUp()
 
 
+class FakeAlerts:
+    """The alerts topic: a send is a future, and only a confirmed alert survives a crash."""
+
+    def __init__(self) -> None:
+        self.auto = True
+        self.confirmed: list[bytes] = []
+        self.waiting: list[tuple[asyncio.Future, bytes]] = []
+
+    def send(self, payload: bytes) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((future, payload))
+        if self.auto:
+            self.confirm()
+        return future
+
+    def confirm(self) -> None:
+        for future, payload in self.waiting:
+            self.confirmed.append(payload)
+            future.set_result(None)
+        self.waiting = []
+
+    def fail(self, exc: BaseException) -> None:
+        for future, _ in self.waiting:
+            future.set_exception(exc)
+        self.waiting = []
+
+
 class Worker:
     """A worker's processor and checkpointer over the fakes; ``start`` is a (re)start."""
 
-    def __init__(self, changelog: FakeChangelog, group: FakeGroup, flush_every: int = 50):
+    def __init__(
+        self,
+        changelog: FakeChangelog,
+        group: FakeGroup,
+        flush_every: int = 50,
+        alerts: FakeAlerts | None = None,
+    ):
         self.changelog, self.group = changelog, group
+        self.sink = alerts or FakeAlerts()
         self.processor = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
         self.processor.assign(0, changelog.items(), group.offsets())
+        # No flush on the clock: each test decides when a flush is due.
         self.checkpointer = Checkpointer(
-            self.processor, changelog, group, TOPICS, flush_every=flush_every
+            self.processor, changelog, group, TOPICS, flush_every=flush_every, flush_period=1e9
         )
-        self.alerts: list[bytes] = []
 
-    def feed(self, records: list[Record]) -> None:
-        """Each record the way the agent hands it over: its alerts are sent, then flush."""
+    @property
+    def alerts(self) -> list[bytes]:
+        """The alerts Kafka has: what is left of this worker's after a crash."""
+        return self.sink.confirmed
+
+    async def feed(self, records: list[Record]) -> None:
+        """Each record the way the agent hands it over: its alerts are sent (not awaited)
+        and tracked, then a flush once enough records wait."""
         resume = self.group.offsets()
         for record in records:
             if resume[record.source] is not None and record.offset < resume[record.source]:
                 continue  # before the committed offsets: Kafka does not deliver it again
             self.checkpointer.busy = True
             outcome = self.processor.handle(record, _always, 0)
-            self.alerts += [payload for _, payload, _, _ in outcome.alerts]
+            self.checkpointer.track(
+                [self.sink.send(payload) for _, payload, _, _ in outcome.alerts]
+            )
             self.checkpointer.busy = False
-            self.checkpointer.flush_if_full()
+            await self.checkpointer.flush_if_full()
 
 
 def _started(flush_every: int = 50) -> tuple[FakeChangelog, FakeGroup, Worker]:
@@ -182,7 +224,7 @@ def _assert_nothing_committed_past_the_changelog(changelog: FakeChangelog, group
 def _clean_alerts() -> set[bytes]:
     async def run() -> set[bytes]:
         _, _, worker = _started()
-        worker.feed(RECORDS)
+        await worker.feed(RECORDS)
         return set(worker.alerts)
 
     return asyncio.run(run())
@@ -191,12 +233,12 @@ def _clean_alerts() -> set[bytes]:
 CLEAN = _clean_alerts()
 
 
-def _restart_and_finish(changelog: FakeChangelog, group: FakeGroup, before: list[bytes]):
+async def _restart_and_finish(changelog: FakeChangelog, group: FakeGroup, before: list[bytes]):
     """After a crash: Kafka's copies only; the alerts of both runs are the clean run's."""
     changelog.waiting = []  # sends Kafka never confirmed died with the process
     _assert_nothing_committed_past_the_changelog(changelog, group)
     again = Worker(changelog, group)
-    again.feed(RECORDS)
+    await again.feed(RECORDS)
     assert set(before) | set(again.alerts) == CLEAN
 
 
@@ -207,18 +249,18 @@ def test_the_simulated_log_gives_alerts_to_compare():
 @_sync
 async def test_alerts_sent_but_never_flushed_commit_nothing():
     changelog, group, worker = _started(flush_every=10**9)
-    worker.feed(RECORDS[:200])
+    await worker.feed(RECORDS[:200])
     assert await worker.checkpointer.commit() is False
     assert group.requests == [] and changelog.puts == 0
-    _restart_and_finish(changelog, group, worker.alerts)  # crash: everything again
+    await _restart_and_finish(changelog, group, worker.alerts)  # crash: everything again
 
 
 @_sync
 async def test_offsets_wait_until_kafka_confirmed_every_state_and_the_checkpoint():
     changelog, group, worker = _started()
     changelog.auto = False
-    worker.feed(RECORDS[:200])
-    worker.checkpointer.flush()
+    await worker.feed(RECORDS[:200])
+    await worker.checkpointer.flush()
     commit = asyncio.create_task(worker.checkpointer.commit())
     await asyncio.sleep(0.01)
     assert not commit.done() and group.requests == [], "states are still on their way"
@@ -238,43 +280,45 @@ def _done_offsets(records: list[Record]) -> tuple[int | None, int | None]:
 @_sync
 async def test_a_crash_after_the_table_writes_but_before_kafka_confirmed_them():
     changelog, group, worker = _started()
-    worker.feed(RECORDS[:100])
+    await worker.feed(RECORDS[:100])
     assert await worker.checkpointer.commit()
     changelog.auto = False
-    worker.feed(RECORDS[100:300])  # flushed: local writes done, changelog sends in flight
-    worker.checkpointer.flush()
+    await worker.feed(RECORDS[100:300])  # flushed: local writes done, changelog sends in flight
+    await worker.checkpointer.flush()
     assert changelog.unconfirmed() > 0
-    _restart_and_finish(changelog, group, worker.alerts)
+    await _restart_and_finish(changelog, group, worker.alerts)
 
 
 @_sync
 async def test_a_failed_changelog_write_means_no_commit_ever_again():
     changelog, group, worker = _started()
     changelog.auto = False
-    worker.feed(RECORDS[:200])
-    worker.checkpointer.flush()
+    await worker.feed(RECORDS[:200])
+    await worker.checkpointer.flush()
     commit = asyncio.create_task(worker.checkpointer.commit())
     await asyncio.sleep(0)
     changelog.fail(OSError("broker gone"))
     with pytest.raises(OSError):
         await commit
     changelog.auto = True
-    worker.feed(RECORDS[200:400])  # later records' states do reach Kafka...
-    worker.checkpointer.flush()
+    puts = changelog.puts
     with pytest.raises(CheckpointerBroken):
-        await worker.checkpointer.commit()  # ...but their offsets would cover the lost ones
+        await worker.feed(RECORDS[200:400])  # the worker must restart: no more states...
+    assert changelog.puts == puts
+    with pytest.raises(CheckpointerBroken):
+        await worker.checkpointer.commit()  # ...and no offsets, which would cover the lost ones
     assert await worker.checkpointer.close() is False, "not at shutdown either"
     assert group.requests == []
-    _restart_and_finish(changelog, group, worker.alerts)
+    await _restart_and_finish(changelog, group, worker.alerts)
 
 
 @_sync
 async def test_a_crash_after_the_checkpoint_write_but_before_the_commit():
     changelog, group, worker = _started()
-    worker.feed(RECORDS[:100])
+    await worker.feed(RECORDS[:100])
     assert await worker.checkpointer.commit()
     first = group.offsets()
-    worker.feed(RECORDS[100:300])
+    await worker.feed(RECORDS[100:300])
     group.answer = ConnectionError("coordinator gone")  # the process dies in the request
     with pytest.raises(ConnectionError):
         await worker.checkpointer.commit()
@@ -286,13 +330,13 @@ async def test_a_crash_after_the_checkpoint_write_but_before_the_commit():
     restarted = LiveProcessor(load_policy(None), 1, max_idle_ms=0)
     restarted.assign(0, changelog.items(), group.offsets())
     assert restarted.clock_ms(0) == stored[0][2] < stored[1][2]
-    _restart_and_finish(changelog, group, worker.alerts)
+    await _restart_and_finish(changelog, group, worker.alerts)
 
 
 @_sync
 async def test_a_commit_that_fails_after_the_writes_is_retried_with_the_same_offsets():
     changelog, group, worker = _started()
-    worker.feed(RECORDS[:150])
+    await worker.feed(RECORDS[:150])
     group.answer = False  # e.g. every partition was revoked meanwhile
     assert await worker.checkpointer.commit() is False
     group.answer = ConnectionError("request timed out")
@@ -303,29 +347,29 @@ async def test_a_commit_that_fails_after_the_writes_is_retried_with_the_same_off
     assert await worker.checkpointer.commit() is True
     assert group.offsets() == _done_offsets(RECORDS[:150])
     assert group.requests[0] == group.requests[1] == group.requests[2]
-    _restart_and_finish(changelog, group, worker.alerts)
+    await _restart_and_finish(changelog, group, worker.alerts)
 
 
 @_sync
 async def test_a_crash_right_after_the_commit_replays_nothing_that_was_committed():
     changelog, group, worker = _started()
-    worker.feed(RECORDS[:250])
+    await worker.feed(RECORDS[:250])
     assert await worker.checkpointer.close() is True  # flushes the rest, then commits
     assert group.offsets() == _done_offsets(RECORDS[:250])
-    _restart_and_finish(changelog, group, worker.alerts)
+    await _restart_and_finish(changelog, group, worker.alerts)
 
 
 @_sync
 async def test_a_flush_during_a_commit_waits_for_the_next_one_and_its_own_writes():
     changelog, group, worker = _started()
-    worker.feed(RECORDS[:100])
+    await worker.feed(RECORDS[:100])
     group.gate = asyncio.Event()
     first = asyncio.create_task(worker.checkpointer.commit())
     await asyncio.sleep(0.01)
     assert len(group.requests) == 1, "the first commit is in its request"
     changelog.auto = False
-    worker.feed(RECORDS[100:200])
-    worker.checkpointer.flush()
+    await worker.feed(RECORDS[100:200])
+    await worker.checkpointer.flush()
     second = asyncio.create_task(worker.checkpointer.commit())
     await asyncio.sleep(0.01)
     assert len(group.requests) == 1, "commits never overlap"
@@ -343,28 +387,29 @@ async def test_a_flush_during_a_commit_waits_for_the_next_one_and_its_own_writes
 @_sync
 async def test_the_timer_never_flushes_a_record_in_the_middle_of_its_sends():
     changelog, _, worker = _started(flush_every=10**9)
-    worker.feed(RECORDS[:20])
+    await worker.feed(RECORDS[:20])
+    worker.checkpointer.flush_period = 0  # due at once
     worker.checkpointer.busy = True
-    worker.checkpointer.flush_if_idle()
+    await worker.checkpointer.flush_if_idle()
     assert changelog.puts == 0
     worker.checkpointer.busy = False
-    worker.checkpointer.flush_if_idle()
+    await worker.checkpointer.flush_if_idle()
     assert changelog.puts > 0
 
 
 @_sync
 async def test_flush_if_full_writes_once_enough_records_are_done():
     changelog, _, worker = _started(flush_every=30)
-    worker.feed(RECORDS[:29])
+    await worker.feed(RECORDS[:29])
     assert changelog.puts == 0
-    worker.feed(RECORDS[29:30])
+    await worker.feed(RECORDS[29:30])
     assert changelog.puts > 0 and worker.processor.pending() == 0
 
 
 @_sync
 async def test_no_commit_while_rebalancing_nor_for_a_revoked_partition():
     _, group, worker = _started()
-    worker.feed(RECORDS[:100])
+    await worker.feed(RECORDS[:100])
     rebalancing = [True]
     worker.checkpointer.rebalancing = lambda: rebalancing[0]
     assert await worker.checkpointer.commit() is False
@@ -372,3 +417,93 @@ async def test_no_commit_while_rebalancing_nor_for_a_revoked_partition():
     worker.checkpointer.revoke(0)
     assert await worker.checkpointer.commit() is False
     assert group.requests == []
+
+
+@_sync
+async def test_a_flush_is_due_once_its_period_is_over():
+    changelog, _, worker = _started(flush_every=10**9)
+    now = [0.0]
+    worker.checkpointer.clock = lambda: now[0]
+    worker.checkpointer.flush_period = 0.5
+    worker.checkpointer._flushed_at = 0.0
+    await worker.feed(RECORDS[:20])
+    now[0] = 0.49
+    await worker.checkpointer.flush_if_idle()
+    assert changelog.puts == 0
+    now[0] = 0.5
+    await worker.checkpointer.flush_if_idle()
+    assert changelog.puts > 0 and worker.processor.pending() == 0
+
+
+@_sync
+async def test_states_wait_until_kafka_confirmed_the_alerts_of_their_records():
+    changelog, group, worker = _started(flush_every=10**9)
+    worker.sink.auto = False
+    await worker.feed(RECORDS[:2500])
+    assert worker.sink.waiting, "the log's first 2,500 records raise alerts"
+    flush = asyncio.create_task(worker.checkpointer.flush())
+    await asyncio.sleep(0.01)
+    assert not flush.done() and changelog.puts == 0, "a state would make a restart skip them"
+    await asyncio.sleep(0)
+    # A crash now: the unconfirmed alerts die with the process, and so does the flush.
+    flush.cancel()
+    worker.sink.waiting = []
+    await _restart_and_finish(changelog, group, worker.alerts)
+
+
+@_sync
+async def test_the_flush_writes_once_the_alerts_are_confirmed_and_later_records_wait_for_the_next():
+    changelog, group, worker = _started(flush_every=10**9)
+    worker.sink.auto = False
+    await worker.feed(RECORDS[:2500])
+    flush = asyncio.create_task(worker.checkpointer.flush())
+    await asyncio.sleep(0.01)
+    await worker.feed(RECORDS[2500:2700])  # the agent goes on meanwhile
+    first_batch = len(worker.sink.waiting)
+    worker.sink.confirm()
+    await flush
+    assert changelog.puts > 0 and worker.processor.pending() == 200
+    assert await worker.checkpointer.commit() is True
+    assert group.offsets() == _done_offsets(RECORDS[:2500])
+    _assert_nothing_committed_past_the_changelog(changelog, group)
+    assert first_batch > 0
+
+
+@_sync
+async def test_a_failed_alert_send_means_no_commit_ever_again():
+    changelog, group, worker = _started(flush_every=10**9)
+    worker.sink.auto = False
+    await worker.feed(RECORDS[:2500])
+    flush = asyncio.create_task(worker.checkpointer.flush())
+    await asyncio.sleep(0)
+    assert worker.sink.waiting
+    worker.sink.fail(OSError("broker gone"))
+    with pytest.raises(OSError):
+        await flush
+    assert changelog.puts == 0
+    worker.sink.auto = True
+    await worker.feed(RECORDS[2500:2700])
+    with pytest.raises(CheckpointerBroken):
+        await worker.checkpointer.flush()  # their states would cover the lost alerts
+    assert changelog.puts == 0
+    with pytest.raises(CheckpointerBroken):
+        await worker.checkpointer.commit()
+    assert await worker.checkpointer.close() is False
+    assert group.requests == []
+    await _restart_and_finish(changelog, group, worker.alerts)
+
+
+@_sync
+async def test_a_record_that_failed_before_its_sends_were_tracked_stops_all_writes():
+    changelog, group, worker = _started(flush_every=10**9)
+    await worker.feed(RECORDS[:2552])
+    assert await worker.checkpointer.commit() is False  # nothing flushed yet
+    # The agent applied a record, then failed before its alerts were sent: its state is in
+    # the processor, its alerts nowhere.
+    assert worker.processor.handle(RECORDS[2552], _always, 0).alerts
+    worker.checkpointer.fail(RuntimeError("send failed"))
+    with pytest.raises(CheckpointerBroken):
+        await worker.checkpointer.flush()
+    assert changelog.puts == 0 and await worker.checkpointer.close() is False
+    assert group.requests == []
+    await _restart_and_finish(changelog, group, worker.alerts)

@@ -130,3 +130,30 @@ def test_two_workers_in_one_process_keep_their_own_figures():
             ({"topic": "usage", "type": "login"}, n)
         ]
         assert samples["churnwatch_worker_processing_seconds_count"] == [({}, count)]
+
+
+def test_the_latency_counts_write_what_a_prometheus_client_histogram_writes():
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from agents.metrics import LATENCY, LatencyCounts
+
+    reference = CollectorRegistry()
+    histogram = Histogram(LATENCY, "x", buckets=LATENCY_BUCKETS, registry=reference)
+    counts = LatencyCounts()
+    for seconds in (0.0002, 0.0005, 0.003, 0.0031, 1.0, 2.0, 0.0):  # bounds count in their bucket
+        histogram.observe(seconds)
+        counts.observe(seconds)
+
+    class Counts:
+        def collect(self):
+            yield counts.family()
+
+    ours = CollectorRegistry()
+    ours.register(Counts())
+
+    def lines(registry: CollectorRegistry) -> list[str]:
+        suffixes = ("_bucket", "_count", "_sum")
+        text = generate_latest(registry).decode().splitlines()
+        return [line for line in text if line.split("{")[0].split(" ")[0].endswith(suffixes)]
+
+    assert lines(ours) == lines(reference) and len(lines(ours)) == len(LATENCY_BUCKETS) + 3
