@@ -21,7 +21,7 @@ from stream.core.churn_reasons import ChurnReasons
 from stream.core.engine import PartitionedEngine
 from stream.core.policy import Policy
 from stream.core.portfolio import Portfolio, month_of
-from stream.core.timeutil import from_ms
+from stream.core.timeutil import from_ms, to_ms
 from stream.offline.backtest import Mark
 from stream.offline.marks import AlertMarks
 from stream.offline.outcomes import OutcomeObserver
@@ -36,6 +36,9 @@ class LogRun:
     outcomes: OutcomeObserver
     marks: list[Mark] = field(default_factory=list)
     portfolio: Portfolio = field(default_factory=Portfolio)
+    cancels: dict[str, list[int]] = field(default_factory=dict)
+    """Each account's ``subscription_cancelled`` times, in log order (the engine closes every
+    open episode at each; :mod:`stream.offline.danger_rerun` needs them)."""
 
     @property
     def span_ms(self) -> tuple[int, int]:
@@ -82,7 +85,14 @@ class ScoringCollector:
         self.first_line: dict[str, int] = {}
         self.journal: list[tuple[int, EventBase]] = []
         self.marks: list[tuple[int, int, int, Mark]] = []
+        self.cancels: dict[str, list[int]] = {}
+        self.records = 0  # alert records seen: each mark says which one it came from
         self._marks_of = AlertMarks()
+        if hasattr(probe, "count_records"):
+            probe.count_records(self.published)
+
+    def published(self) -> int:
+        return self.records
 
     def observe(self, event: EventBase, where: Position) -> None:
         if event.account_id not in self.outcomes.accounts:
@@ -90,11 +100,14 @@ class ScoringCollector:
         self.outcomes(event)
         if source_index(event) == 1:
             self.journal.append((where.line, event))
+            if event.type == "subscription_cancelled":  # type: ignore[attr-defined]
+                self.cancels.setdefault(event.account_id, []).append(to_ms(event.ts))
 
     def alert(self, alert: AlertEvent, where: Position) -> None:
         marks = self.marks
-        for mark in self._marks_of(alert):
+        for mark in self._marks_of(alert, self.records):
             marks.append((where.line, where.partition, len(marks), mark))
+        self.records += 1
 
 
 def merge_collectors(
@@ -118,10 +131,11 @@ def merge_collectors(
     for _, event in heapq.merge(*(p.journal for p in parts), key=lambda item: item[0]):
         portfolio.observe(event)
     marks = [mark for *_, mark in heapq.merge(*(p.marks for p in parts))]
+    cancels = {a: part.cancels[a] for _, a, part in firsts if a in part.cancels}
     probe = parts[0].probe if parts else None
     if hasattr(probe, "merged"):  # a plain function can only run in this process
         probe = probe.merged([p.probe for p in parts])
-    return LogRun(report, outcomes, marks, portfolio), probe
+    return LogRun(report, outcomes, marks, portfolio, cancels), probe
 
 
 def run_log(

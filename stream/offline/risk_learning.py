@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,6 +36,11 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.accounts)
+
+    @cached_property
+    def day_list(self) -> list[int]:
+        """``days`` as Python ints, made once: the per-account loops slice it many times."""
+        return self.days.tolist()
 
     def rows_of(self, keep: set[str]) -> np.ndarray:
         """Row indices of the accounts in ``keep``."""
@@ -128,7 +134,7 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def intervals(
-    values: np.ndarray, days: np.ndarray, fire: float, clear: float, above: bool = True
+    values: Sequence[float], days: Sequence[int], fire: float, clear: float, above: bool = True
 ) -> list[tuple[int, int | None]]:
     """(opening day, resolving day or None) of an edge-triggered signal over one account's
     daily values.
@@ -138,7 +144,7 @@ def intervals(
     """
     out: list[tuple[int, int | None]] = []
     opened: int | None = None
-    for value, day in zip(values.tolist(), days.tolist(), strict=True):
+    for value, day in zip(values, days, strict=True):
         if opened is None:
             if value >= fire if above else value <= fire:
                 opened = day
@@ -182,10 +188,11 @@ def intervals_for(
 ) -> dict[str, list[tuple[int, int | None]]]:
     """:func:`intervals` per account in ``keep`` for one candidate threshold."""
     out: dict[str, list[tuple[int, int | None]]] = {}
+    all_values, all_days = values.tolist(), samples.day_list  # slicing lists beats arrays here
     for account in rows.order:
         if account in keep:
             lo, hi = rows.start[account], rows.stop[account]
-            found = intervals(values[lo:hi], samples.days[lo:hi], fire, clear, above)
+            found = intervals(all_values[lo:hi], all_days[lo:hi], fire, clear, above)
             if found:
                 out[account] = found
     return out
