@@ -176,6 +176,18 @@ class AccountRows:
             stop[account] = i + 1
         return cls(order, start, stop)
 
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Each account's first row, in ``order`` (ascending: rows are grouped by account)."""
+        return np.array([self.start[a] for a in self.order], dtype=np.int64)
+
+    def extremes(self, values: np.ndarray, above: bool) -> list[float]:
+        """Each account's highest value (lowest, not ``above``), in ``order``, NaN ignored."""
+        if not self.order:
+            return []
+        reduce = np.fmax if above else np.fmin
+        return reduce.reduceat(values, self.starts).tolist()
+
 
 def intervals_for(
     samples: Samples,
@@ -186,11 +198,16 @@ def intervals_for(
     keep: set[str],
     above: bool = True,
 ) -> dict[str, list[tuple[int, int | None]]]:
-    """:func:`intervals` per account in ``keep`` for one candidate threshold."""
+    """:func:`intervals` per account in ``keep`` for one candidate threshold.
+
+    An account whose values never reach ``fire`` opens nothing, so it is skipped without
+    walking its days (most accounts, at the high thresholds a budget allows).
+    """
     out: dict[str, list[tuple[int, int | None]]] = {}
     all_values, all_days = values.tolist(), samples.day_list  # slicing lists beats arrays here
-    for account in rows.order:
-        if account in keep:
+    extremes = rows.extremes(values, above)
+    for account, extreme in zip(rows.order, extremes, strict=True):
+        if account in keep and (extreme >= fire if above else extreme <= fire):
             lo, hi = rows.start[account], rows.stop[account]
             found = intervals(all_values[lo:hi], all_days[lo:hi], fire, clear, above)
             if found:
