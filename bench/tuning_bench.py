@@ -6,8 +6,10 @@ Two seeded logs of the same shape: calibration learns on one (seed 21; its own h
 half gives the in-log comparison), and the policy it writes is backtested on the other
 (seed 22), a log it has never seen, against the built-in policy. Throughput is events per
 second of wall time for ``replay`` (the baseline, same log, same run), ``backtest`` and
-``calibrate`` (which replays twice: once to learn, once to check the held-out half); medians
-of the rounds. Results are printed and written to bench/results/tuning.json.
+``calibrate`` (which replays once, with the day probe, and derives the calibrated policies'
+alerts for the model fit and the held-out check from that replay; see
+stream/offline/policy_rerun.py); medians of the rounds. Every command runs with its default
+``--jobs`` (the number of cores). Results are printed and written to bench/results/tuning.json.
 """
 
 from __future__ import annotations

@@ -95,6 +95,10 @@ class Mark:
     """Whether it also counts for the all-signals figure (and the weekly openings): a
     published episode's mark does, a signal's mark read from an account episode's reasons
     counts for that signal only."""
+    record: int = -1
+    """The number of the record it was read from, in its replay (job) order; -1: not known."""
+    source: str = ""
+    """What published that record: ``day_close``, ``event`` or ``churned`` (a cancellation)."""
 
 
 def _ratio(num: int, den: int) -> float | None:

@@ -31,6 +31,7 @@ from stream.core.signals.usage import danger_measure
 from stream.core.state import AccountState
 from stream.core.timeutil import DAY_MS
 from stream.offline.backtest import OVERALL, Scoring
+from stream.offline.danger_rerun import DangerRow
 from stream.offline.outcomes import AccountOutcome
 
 OBJECTIVES = ("recall", "f1")
@@ -54,9 +55,11 @@ def trigger_line(level: float, exposure: float, min_z: float) -> float:
 
 @dataclass
 class DangerSamples:
-    """The day probe: per account, (day, trigger line, segment, stage) for each judged day."""
+    """The day probe: per account, for each judged day, (day, trigger line, segment, stage) and
+    the measure itself (logins, window days, seats), which :mod:`stream.offline.danger_rerun`
+    judges again at the learned lines."""
 
-    by_account: dict[str, list[tuple[int, float, str, str]]] = field(default_factory=dict)
+    by_account: dict[str, list[DangerRow]] = field(default_factory=dict)
     current_lines: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __call__(self, acct: AccountState, ctx: Ctx) -> None:
@@ -69,7 +72,8 @@ class DangerSamples:
         level = logins / exposure
         segment = acct.segment_name()
         self.current_lines.setdefault((segment, ctx.stage), p.line)
-        row = (ctx.day, trigger_line(level, exposure, p.min_z), segment, ctx.stage)
+        trigger = trigger_line(level, exposure, p.min_z)
+        row = (ctx.day, trigger, segment, ctx.stage, logins, days, acct.seats)
         self.by_account.setdefault(acct.account_id, []).append(row)
 
 
@@ -114,7 +118,7 @@ def _cells(
             continue
         cancel = None if out.cancel_ms is None else out.cancel_ms // DAY_MS
         warn: dict[tuple[str, str], float] = {}
-        for day, trigger, segment, stage in rows:
+        for day, trigger, segment, stage, *_ in rows:
             cell = cells.setdefault((segment, stage), _Cell())
             if cancel is not None and cancel - horizon <= day < cancel:
                 if trigger < cell.hit.get(account, INF):
@@ -131,7 +135,7 @@ def _cells(
         if cancel is None:
             # The retained accounts' distribution: each one's lowest point, as for churners.
             lowest: dict[tuple[str, str], float] = {}
-            for _, trigger, segment, stage in rows:
+            for _, trigger, segment, stage, *_ in rows:
                 key = (segment, stage)
                 lowest[key] = min(lowest.get(key, INF), trigger)
             for key, value in lowest.items():

@@ -37,6 +37,9 @@ class LogRun:
     outcomes: OutcomeObserver
     marks: list[Mark] = field(default_factory=list)
     portfolio: Portfolio = field(default_factory=Portfolio)
+    cancels: dict[str, list[int]] = field(default_factory=dict)
+    """Each account's ``subscription_cancelled`` times, in log order (the engine closes every
+    open episode at each; :mod:`stream.offline.danger_rerun` needs them)."""
 
     @property
     def span_ms(self) -> tuple[int, int]:
@@ -83,9 +86,16 @@ class ScoringCollector:
         self.first_line: dict[str, int] = {}
         self.journal: list[tuple[int, EventBase]] = []
         self.marks: list[tuple[int, int, int, Mark]] = []
+        self.cancels: dict[str, list[int]] = {}
+        self.records = 0  # alert records seen: each mark says which one it came from
         self._marks_of = AlertMarks()
         self.episodes: list[tuple[str, Episode, int]] = []
         """Each published record's episode and time, for the portfolio's alert outcomes."""
+        if hasattr(probe, "count_records"):
+            probe.count_records(self.published)
+
+    def published(self) -> int:
+        return self.records
 
     def observe(self, event: EventBase, where: Position) -> None:
         if event.account_id not in self.outcomes.accounts:
@@ -93,15 +103,18 @@ class ScoringCollector:
         self.outcomes(event)
         if source_index(event) == 1:
             self.journal.append((where.line, event))
+            if event.type == "subscription_cancelled":  # type: ignore[attr-defined]
+                self.cancels.setdefault(event.account_id, []).append(to_ms(event.ts))
 
     def alert(self, alert: AlertEvent, where: Position) -> None:
         marks = self.marks
-        for mark in self._marks_of(alert):
+        for mark in self._marks_of(alert, self.records):
             marks.append((where.line, where.partition, len(marks), mark))
         kind, ts = alert.kind, to_ms(alert.ts)
         episode = Episode(alert.account_id, to_ms(alert.episode_start),
                           ts if kind in ENDED else None, kind == "churned")  # fmt: skip
         self.episodes.append((alert.alert_id, episode, ts))
+        self.records += 1
 
 
 def merge_collectors(
@@ -128,10 +141,11 @@ def merge_collectors(
         for alert_id, episode, ts in part.episodes:
             portfolio.alert_episode(alert_id, episode, ts)
     marks = [mark for *_, mark in heapq.merge(*(p.marks for p in parts))]
+    cancels = {a: part.cancels[a] for _, a, part in firsts if a in part.cancels}
     probe = parts[0].probe if parts else None
     if hasattr(probe, "merged"):  # a plain function can only run in this process
         probe = probe.merged([p.probe for p in parts])
-    return LogRun(report, outcomes, marks, portfolio), probe
+    return LogRun(report, outcomes, marks, portfolio, cancels), probe
 
 
 def run_log(

@@ -28,18 +28,22 @@ class AlertMarks:
     def __init__(self) -> None:
         self._reasons: dict[str, tuple[str, ...]] = {}
 
-    def __call__(self, alert: AlertEvent) -> list[Mark]:
+    def __call__(self, alert: AlertEvent, record: int = -1) -> list[Mark]:
+        """``record``: the record's number in the replay, kept on its marks."""
         account, ts = alert.account_id, to_ms(alert.ts)
         # Scoring reads an episode's end alike whether it recovered or the customer left.
         kind = "resolved" if alert.kind == "churned" else alert.kind
+        source = "churned" if alert.kind == "churned" else alert.trigger
         if alert.signal != ACCOUNT_AT_RISK:
-            return [Mark(account, alert.signal, kind, ts)]
-        marks = [Mark(account, ACCOUNT_AT_RISK, kind, ts)]
+            return [Mark(account, alert.signal, kind, ts, True, record, source)]
+        marks = [Mark(account, ACCOUNT_AT_RISK, kind, ts, True, record, source)]
         before = self._reasons.pop(alert.alert_id, ())
         now: tuple[str, ...] = ()
         if kind != "resolved":
             now = tuple(r.signal for r in alert.reasons)
             self._reasons[alert.alert_id] = now
-        marks += [Mark(account, s, "opened", ts, overall=False) for s in now if s not in before]
-        marks += [Mark(account, s, "resolved", ts, overall=False) for s in before if s not in now]
+        marks += [Mark(account, s, "opened", ts, False, record, source)
+                  for s in now if s not in before]  # fmt: skip
+        marks += [Mark(account, s, "resolved", ts, False, record, source)
+                  for s in before if s not in now]  # fmt: skip
         return marks

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,21 @@ class FeatureSamples:
     segments: list[str] = field(default_factory=list)
     days: array = field(default_factory=lambda: array("q"))
     values: array = field(default_factory=lambda: array("d"))
+    first_days: array = field(default_factory=lambda: array("q"))
+    """The account's first day, per row (the churn-risk detector's days of data)."""
+    stages: list[str] = field(default_factory=list)
+    records: array = field(default_factory=lambda: array("q"))
+    """Per row, how many alert records the replay had published when the day closed: where
+    the close stands among the account's records (:mod:`stream.offline.policy_rerun`)."""
+    published: Callable[[], int] | None = None
+    """Counts the replay's records so far (set by the scoring collector); None: not counted."""
+    kept_contraction: array = field(default_factory=lambda: array("d"))
+    """Per row, the ``contraction`` metric as it would be had the ``downgrade`` detector never
+    forgotten a contraction. The detector forgets one (it zeroes the state the metric reads)
+    when it is over; switched off, it never does, so the metric then stays measured from the
+    MRR before the account's first cut: ``1 - MRR / that``. A policy that switches the
+    detector off is scored on this column (:mod:`stream.offline.policy_rerun`)."""
+    _first_cut: dict[str, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.names = feature_names(self.tracked)
@@ -67,12 +83,37 @@ class FeatureSamples:
         self.segments.append(acct.segment_name())
         self.days.append(ctx.day)
         self.values.extend(feature_vector(acct, ctx.day, ctx.at_ms, slots_for(self.tracked)))
+        self.first_days.append(acct.first_day)
+        self.stages.append(ctx.stage)
+        self.records.append(self.published() if self.published is not None else 0)
+        first = self._first_cut.get(acct.account_id)
+        if first is None and acct.contraction_ms:
+            first = self._first_cut[acct.account_id] = acct.contraction_from_mrr
+        kept = 0.0
+        if first is not None and first > 0:
+            kept = max(0.0, 1 - (acct.mrr or 0.0) / first)
+        self.kept_contraction.append(kept)
+
+    def extend(self, other: FeatureSamples) -> None:
+        """Append ``other``'s rows (another job's)."""
+        self.accounts.extend(other.accounts)
+        self.segments.extend(other.segments)
+        self.days.extend(other.days)
+        self.values.extend(other.values)
+        self.first_days.extend(other.first_days)
+        self.stages.extend(other.stages)
+        self.records.extend(other.records)
+        self.kept_contraction.extend(other.kept_contraction)
+
+    def order(self) -> list[int]:
+        """Row indices grouped by account, by day within an account."""
+        return sorted(range(len(self.accounts)), key=lambda i: (self.accounts[i], self.days[i]))
 
     def frozen(self) -> rl.Samples:
         """The rows grouped by account (stable within an account), as numpy arrays."""
         width = len(self.names)
         x = np.frombuffer(self.values, dtype=np.float64).reshape(-1, width)
-        order = sorted(range(len(self.accounts)), key=lambda i: (self.accounts[i], self.days[i]))
+        order = self.order()
         index = np.array(order, dtype=np.int64)
         return rl.Samples(
             names=self.names,
@@ -154,11 +195,16 @@ def _round(values: np.ndarray, digits: int = 6) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
-def _fit(x: np.ndarray, z: np.ndarray, y: np.ndarray, rows: np.ndarray, l2: float) -> Fitted:
+def _fit(
+    x: np.ndarray, z: np.ndarray, y: np.ndarray, rows: np.ndarray, l2: float,
+    explained: bool = True,
+) -> Fitted:  # fmt: skip
     """Weights fitted on ``rows``, their intercept moved back to an honest probability.
 
     Balanced class weights fit as if half the rows churned; moving the intercept by the
-    prior's log-odds makes the score a probability again (what an alert prints).
+    prior's log-odds makes the score a probability again (what an alert prints). Only weights
+    that go into the policy need the retained accounts' deciles (``explained``): the fits
+    that only score rows to choose by skip them.
     """
     scaling = rl.Scaling.fit(z[rows])
     coef, intercept = rl.fit_logistic(scaling.apply(z[rows]), y[rows], l2=l2)
@@ -169,27 +215,30 @@ def _fit(x: np.ndarray, z: np.ndarray, y: np.ndarray, rows: np.ndarray, l2: floa
         means=_round(scaling.means),
         scales=_round(scaling.scales),
         intercept=round(intercept, 6),
-        retained_deciles=[rl.deciles(x[retained, j]) for j in range(x.shape[1])],
+        retained_deciles=[rl.deciles(x[retained, j]) for j in range(x.shape[1])]
+        if explained
+        else [],
     )
 
 
 def _own_weights_help(
     x: np.ndarray, z: np.ndarray, y: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
-    mine: np.ndarray, l2: float,
+    mine: np.ndarray, l2: float, shared_half: Callable[[], Fitted],
 ) -> tuple[bool, float, float]:  # fmt: skip
     """Whether a segment's own weights rank its churners better than the shared ones.
 
     Decided inside the training accounts (never on the held-out ones): both are fitted on one
     half of the training rows, split by account, and compared by AUC on the segment's rows of
-    the other half.
+    the other half. ``shared_half`` gives the shared weights of that half (one fit for every
+    segment).
     """
     learn_rows, check_rows = halves
     check_mine = check_rows[mine[check_rows]]
     learn_mine = learn_rows[mine[learn_rows]]
     if not len(check_mine) or y[learn_mine].sum() == 0 or y[check_mine].sum() == 0:
         return False, 0.5, 0.5
-    shared = _fit(x, z, y, learn_rows, l2).scores(x[check_mine])
-    own = _fit(x, z, y, learn_mine, l2).scores(x[check_mine])
+    shared = shared_half().scores(x[check_mine])
+    own = _fit(x, z, y, learn_mine, l2, explained=False).scores(x[check_mine])
     shared_auc, own_auc = rl.auc(shared, y[check_mine]), rl.auc(own, y[check_mine])
     return own_auc > shared_auc + OWN_WEIGHTS_MARGIN, own_auc, shared_auc
 
@@ -394,8 +443,9 @@ def _refit(
     own = {}
     for segment in segments:
         assert mine is not None
-        own[segment] = _fit(samples.x, z, y, rows[mine[rows] == segment], l2)
-    return Model(samples.names, _fit(samples.x, z, y, rows, l2), own, {}, 0.0, {}, {})
+        own[segment] = _fit(samples.x, z, y, rows[mine[rows] == segment], l2, explained=False)
+    shared = _fit(samples.x, z, y, rows, l2, explained=False)
+    return Model(samples.names, shared, own, {}, 0.0, {}, {})
 
 
 def _subset(samples: rl.Samples, rows: np.ndarray) -> rl.Samples:
@@ -414,6 +464,13 @@ def _segment_weights(
     halves = _account_halves(samples, fit_rows)
     own: dict[str, Fitted] = {}
     notes: dict[str, str] = {}
+    fitted: list[Fitted] = []
+
+    def shared_half() -> Fitted:
+        if not fitted:
+            fitted.append(_fit(samples.x, z, y, halves[0], l2, explained=False))
+        return fitted[0]
+
     for segment in sorted(set(samples.segments)):
         mine = names == segment
         seg_rows = fit_rows[mine[fit_rows]]
@@ -423,7 +480,9 @@ def _segment_weights(
                 f"shared weights: {churners} churned accounts, fewer than {MIN_SEGMENT_CHURNERS}"
             )
             continue
-        helps, own_auc, shared_auc = _own_weights_help(samples.x, z, y, halves, mine, l2)
+        helps, own_auc, shared_auc = _own_weights_help(
+            samples.x, z, y, halves, mine, l2, shared_half
+        )
         verdict = "own weights: they rank" if helps else "shared weights: its own ranked"
         notes[segment] = (
             f"{verdict} its churners {'better' if helps else 'not clearly better'} (AUC "

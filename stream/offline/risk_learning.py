@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,6 +36,11 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.accounts)
+
+    @cached_property
+    def day_list(self) -> list[int]:
+        """``days`` as Python ints, made once: the per-account loops slice it many times."""
+        return self.days.tolist()
 
     def rows_of(self, keep: set[str]) -> np.ndarray:
         """Row indices of the accounts in ``keep``."""
@@ -128,7 +134,7 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def intervals(
-    values: np.ndarray, days: np.ndarray, fire: float, clear: float, above: bool = True
+    values: Sequence[float], days: Sequence[int], fire: float, clear: float, above: bool = True
 ) -> list[tuple[int, int | None]]:
     """(opening day, resolving day or None) of an edge-triggered signal over one account's
     daily values.
@@ -138,7 +144,7 @@ def intervals(
     """
     out: list[tuple[int, int | None]] = []
     opened: int | None = None
-    for value, day in zip(values.tolist(), days.tolist(), strict=True):
+    for value, day in zip(values, days, strict=True):
         if opened is None:
             if value >= fire if above else value <= fire:
                 opened = day
@@ -170,6 +176,18 @@ class AccountRows:
             stop[account] = i + 1
         return cls(order, start, stop)
 
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Each account's first row, in ``order`` (ascending: rows are grouped by account)."""
+        return np.array([self.start[a] for a in self.order], dtype=np.int64)
+
+    def extremes(self, values: np.ndarray, above: bool) -> list[float]:
+        """Each account's highest value (lowest, not ``above``), in ``order``, NaN ignored."""
+        if not self.order:
+            return []
+        reduce = np.fmax if above else np.fmin
+        return reduce.reduceat(values, self.starts).tolist()
+
 
 def intervals_for(
     samples: Samples,
@@ -180,12 +198,18 @@ def intervals_for(
     keep: set[str],
     above: bool = True,
 ) -> dict[str, list[tuple[int, int | None]]]:
-    """:func:`intervals` per account in ``keep`` for one candidate threshold."""
+    """:func:`intervals` per account in ``keep`` for one candidate threshold.
+
+    An account whose values never reach ``fire`` opens nothing, so it is skipped without
+    walking its days (most accounts, at the high thresholds a budget allows).
+    """
     out: dict[str, list[tuple[int, int | None]]] = {}
-    for account in rows.order:
-        if account in keep:
+    all_values, all_days = values.tolist(), samples.day_list  # slicing lists beats arrays here
+    extremes = rows.extremes(values, above)
+    for account, extreme in zip(rows.order, extremes, strict=True):
+        if account in keep and (extreme >= fire if above else extreme <= fire):
             lo, hi = rows.start[account], rows.stop[account]
-            found = intervals(values[lo:hi], samples.days[lo:hi], fire, clear, above)
+            found = intervals(all_values[lo:hi], all_days[lo:hi], fire, clear, above)
             if found:
                 out[account] = found
     return out

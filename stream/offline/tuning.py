@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import csv
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from stream.core.features import describe
-from stream.core.policy import load_policy, parse_policy, to_toml
+from stream.core.policy import Policy, load_policy, parse_policy, to_toml
 from stream.core.signals import registry
 from stream.core.signals.base import Ctx
 from stream.core.state import AccountState
+from stream.offline import danger_rerun, policy_rerun
 from stream.offline import risk_calibration as rc
-from stream.offline.backtest import OVERALL, Scoring, Split, score
+from stream.offline.backtest import OVERALL, Mark, Scoring, Split, score
 from stream.offline.calibrate import (
     DangerSamples,
     calibrated_policy_data,
@@ -64,6 +66,10 @@ class LogSpec:
     quiet: bool = False
     not_after_ms: int | None = None  # events stamped later are rejected (see replay())
     jobs: int = 1  # processes to replay in (see stream.run.parallel); the results do not vary
+    rerun: bool = True
+    """calibrate: derive the calibrated policies' alerts from the first replay and its samples
+    where that is exact (:mod:`stream.offline.policy_rerun`); False replays them (the tests
+    compare the two)."""
 
 
 @dataclass
@@ -83,6 +89,10 @@ class CalibrationProbe:
         self.danger(acct, ctx)
         self.metrics(acct, ctx)
 
+    def count_records(self, published: Callable[[], int]) -> None:
+        """Have each sampled day close note how many alert records came before it."""
+        self.metrics.published = published
+
     def merged(self, parts: list[CalibrationProbe]) -> CalibrationProbe:
         danger, metrics = DangerSamples(), rc.FeatureSamples(self.metrics.tracked)
         lines: dict[tuple[str, str], float] = {}
@@ -90,10 +100,7 @@ class CalibrationProbe:
             danger.by_account.update(part.danger.by_account)
             for cell, line in part.danger.current_lines.items():
                 lines.setdefault(cell, line)
-            metrics.accounts.extend(part.metrics.accounts)
-            metrics.segments.extend(part.metrics.segments)
-            metrics.days.extend(part.metrics.days)
-            metrics.values.extend(part.metrics.values)
+            metrics.extend(part.metrics)
         danger.by_account = dict(sorted(danger.by_account.items()))
         danger.current_lines = dict(sorted(lines.items()))
         return CalibrationProbe(danger, metrics)
@@ -158,7 +165,7 @@ def calibrate(
     load_policy(spec.policy)  # a bad base policy stops here, with its own message
     tracked = rc.top_features(spec.log) if spec.log != "-" else ()
     tracking_data = rc.tracking_policy_data(base_data, tracked)
-    parse_policy(tracking_data, "the base policy")
+    base_policy = parse_policy(tracking_data, "the base policy")
     tracking = PolicySource(data=tracking_data, name="the base policy")
     empty = CalibrationProbe(DangerSamples(), rc.FeatureSamples(tracked))
     run, probed = _run(spec, tracking, "calibrate", probe=empty)
@@ -204,9 +211,7 @@ def calibrate(
     train = set(learn_on)
     # The model spends what budget the calibrated rules leave: their alerts on this very log
     # are merged with the model's into one episode per account while its threshold is chosen.
-    parse_policy(data, "the calibrated rules")
-    rules_source = PolicySource(data=data, name="the calibrated rules")
-    rules = _run(spec, rules_source, "calibrated rules")[0].marks
+    rules = _calibrated_rules(spec, run, danger, base_policy, data, disabled)
     model = None
     if len(samples):
         try:
@@ -221,13 +226,22 @@ def calibrate(
     if model is not None:
         with_model = rc.model_policy_data(data, model, tracked, scoring.horizon_days)
         report["risk_model"] = _model_summary(model, tracked)
-    parse_policy(with_model, "the calibrated policy")  # never write one it refuses
-    tuned_source = PolicySource(data=with_model, name="the calibrated policy")
+    tuned_policy = parse_policy(with_model, "the calibrated policy")  # never write one it refuses
     written = with_model
     if split.part == "train":
         held_out = Split("test", split.seed, split.test_fraction)
         test = {a for a in outcomes if held_out(a)}
-        tuned, _ = _run(spec, tuned_source, "held-out check")
+        off = {*disabled, *(model.dropped_rules if model is not None else {})}
+        marks = None
+        if spec.rerun:
+            marks = policy_rerun.held_out_marks(
+                run, danger, metrics, base_policy, tuned_policy, off, test
+            )
+        if marks is not None:
+            tuned = LogRun(run.report, run.outcomes, marks, run.portfolio, run.cancels)
+        else:
+            tuned_source = PolicySource(data=with_model, name="the calibrated policy")
+            tuned, _ = _run(spec, tuned_source, "held-out check")
         scored_before, scored_after = (
             _score(run, scoring, held_out),
             _score(tuned, scoring, held_out),
@@ -276,6 +290,27 @@ def calibrate(
     if model is not None and written is not rules_only:
         report["disabled_signals"] = {**disabled, **model.dropped_rules}
     return report, _policy_text(report, written)
+
+
+def _calibrated_rules(
+    spec: LogSpec, run: LogRun, danger: DangerSamples, base: Policy, data: dict,
+    disabled: dict[str, str],
+) -> list[Mark]:  # fmt: skip
+    """The calibrated rules' marks on the log: the base replay's, with the danger zone judged
+    again at the learned lines from the samples, when that gives what a replay of the rules
+    would (:mod:`stream.offline.danger_rerun`, checked against the base replay's own danger
+    zone); otherwise a replay of the rules."""
+    rules = parse_policy(data, "the calibrated rules")
+    held = run.report.engine.get("held_by_exclusion", 0)
+    if spec.rerun and danger_rerun.exact_for(rules, disabled, held):
+        again = danger_rerun.episodes(danger.by_account, run.cancels, base)
+        if danger_rerun.same_as_published(again, run.marks):
+            kept = [m for m in run.marks
+                    if m.signal != danger_rerun.SIGNAL and m.signal not in disabled]  # fmt: skip
+            found = danger_rerun.episodes(danger.by_account, run.cancels, rules)
+            return kept + danger_rerun.as_marks(found)
+    source = PolicySource(data=data, name="the calibrated rules")
+    return _run(spec, source, "calibrated rules")[0].marks
 
 
 FIGURES = ("precision", "recall", "f1", "per_100_accounts_per_month")
