@@ -40,6 +40,7 @@ from stream.core.policy import load_policy
 from stream.devtools.simulator import SCENARIOS, Label, Noise, SimConfig, generate, serialize
 from stream.offline.backtest import OVERALL, Scoring, Split
 from stream.offline.calibrate import OBJECTIVES
+from stream.offline.dismissals import load_dismissals
 from stream.offline.report_html import backtest_html, calibration_html
 from stream.offline.tuning import (
     CalibrationError,
@@ -452,15 +453,28 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         default=5.0,
         help="alert budget: the learned risk threshold keeps openings at or below this",
     )
+    cal.add_argument(
+        "--dismissals",
+        metavar="FILE",
+        help="the team's dismissals (churnwatch alerts actions --kind dismiss) as labels: an "
+        "alert the log cannot judge yet counts as a false alarm (default: none)",
+    )
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     scoring = Scoring(args.horizon_days, args.lead_days)
     split = Split("train", args.seed, args.holdout) if args.holdout else Split()
+    dismissals = []
+    if args.dismissals:
+        try:
+            text = Path(args.dismissals).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--dismissals {args.dismissals}: {exc.strerror or exc}") from None
+        dismissals = load_dismissals(text, args.dismissals)
     try:
         report, policy_text = calibrate(
             _spec(args, _calibrate_rejects(args)), scoring, split, args.objective,
-            args.min_precision, args.min_churners, args.budget,
+            args.min_precision, args.min_churners, args.budget, dismissals,
         )  # fmt: skip
     except CalibrationError as exc:
         log.error(f"churnwatch calibrate: {exc}")

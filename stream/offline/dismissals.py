@@ -129,6 +129,7 @@ def relabel(per_signal: dict[str, dict], marks: list[Mark], outcomes: dict[str, 
         numbers = {**numbers, "dismissals": {k: len(v) for k, v in said.items()}}
         if moved:
             hits, alarms = numbers["hits"], numbers["false_alarms"] + moved
+            numbers["dismissals"]["precision_from_the_log_alone"] = numbers["precision"]
             numbers.update(false_alarms=alarms, censored=numbers["censored"] - moved,
                            precision=round(hits / (hits + alarms), 4))  # fmt: skip
         out[signal] = numbers

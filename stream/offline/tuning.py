@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from stream.offline.calibrate import (
     choose_lines,
     gate_signals,
 )
+from stream.offline.dismissals import Dismissal, relabel
 from stream.offline.evaluation import LogRun, run_log
 from stream.offline.outcomes import apply_labels_file
 from stream.run.parallel import PolicySource
@@ -151,6 +152,7 @@ def calibrate(
     min_precision: float = 0.6,
     min_churners: int = 30,
     budget: float = rc.rl.DAY_ALERT_BUDGET,
+    dismissals: Sequence[Dismissal] = (),
 ) -> tuple[dict, str]:
     """Learn on ``split``'s side (train, or all); with a train split, also compare the base and
     the calibrated policy, and the naive baselines, on the held-out side. Returns the report
@@ -184,6 +186,9 @@ def calibrate(
     choices = choose_lines(danger, learn_on, run.span_ms[1], scoring, objective,
                            min_precision, min_churners)  # fmt: skip
     per_signal = _judged_signals(run, scoring, split)
+    if dismissals:  # the team's word where the log cannot judge yet (stream.offline.dismissals)
+        per_signal = relabel(per_signal, run.marks, learn_on, run.span_ms[1],
+                             scoring.horizon_days, list(dismissals))  # fmt: skip
     disabled = gate_signals(per_signal, min_precision)
     data = calibrated_policy_data(base_data, choices, disabled)
     report: dict = {
@@ -200,6 +205,12 @@ def calibrate(
         "cells": [asdict(choice) for choice in choices],
         "disabled_signals": disabled,
     }
+    if dismissals:
+        report["dismissals"] = {
+            "count": len(dismissals),
+            "signals": {s: {**n["dismissals"], "precision": n["precision"]}
+                        for s, n in per_signal.items() if any(n["dismissals"].values())},
+        }  # fmt: skip
     samples = metrics.frozen()
     if not _has_usage(samples):
         raise CalibrationError(

@@ -52,7 +52,8 @@ def test_a_dismissal_labels_only_what_the_log_cannot_judge_yet():
     }
     figures = {"support_silence": {"hits": 1, "false_alarms": 1, "censored": 2, "precision": 0.5}}
     got = relabel(figures, marks, outcomes, end, 30, dismissals)["support_silence"]
-    assert got["dismissals"] == {"proven_wrong": 1, "confirmed": 1, "unsettled": 1}
+    assert got["dismissals"] == {"proven_wrong": 1, "confirmed": 1, "unsettled": 1,
+                                 "precision_from_the_log_alone": 0.5}  # fmt: skip
     assert (got["false_alarms"], got["censored"], got["precision"]) == (2, 1, round(1 / 3, 4))
     untouched = relabel(figures, marks, outcomes, end, 30, [])["support_silence"]
     assert untouched["precision"] == 0.5 and untouched["dismissals"]["unsettled"] == 0

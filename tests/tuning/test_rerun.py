@@ -8,10 +8,17 @@ from pathlib import Path
 import orjson
 import pytest
 
+from schemas.actions import AlertAction, encode_action
+from stream.core.engine import PartitionedEngine
+from stream.core.policy import load_policy
+from stream.core.timeutil import DAY_MS
 from stream.devtools.simulator import SimConfig, generate, serialize
 from stream.offline import danger_rerun, tuning
 from stream.offline.backtest import Scoring, Split
+from stream.offline.dismissals import load_dismissals
 from stream.offline.tuning import LogSpec, calibrate
+from stream.run.replay import replay
+from stream.sinks.account_rows import iso_ms
 
 RUN_LOG = tuning.run_log
 
@@ -75,3 +82,36 @@ def test_a_failed_check_replays_the_calibrated_policies(log, tmp_path, monkeypat
     assert replays == ["calibrate", "calibrated rules", "held-out check"]
     _, replayed_text, _ = _calibrate(log, tmp_path, monkeypatch, rerun=False)
     assert text == replayed_text
+
+
+def test_dismissals_count_as_false_alarms_where_the_log_cannot_judge_yet(log, tmp_path):
+    """The team dismissed every account episode the log leaves unsettled (opened within the
+    horizon of its end, no cancellation): calibrate takes them as false alarms for the signals
+    inside, and says so; without the file the same run reports no dismissals."""
+
+    lines = log.read_bytes().splitlines(keepends=True)
+    out: list[bytes] = []
+    replay(enumerate(lines, 1), PartitionedEngine(load_policy(None)), out.append, lambda _: None)
+    alerts = [orjson.loads(x) for x in out]
+    end = max(iso_ms(a["ts"]) for a in alerts)
+    cancelled = {orjson.loads(x)["account_id"] for x in lines if b"subscription_cancelled" in x}
+    late = [a for a in alerts if a["kind"] == "opened" and a["account_id"] not in cancelled
+            and iso_ms(a["episode_start"]) > end - 60 * DAY_MS]  # fmt: skip
+    assert len(late) > 5
+    text = b"".join(encode_action(AlertAction(
+        action_id=f"dismiss-{n:04d}", kind="dismiss", alert_id=a["alert_id"],
+        account_id=a["account_id"], signal=a["signal"], severity=a["severity"],
+        episode_start=a["episode_start"], at="2026-11-28T10:00:00Z", by="ana",
+        reason="not a real risk")) + b"\n" for n, a in enumerate(late))  # fmt: skip
+    spec = LogSpec(str(log), str(tmp_path / "rejects"), quiet=True)
+    plain, _ = calibrate(spec, Scoring(), Split("train", 7, 0.5), min_churners=10)
+    labelled, _ = calibrate(spec, Scoring(), Split("train", 7, 0.5), min_churners=10,
+                            dismissals=load_dismissals(text, "dismissals.jsonl"))  # fmt: skip
+    assert "dismissals" not in plain
+    said = labelled["dismissals"]["signals"]
+    assert labelled["dismissals"]["count"] == len(late)
+    moved = {s: n for s, n in said.items() if "precision_from_the_log_alone" in n}
+    assert moved, said  # some signal's unsettled openings were labelled
+    for numbers in moved.values():
+        assert numbers["unsettled"] > 0
+        assert numbers["precision"] < numbers["precision_from_the_log_alone"]
