@@ -126,7 +126,27 @@ def explain_account(view: dict, policy: Policy) -> str:
                 f"{indent}why: {reason['explanation']}",
             ]
         lines.append(f"    next step: {alert['playbook']}")
+        lines += [f"    {line}" for line in acted(alert.get("actions"))]
     return "\n".join(lines)
+
+
+def acted(state: dict | None) -> list[str]:
+    """What the team did with an alert (see :mod:`stream.sinks.alert_actions`), in lines."""
+    if not state:
+        return []
+    out = []
+    if state.get("acknowledged"):
+        out.append(
+            f"acknowledged by {state['acknowledged']['by']} at {state['acknowledged']['at']}"
+        )
+    if state.get("snoozed"):
+        s = state["snoozed"]
+        out.append(f"snoozed until {s['until']} by {s['by']}: {s['reason']}")
+    if state.get("dismissed"):
+        d = state["dismissed"]
+        out.append(f"dismissed as a false alarm by {d['by']}: {d['reason']}")
+    out += [f"note by {n['by']} at {n['at']}: {n['text']}" for n in state.get("notes") or []]
+    return out
 
 
 def _trend(points: list[dict]) -> str:

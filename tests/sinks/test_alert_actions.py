@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from schemas.actions import AlertAction, InvalidAction, decode_action, encode_action
 from stream.sinks.alert_actions import NEVER, attention, day_ms, fold, hidden, hidden_until
 from stream.sinks.auth import Auth, TokenConfigError, load_tokens
+from stream.sinks.terminal import acted
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -129,3 +130,19 @@ def test_sessions_are_signed_expire_and_end_with_their_token():
     assert auth.csrf_ok(cookie, auth.csrf(cookie))
     assert not auth.csrf_ok(cookie, auth.csrf(auth.session("api", now=1_000_001)))
     assert not auth.csrf_ok(cookie, None)
+
+
+def test_the_terminal_account_view_says_what_the_team_did():
+    state = fold(
+        [
+            act("ack", "2026-05-01T10:00:00Z", "k-1"),
+            act("snooze", "2026-05-01T11:00:00Z", "s-1", until="2026-05-10", reason="call"),
+            act("note", "2026-05-01T12:00:00Z", "n-1", text="spoke to the CFO"),
+        ]
+    )["al_1"]
+    assert acted(state) == [
+        "acknowledged by ana at 2026-05-01T10:00:00Z",
+        "snoozed until 2026-05-10 by ana: call",
+        "note by ana at 2026-05-01T12:00:00Z: spoke to the CFO",
+    ]
+    assert acted(None) == []
