@@ -29,6 +29,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.http_timing import latencies  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from stream.core.engine import PartitionedEngine  # noqa: E402
 from stream.core.policy import load_policy  # noqa: E402
@@ -84,18 +85,11 @@ def _write_rates(url: str, alerts: list[dict], rounds: int) -> dict:
 
 def _latencies(port: int, paths: list[str]) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    took = []
-    for path in paths:
-        started = time.perf_counter()
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        took.append((time.perf_counter() - started) * 1000)
-        assert response.status == 200, (path, response.status)
-    conn.close()
-    took.sort()
-    p50, p99 = took[len(took) // 2], took[int(len(took) * 0.99)]
-    return {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "requests": len(took)}
+    try:
+        found = latencies(conn, paths)
+    finally:
+        conn.close()
+    return {**found, "p50_ms": round(found["p50_ms"], 2), "p99_ms": round(found["p99_ms"], 2)}
 
 
 def main() -> None:

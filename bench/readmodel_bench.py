@@ -52,6 +52,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.http_timing import latencies  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from schemas.health import AccountHealth  # noqa: E402
 from stream.devtools.brokers import free_port, wait_for_port  # noqa: E402
@@ -166,20 +167,6 @@ def _load(url: str, synth: Synth, days: int) -> dict:
     }
 
 
-def _latencies(conn: http.client.HTTPConnection, paths: list[str]) -> dict:
-    took = []
-    for path in paths:
-        started = time.perf_counter()
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        took.append((time.perf_counter() - started) * 1000)
-        assert response.status == 200, (path, response.status)
-    took.sort()
-    return {"p50_ms": took[len(took) // 2], "p99_ms": took[min(int(len(took) * 0.99),
-                                                               len(took) - 1)]}  # fmt: skip
-
-
 def _api(url: str, synth: Synth, days: int, requests: int, rounds: int, rng) -> dict:
     port = free_port()
     api = subprocess.Popen([sys.executable, str(ROOT / "bench" / "api_server.py"), url, PREFIX,
@@ -189,7 +176,7 @@ def _api(url: str, synth: Synth, days: int, requests: int, rounds: int, rng) -> 
         wait_for_port(port, 60, api)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         started = time.perf_counter()
-        _latencies(conn, ["/accounts?limit=1"])
+        latencies(conn, ["/accounts?limit=1"])
         cold = (time.perf_counter() - started) * 1000
         n = len(synth.accounts)
         owners = [f"CSM {rng.randrange(200):03d}" for _ in range(requests)]
@@ -208,13 +195,13 @@ def _api(url: str, synth: Synth, days: int, requests: int, rounds: int, rng) -> 
                  [f"/view/accounts/{i}" for i in ids]),
                 ("/view/accounts (page, 50 rows)", ["/view/accounts?sort=health"] * requests),
             ):  # fmt: skip
-                rows.setdefault(name, []).append(_latencies(conn, paths))
+                rows.setdefault(name, []).append(latencies(conn, paths))
         # After writes: 1,000 accounts get a new snapshot, then one list request reads them.
         after_writes = []
         for r in range(rounds):
             changed = synth.day(days + r)[:1000]
             store.apply_health(changed)
-            after_writes.append(_latencies(conn, [same])["p50_ms"])
+            after_writes.append(latencies(conn, [same])["p50_ms"])
         conn.close()
     finally:
         api.terminate()
