@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from schemas.alerts import SEVERITY_RANK
-from stream.core.timeutil import to_ms
+from stream.core.timeutil import DAY_MS, day_of_date, to_ms
 from stream.sinks.alert_records import reasons
 
 FACTS = ("account_name", "owner", "segment", "stage", "plan", "mrr", "seats", "tenure_days",
          "renewal_date")  # fmt: skip
 """Facts both sources carry (alert records since schema version 3)."""
 
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
 _NO_RENEWAL = 10.0**15
 """After any date in epoch milliseconds (year 2026 is 1.8e12): an unknown renewal sorts last."""
 SortKey = tuple[float, str]
@@ -45,7 +44,7 @@ def _renewal_key(row: dict) -> float:
     text = row.get("renewal_date")
     if not text:
         return _NO_RENEWAL
-    return float((date.fromisoformat(text[:10]).toordinal() - _EPOCH_DAY) * 86_400_000)
+    return float(day_of_date(date.fromisoformat(text[:10])) * DAY_MS)
 
 
 SORTS: dict[str, Callable[[dict], SortKey]] = {

@@ -31,6 +31,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from schemas.actions import MAX_NOTE, MAX_REASON, MAX_SNOOZE_DAYS, AlertAction, encode_action
+from stream.core.timeutil import from_ms
 from stream.kafka.settings import WorkerSettings
 from stream.render.html import page
 from stream.sinks.readmodel_store import RedisReadModel
@@ -126,7 +127,7 @@ def _text(fields: dict[str, str], key: str, most: int) -> str:
 
 def _until(fields: dict[str, str], now_ms: int) -> date:
     """The snooze's day: ``until`` (a date) or ``days`` after the read model's day."""
-    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+    today = from_ms(now_ms).date()
     if ("until" in fields) == ("days" in fields):
         raise ActionRefused(400, "a snooze needs until (YYYY-MM-DD) or days (1 to "
                                  f"{MAX_SNOOZE_DAYS}), not both")  # fmt: skip

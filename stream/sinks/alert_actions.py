@@ -20,16 +20,15 @@ from collections.abc import Iterable
 from datetime import date
 
 from schemas.alerts import SEVERITY_RANK
+from stream.core.timeutil import DAY_MS, day_date, day_of_date
 
 NEVER = float("inf")
 """``hidden_until`` of a dismissed alert: out of the default list for the rest of its episode."""
 
-_EPOCH = date(1970, 1, 1).toordinal()
-
 
 def day_ms(day: str) -> int:
     """The start (00:00 UTC) of an ISO day, in epoch milliseconds."""
-    return (date.fromisoformat(day[:10]).toordinal() - _EPOCH) * 86_400_000
+    return day_of_date(date.fromisoformat(day[:10])) * DAY_MS
 
 
 def fold(actions: Iterable[dict]) -> dict[str, dict]:
@@ -88,7 +87,7 @@ def attention(hidden_until_ms: list[float], acked: int, now_ms: float) -> dict:
     snoozes ends, when every open alert is snoozed or dismissed and one is snoozed.
     """
     wake = min(hidden_until_ms, default=0)
-    back = date.fromordinal(_EPOCH + int(wake // 86_400_000)) if now_ms < wake < NEVER else None
+    back = day_date(int(wake // DAY_MS)) if now_ms < wake < NEVER else None
     return {
         "needs_attention": bool(hidden_until_ms) and wake <= now_ms,
         "acknowledged_alert_count": acked,

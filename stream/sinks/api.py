@@ -21,7 +21,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import orjson
 import redis
@@ -34,6 +33,7 @@ from schemas.alerts import SEVERITY_RANK
 from stream.core.policy import Policy
 from stream.core.portfolio import reason_group_labels
 from stream.core.signals.registry import PUBLISHED
+from stream.core.timeutil import from_ms
 from stream.run.metrics import exposition
 from stream.sinks.account_rows import ACCOUNT_SORTS, SORTS, ListQuery
 from stream.sinks.action_forms import Controls
@@ -208,10 +208,6 @@ ACCOUNT_CSV_COLUMNS = ("account_id", "account_name", "owner", "segment", "stage"
                        "last_activity", "snapshot_day", "last_alert_ts")  # fmt: skip
 
 
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
-
-
 def danger_per_day(policy: Policy, view: dict) -> float | None:
     """The danger-zone line in daily logins for this account (the chart's red line)."""
     seats = view.get("seats")
@@ -353,8 +349,9 @@ def build_app(store: RedisReadModel, policy: Policy, metrics: CollectorRegistry,
     async def account_view(request: web.Request) -> web.Response:
         view = account_of(request)
         now = store.now_ms()
+        today = from_ms(now).date().isoformat() if now else None
         controls = Controls(enabled=auth.enabled, actor=request[ACTOR], csrf=request[CSRF],
-                            today=_day(now) if now else None, path=request.path)  # fmt: skip
+                            today=today, path=request.path)  # fmt: skip
         return web.Response(text=account_page(view, controls), content_type="text/html")
 
     async def accounts_view(request: web.Request) -> web.Response:

@@ -195,9 +195,10 @@ class RedisReadModel:
         pipe.hgetall(f"{p}:acct:{account_id}:open")
         pipe.hget(f"{p}:rows", account_id)
         pipe.lrange(f"{p}:acct:{account_id}:actions", 0, -1)
+        pipe.get(f"{p}:clock")
         if detail:
             pipe.lrange(f"{p}:acct:{account_id}:log", 0, -1)
-        (raw, ts), episodes, health_row, actions, *log = pipe.execute()
+        (raw, ts), episodes, health_row, actions, clock, *log = pipe.execute()
         open_alerts = by_severity(orjson.loads(v) for v in episodes.values())
         view = orjson.loads(raw) if raw else None
         health = orjson.loads(health_row) if health_row else None
@@ -209,7 +210,7 @@ class RedisReadModel:
             if alert["alert_id"] in states:
                 alert["actions"] = states[alert["alert_id"]]
         row.update(attention(hidden(open_alerts, states), acknowledged(open_alerts, states),
-                             self.now_ms() or 0))  # fmt: skip
+                             int(clock) if clock else 0))  # fmt: skip
         if not detail:
             return {**row, "open_alerts": open_alerts}
         snapshot, points = self.health.latest(account_id)
