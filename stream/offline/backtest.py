@@ -122,6 +122,21 @@ def _weekly_bins(leads: list[float], horizon_days: int) -> list[int]:
     return bins
 
 
+def alerted_verdict(
+    times: Iterable[int], out: AccountOutcome, log_end_ms: int, horizon_ms: int
+) -> str:
+    """Precision's rule for one alerted account: ``hit`` when it cancelled within the horizon
+    after an opening, else ``false_alarm`` when an opening's horizon ended inside the log,
+    else ``unsettled`` (censored: not known yet)."""
+    times = list(times)
+    cancel = out.cancel_ms
+    if cancel is not None and any(t < cancel <= t + horizon_ms for t in times):
+        return "hit"
+    if any(t + horizon_ms <= out.end_ms(log_end_ms) for t in times):
+        return "false_alarm"
+    return "unsettled"
+
+
 def _score_group(
     openings: dict[str, list[int]],
     resolutions: dict[str, int],
@@ -134,14 +149,11 @@ def _score_group(
     hits = misses = censored = recovered = 0
     for account, times in openings.items():
         out = outcomes[account]
-        cancel = out.cancel_ms
-        if cancel is not None and any(t < cancel <= t + horizon for t in times):
-            hits += 1
-        elif any(t + horizon <= out.end_ms(log_end_ms) for t in times):
-            misses += 1
-        else:
-            censored += 1
-        if cancel is None and resolutions.get(account, 0) >= len(times):
+        judged = alerted_verdict(times, out, log_end_ms, horizon)
+        hits += judged == "hit"
+        misses += judged == "false_alarm"
+        censored += judged == "unsettled"
+        if out.cancel_ms is None and resolutions.get(account, 0) >= len(times):
             recovered += 1
     eligible = detected = 0
     leads: list[float] = []

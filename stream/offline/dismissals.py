@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from schemas.actions import InvalidAction, decode_action
 from schemas.alerts import ACCOUNT_AT_RISK
 from stream.core.timeutil import DAY_MS, to_ms
-from stream.offline.backtest import Mark
+from stream.offline.backtest import Mark, alerted_verdict
 from stream.offline.outcomes import AccountOutcome
 
 
@@ -88,19 +88,13 @@ def verdicts(openings: dict[str, set[int]], outcomes: dict[str, AccountOutcome],
     """The dismissed accounts of one signal in three lists: ``proven_wrong`` (cancelled within
     the horizon of a dismissed opening), ``confirmed`` (a dismissed opening's horizon ended in
     the log without it), ``unsettled`` (neither yet: the dismissal is the only label)."""
-    horizon = horizon_days * DAY_MS
-    found: dict[str, list[str]] = {"proven_wrong": [], "confirmed": [], "unsettled": []}
+    names = {"hit": "proven_wrong", "false_alarm": "confirmed", "unsettled": "unsettled"}
+    found: dict[str, list[str]] = {name: [] for name in names.values()}
     for account in sorted(openings):
         out = outcomes.get(account)
-        if out is None:
-            continue
-        times, cancel = openings[account], out.cancel_ms
-        if cancel is not None and any(t < cancel <= t + horizon for t in times):
-            found["proven_wrong"].append(account)
-        elif any(t + horizon <= out.end_ms(log_end_ms) for t in times):
-            found["confirmed"].append(account)
-        else:
-            found["unsettled"].append(account)
+        if out is not None:
+            judged = alerted_verdict(openings[account], out, log_end_ms, horizon_days * DAY_MS)
+            found[names[judged]].append(account)
     return found
 
 
